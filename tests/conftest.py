@@ -1,0 +1,32 @@
+"""Test setup: CPU only, 8 host devices for toy meshes, no network."""
+
+import os
+
+os.environ["JAX_PLATFORMS"] = "cpu"
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["NO_GCE_CHECK"] = "true"
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """A tiny XLM-R shaped encoder config for fast tests."""
+    from xstilts_jax.models import EncoderConfig
+
+    return EncoderConfig(
+        name="tiny_test", vocab_size=128, hidden_size=32, num_layers=2, num_heads=4, mlp_dim=64, max_positions=66
+    )
+
+
+@pytest.fixture(autouse=True)
+def _clear_gin():
+    """Gin bindings are global: never let one test's gin files configure another's objects."""
+    import gin
+
+    gin.clear_config()
+    yield
+    gin.clear_config()

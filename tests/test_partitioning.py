@@ -1,0 +1,184 @@
+"""Meshes, logical-rule presets, and sharded-vs-single-device equality on an 8-device CPU mesh."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import PartitionSpec as P
+
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.models import HeadSpec, build_model
+from xstilts_jax.partitioning import (
+    RULES_PRESETS,
+    MeshConfig,
+    check_batch_divisible,
+    get_rules,
+    logical_to_mesh_spec,
+    make_mesh,
+    axis_rules,
+    resolve_mesh_shape,
+)
+from xstilts_jax.training.optimizer import OptimizerConfig, make_optimizer
+from xstilts_jax.training.train_state import init_train_state, split_model, train_state_shardings
+from xstilts_jax.training.train_step import jit_train_step, loss_fn, make_train_step
+
+
+def test_eight_host_devices():
+    assert jax.device_count() == 8
+
+
+def test_resolve_mesh_shape_fills_minus_one():
+    assert resolve_mesh_shape({"data": 2, "fsdp": -1, "tensor": 2}, 8) == {"data": 2, "fsdp": 2, "tensor": 2}
+    assert resolve_mesh_shape({"fsdp": -1}, 8) == {"data": 1, "fsdp": 8, "tensor": 1}
+
+
+@pytest.mark.parametrize(
+    "axes, match",
+    [
+        ({"data": 3, "fsdp": -1}, "does not divide the 8 devices"),
+        ({"data": 2, "fsdp": 2, "tensor": 1}, "has 4 devices but 8 are available"),
+        ({"data": -1, "fsdp": -1}, "Only one mesh axis may be -1"),
+        ({"model": 8}, "Unknown mesh axis 'model'"),
+        ({"data": 0, "fsdp": -1}, "must be a positive size"),
+    ],
+)
+def test_bad_mesh_sizes_are_clear_errors(axes, match):
+    with pytest.raises(ConfigError, match=match):
+        resolve_mesh_shape(axes, 8)
+
+
+def test_make_mesh_and_bad_preset():
+    mesh = make_mesh(MeshConfig(data=2, fsdp=-1, tensor=2, rules="fsdp_tensor"))
+    assert dict(mesh.shape) == {"data": 2, "fsdp": 2, "tensor": 2}
+    with pytest.raises(ConfigError, match="Unknown logical axis rules preset 'zero3'"):
+        make_mesh(MeshConfig(rules="zero3"))
+
+
+def test_logical_to_mesh_spec_t5x_semantics():
+    rules = get_rules("fsdp_tensor")
+    assert logical_to_mesh_spec(("layers", "embed", "heads", "kv"), rules) == P(None, "fsdp", "tensor")
+    # an activation: 'embed' cannot reuse 'fsdp' already taken by 'batch'
+    assert logical_to_mesh_spec(("batch", "length", "embed"), rules) == P(("data", "fsdp"))
+    mesh = make_mesh(MeshConfig(data=1, fsdp=8, tensor=1))
+    # mesh axes of size 1 are dropped
+    assert logical_to_mesh_spec(("batch", "length", "embed"), rules, mesh) == P("fsdp")
+
+
+def test_batch_not_divisible_is_clear():
+    mesh = make_mesh(MeshConfig(data=2, fsdp=4))
+    with pytest.raises(ConfigError, match="Batch size 6 is not divisible by the 8 batch shards"):
+        check_batch_divisible(6, mesh, get_rules("fsdp"))
+
+
+# Where each preset must put some parameters on a (data=2, fsdp=2, tensor=2) mesh.
+EXPECTED = {
+    "data_parallel": {
+        ("encoder", "layers", "query"): P(),
+        ("encoder", "embeddings", "word"): P(),
+        ("encoder", "layers", "mlp_in"): P(),
+    },
+    "fsdp": {
+        ("encoder", "layers", "query"): P(None, "fsdp"),
+        ("encoder", "embeddings", "word"): P("tensor", "fsdp"),
+        ("encoder", "layers", "mlp_out"): P(None, None, "fsdp"),
+        ("encoder", "layers", "query_bias"): P(),
+    },
+    "fsdp_tensor": {
+        ("encoder", "layers", "query"): P(None, "fsdp", "tensor"),
+        ("encoder", "layers", "out"): P(None, "tensor", None, "fsdp"),
+        ("encoder", "layers", "mlp_in"): P(None, "fsdp", "tensor"),
+        ("encoder", "layers", "mlp_in_bias"): P(None, "tensor"),
+        ("encoder", "embeddings", "word"): P("tensor", "fsdp"),
+    },
+}
+
+
+def _get(tree, path):
+    for k in path:
+        tree = tree[k]
+    return tree
+
+
+def _setup(tiny_config, preset, mesh_axes):
+    model = build_model(tiny_config, {"cls": HeadSpec("classification", 3)}, seed=0)
+    graphdef, params = split_model(model)
+    optimizer = make_optimizer(OptimizerConfig(learning_rate=1e-3, warmup_fraction=0.0), total_steps=10)
+    state = init_train_state(params, optimizer, seed=0)
+    mesh = make_mesh(MeshConfig(rules=preset, **mesh_axes))
+    shardings = train_state_shardings(model, jax.eval_shape(lambda: state), mesh, get_rules(preset))
+    return model, graphdef, optimizer, state, mesh, shardings
+
+
+@pytest.mark.parametrize("preset", sorted(RULES_PRESETS))
+def test_presets_place_parameters_as_rules_say(tiny_config, preset):
+    model, _, _, state, mesh, shardings = _setup(tiny_config, preset, {"data": 2, "fsdp": 2, "tensor": 2})
+    placed = jax.device_put(state, shardings)
+    for path, spec in EXPECTED[preset].items():
+        arr = _get(placed.params, path)
+        assert arr.sharding.spec == spec, (preset, path, arr.sharding.spec)
+        # the shards really are split along the named dims
+        expected_shard = list(arr.shape)
+        for dim, axes in enumerate(spec):
+            for a in (axes,) if isinstance(axes, str) else axes or ():
+                expected_shard[dim] //= mesh.shape[a]
+        assert arr.addressable_shards[0].data.shape == tuple(expected_shard)
+    # Adam moments follow their parameter
+    mu = placed.opt_state[1][0].mu
+    assert _get(mu, ("encoder", "layers", "query")).sharding.spec == EXPECTED[preset][("encoder", "layers", "query")]
+
+
+def _batch(tiny_config, n=8, length=16):
+    rng = np.random.default_rng(0)
+    ids = rng.integers(3, tiny_config.vocab_size, size=(n, length)).astype(np.int32)
+    ids[:, 0] = 0
+    for i in range(n):  # ragged padding
+        cut = length - (i % 5)
+        ids[i, cut - 1] = 2
+        ids[i, cut:] = tiny_config.pad_id
+    return {"input_ids": jnp.asarray(ids), "labels": jnp.asarray(rng.integers(0, 3, size=n), jnp.int32)}
+
+
+MESHES = [
+    ("data_parallel", {"data": 8, "fsdp": 1}),
+    ("fsdp", {"data": 2, "fsdp": 4}),
+    ("fsdp_tensor", {"data": 2, "fsdp": 2, "tensor": 2}),
+]
+
+
+def _loss_and_grads(graphdef, params, batch, mesh=None, rules=None, shardings=None):
+    def f(p, b):
+        if mesh is None:
+            return jax.value_and_grad(loss_fn, argnums=1, has_aux=True)(graphdef, p, b, "cls", None)
+        with axis_rules(mesh, rules):  # activation constraints active, as in the train step
+            return jax.value_and_grad(loss_fn, argnums=1, has_aux=True)(graphdef, p, b, "cls", None)
+
+    if shardings is None:
+        return jax.jit(f)(params, batch)
+    return jax.jit(f, in_shardings=(shardings, None))(jax.device_put(params, shardings), batch)
+
+
+@pytest.mark.parametrize("preset, mesh_axes", MESHES)
+def test_sharded_loss_and_grads_equal_single_device(tiny_config, preset, mesh_axes):
+    batch = _batch(tiny_config)
+    _, graphdef, _, state, mesh, shardings = _setup(tiny_config, preset, mesh_axes)
+    (ref_loss, _), ref_grads = _loss_and_grads(graphdef, state.params, batch)
+    (loss, _), grads = _loss_and_grads(graphdef, state.params, batch, mesh, get_rules(preset), shardings.params)
+    assert len(grads["encoder"]["layers"]["query"].sharding.device_set) == 8
+    np.testing.assert_allclose(loss, ref_loss, atol=1e-5, rtol=0)
+    for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads)):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(r), atol=1e-5, rtol=0)
+
+
+def test_sharded_train_step_equals_single_device(tiny_config):
+    """The jitted, donated step on a data x fsdp x tensor mesh updates params like one device does."""
+    batch = _batch(tiny_config)
+    _, graphdef, optimizer, state, mesh, shardings = _setup(tiny_config, "fsdp_tensor", MESHES[2][1])
+    ref_state, ref_metrics = jax.jit(make_train_step(graphdef, optimizer, "cls", dropout=False))(state, batch)
+    rules = get_rules("fsdp_tensor")
+    step = jit_train_step(make_train_step(graphdef, optimizer, "cls", mesh, rules, dropout=False), shardings, batch, mesh, rules)
+    new_state, metrics = step(jax.device_put(state, shardings), batch)
+    assert int(new_state.step) == 1
+    np.testing.assert_allclose(metrics["loss"], ref_metrics["loss"], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(metrics["grad_norm"], ref_metrics["grad_norm"], atol=1e-5, rtol=0)
+    for p, r in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(ref_state.params)):
+        np.testing.assert_allclose(np.asarray(p), np.asarray(r), atol=1e-5, rtol=0)

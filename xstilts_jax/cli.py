@@ -1,0 +1,58 @@
+"""One entry point: `xstilts-jax <command> [flags]`.
+
+Commands live in their own modules and are imported lazily, so `xstilts-jax --help`
+stays fast. Errors of the `XstiltsError` family print one clear line (no traceback
+unless `--verbose`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Callable, Sequence
+
+from xstilts_jax.errors import XstiltsError
+
+# command -> (module:function, one-line help). Each function takes argv and returns an exit code.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "params": ("xstilts_jax.tools.param_count:main", "print a model's parameter breakdown"),
+    "convert": ("xstilts_jax.tools.hf_import:main", "convert a local Hugging Face checkpoint"),
+    "embed": ("xstilts_jax.tools.embed:main", "embed one sentence per line with a checkpoint"),
+    "demo": ("xstilts_jax.demo:main", "run the demo job (tiny model, 8-device CPU mesh)"),
+}
+
+
+def _load(target: str) -> Callable[[Sequence[str]], int]:
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def usage() -> str:
+    lines = ["usage: xstilts-jax <command> [--verbose] [flags]", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch to a command; print XstiltsError messages without a traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv
+    argv = [a for a in argv if a != "--verbose"]
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"xstilts-jax: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    try:
+        return int(_load(COMMANDS[name][0])(rest) or 0)
+    except XstiltsError as e:
+        if verbose:
+            raise
+        print(f"xstilts-jax {name}: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

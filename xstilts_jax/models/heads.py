@@ -1,0 +1,221 @@
+"""Task heads. Each head kind is a registry entry: a module with `__call__` (outputs) and `loss`.
+
+Batch feature conventions (produced by the feature converters):
+- `labels`: [batch] class / choice index, or [batch, length] tag / MLM targets; -1 = ignore.
+- `cls_positions` (optional, packed rows): [batch, segments] index of each example's
+  first token; `labels` is then [batch, segments].
+- `start_positions`, `end_positions`: [batch] token indices (0 = the first token = no answer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.models.config import EncoderConfig
+from xstilts_jax.models.encoder import EncoderOutput
+from xstilts_jax.models.layers import Dense, LayerNorm, dropout, gelu, layer_norm, make_param
+
+Batch = Mapping[str, jax.Array]
+Outputs = dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadSpec:
+    """What a named head is: its kind and its size.
+
+    kind: one of `HEAD_KINDS`. num_labels: classes (classification) or tags (tagging).
+    layer / pooling: for `embedding` heads, which hidden state (0 = embeddings,
+    None = last) and "mean" or "first".
+    """
+
+    kind: str
+    num_labels: int = 0
+    layer: int | None = None
+    pooling: str = "mean"
+
+
+@dataclasses.dataclass
+class HeadInputs:
+    """Everything a head may read: the encoder output, the batch, the leading input dims
+    (e.g. (batch, choices)), a dropout key (None = deterministic) and the tied word embeddings."""
+
+    enc: EncoderOutput
+    batch: Batch
+    lead: tuple[int, ...]
+    rng: jax.Array | None
+    word_embeddings: jax.Array
+
+
+def masked_cross_entropy(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Sum of token/example cross-entropies over labels >= 0, and their count."""
+    valid = labels >= 0
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), jnp.where(valid, labels, 0))
+    return jnp.sum(jnp.where(valid, ce, 0.0)), jnp.sum(valid)
+
+
+def _first_tokens(enc: EncoderOutput, batch: Batch) -> jax.Array:
+    """[batch, embed] first token, or [batch, segments, embed] for packed rows."""
+    h = enc.last_hidden_state
+    if "cls_positions" in batch:
+        return jnp.take_along_axis(h, batch["cls_positions"][..., None], axis=1)
+    return h[:, 0]
+
+
+class ClassificationHead(nnx.Module):
+    """RoBERTa-style: dense + tanh on the first token, dropout, linear to classes."""
+
+    def __init__(self, spec: HeadSpec, config: EncoderConfig, rngs: nnx.Rngs):
+        if spec.num_labels < 1:
+            raise ConfigError(f"classification head needs num_labels >= 1, got {spec.num_labels}.")
+        d = config.hidden_size
+        self.rate = config.dropout_rate
+        self.dense = Dense(rngs, config, (d,), (d,), ("embed",), (None,))
+        self.out = Dense(rngs, config, (d,), (spec.num_labels,), ("embed",), (None,))
+
+    def __call__(self, inp: HeadInputs) -> Outputs:
+        k1, k2 = (None, None) if inp.rng is None else tuple(jax.random.split(inp.rng))
+        x = dropout(_first_tokens(inp.enc, inp.batch), self.rate, k1)
+        x = dropout(jnp.tanh(self.dense(x)), self.rate, k2)
+        return {"logits": self.out(x).astype(jnp.float32)}
+
+    def loss(self, outputs: Outputs, batch: Batch) -> tuple[jax.Array, jax.Array]:
+        return masked_cross_entropy(outputs["logits"], batch["labels"])
+
+
+class MultipleChoiceHead(nnx.Module):
+    """All choices in one pass: input [batch, choices, length] → logits [batch, choices]."""
+
+    def __init__(self, spec: HeadSpec, config: EncoderConfig, rngs: nnx.Rngs):
+        d = config.hidden_size
+        self.rate = config.dropout_rate
+        self.dense = Dense(rngs, config, (d,), (d,), ("embed",), (None,))
+        self.out = Dense(rngs, config, (d,), (1,), ("embed",), (None,))
+
+    def __call__(self, inp: HeadInputs) -> Outputs:
+        if len(inp.lead) != 2:
+            raise ConfigError(
+                f"multiple_choice head expects input_ids [batch, choices, length], got leading dims {inp.lead}."
+            )
+        k1, k2 = (None, None) if inp.rng is None else tuple(jax.random.split(inp.rng))
+        x = dropout(inp.enc.last_hidden_state[:, 0], self.rate, k1)
+        x = dropout(jnp.tanh(self.dense(x)), self.rate, k2)
+        return {"logits": self.out(x)[..., 0].reshape(inp.lead).astype(jnp.float32)}
+
+    def loss(self, outputs: Outputs, batch: Batch) -> tuple[jax.Array, jax.Array]:
+        return masked_cross_entropy(outputs["logits"], batch["labels"])
+
+
+class SpanHead(nnx.Module):
+    """Start/end logits per token. The first token (<s>/[CLS]) stands for "no answer" (SQuAD 2.0)."""
+
+    def __init__(self, spec: HeadSpec, config: EncoderConfig, rngs: nnx.Rngs):
+        self.rate = config.dropout_rate
+        self.out = Dense(rngs, config, (config.hidden_size,), (2,), ("embed",), (None,))
+
+    def __call__(self, inp: HeadInputs) -> Outputs:
+        x = dropout(inp.enc.last_hidden_state, self.rate, inp.rng)
+        logits = self.out(x).astype(jnp.float32)
+        pad = inp.enc.segment_ids == 0
+        neg = jnp.finfo(jnp.float32).min
+        start = jnp.where(pad, neg, logits[..., 0])
+        end = jnp.where(pad, neg, logits[..., 1])
+        return {"start_logits": start, "end_logits": end, "no_answer_score": start[:, 0] + end[:, 0]}
+
+    def loss(self, outputs: Outputs, batch: Batch) -> tuple[jax.Array, jax.Array]:
+        s, n = masked_cross_entropy(outputs["start_logits"], batch["start_positions"])
+        e, _ = masked_cross_entropy(outputs["end_logits"], batch["end_positions"])
+        return (s + e) / 2.0, n
+
+
+class TaggingHead(nnx.Module):
+    """Per-token labels (POS, NER, CCG); labels -1 on non-first subwords and padding."""
+
+    def __init__(self, spec: HeadSpec, config: EncoderConfig, rngs: nnx.Rngs):
+        if spec.num_labels < 1:
+            raise ConfigError(f"tagging head needs num_labels >= 1, got {spec.num_labels}.")
+        self.rate = config.dropout_rate
+        self.out = Dense(rngs, config, (config.hidden_size,), (spec.num_labels,), ("embed",), (None,))
+
+    def __call__(self, inp: HeadInputs) -> Outputs:
+        return {"logits": self.out(dropout(inp.enc.last_hidden_state, self.rate, inp.rng)).astype(jnp.float32)}
+
+    def loss(self, outputs: Outputs, batch: Batch) -> tuple[jax.Array, jax.Array]:
+        return masked_cross_entropy(outputs["logits"], batch["labels"])
+
+
+class MlmHead(nnx.Module):
+    """Masked-LM head: dense + GELU + LayerNorm, decoder tied to the input embeddings, own bias."""
+
+    def __init__(self, spec: HeadSpec, config: EncoderConfig, rngs: nnx.Rngs):
+        d = config.hidden_size
+        self.eps = config.layer_norm_eps
+        self.dense = Dense(rngs, config, (d,), (d,), ("embed",), (None,))
+        self.norm = LayerNorm(config)
+        self.bias = make_param(None, (config.vocab_size,), ("vocab",), config, "zeros")
+        self.dtype = config.compute_dtype
+
+    def __call__(self, inp: HeadInputs) -> Outputs:
+        x = gelu(self.dense(inp.enc.last_hidden_state))
+        x = layer_norm(x, self.norm.scale[...], self.norm.bias[...], self.eps)
+        logits = jnp.einsum("btd,vd->btv", x.astype(self.dtype), inp.word_embeddings.astype(self.dtype))
+        return {"logits": (logits + self.bias[...].astype(self.dtype)).astype(jnp.float32)}
+
+    def loss(self, outputs: Outputs, batch: Batch) -> tuple[jax.Array, jax.Array]:
+        return masked_cross_entropy(outputs["logits"], batch["labels"])
+
+
+def pool_hidden(hidden: jax.Array, segment_ids: jax.Array, pooling: str) -> jax.Array:
+    """[batch, length, embed] → [batch, embed]: mean over non-padding positions (special
+    tokens included, as XTREME and jiant pool) or the first token."""
+    if pooling == "first":
+        return hidden[:, 0].astype(jnp.float32)
+    if pooling != "mean":
+        raise ConfigError(f"pooling must be 'mean' or 'first', got {pooling!r}.")
+    mask = (segment_ids > 0)[..., None].astype(jnp.float32)
+    total = jnp.sum(hidden.astype(jnp.float32) * mask, axis=1)
+    return total / jnp.maximum(jnp.sum(mask, axis=1), 1.0)
+
+
+class EmbeddingHead(nnx.Module):
+    """Pooled sentence embedding from hidden state `layer` (no parameters); the encoder
+    runs only the blocks up to that layer."""
+
+    def __init__(self, spec: HeadSpec, config: EncoderConfig, rngs: nnx.Rngs):
+        layer = config.num_layers if spec.layer is None else spec.layer
+        if not 0 <= layer <= config.num_layers:
+            raise ConfigError(f"embedding head layer={spec.layer} is outside 0..{config.num_layers}.")
+        self.encoder_layers = layer
+        self.pooling = spec.pooling
+        pool_hidden(jnp.zeros((1, 1, 1)), jnp.ones((1, 1)), spec.pooling)  # validate early
+
+    def __call__(self, inp: HeadInputs) -> Outputs:
+        return {"embedding": pool_hidden(inp.enc.last_hidden_state, inp.enc.segment_ids, self.pooling)}
+
+    def loss(self, outputs: Outputs, batch: Batch) -> tuple[jax.Array, jax.Array]:
+        raise ConfigError("embedding heads have no training loss; use them for retrieval evaluation.")
+
+
+HeadFactory = Callable[[HeadSpec, EncoderConfig, nnx.Rngs], Any]
+
+HEAD_KINDS: dict[str, HeadFactory] = {
+    "classification": ClassificationHead,
+    "multiple_choice": MultipleChoiceHead,
+    "span": SpanHead,
+    "tagging": TaggingHead,
+    "mlm": MlmHead,
+    "embedding": EmbeddingHead,
+}
+
+
+def make_head(spec: HeadSpec, config: EncoderConfig, rngs: nnx.Rngs) -> Any:
+    """Build the head module for `spec`."""
+    if spec.kind not in HEAD_KINDS:
+        raise ConfigError(f"Unknown head kind {spec.kind!r}; choose one of {sorted(HEAD_KINDS)}.")
+    return HEAD_KINDS[spec.kind](spec, config, rngs)

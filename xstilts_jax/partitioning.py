@@ -1,0 +1,205 @@
+"""Meshes, logical axis rules and shardings (t5x conventions, `jax.jit` with shardings).
+
+Every parameter carries logical axis names (`batch, length, embed, heads, kv, mlp,
+vocab, layers, choices`). A *rules preset* maps logical names to mesh axes
+(`data, fsdp, tensor`); a logical name maps to the first of its mesh axes not yet
+used by an earlier dimension of the same array, as in t5x.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import math
+from typing import Any, Iterator, Mapping, Sequence
+
+import gin
+import jax
+import numpy as np
+from flax import nnx
+from jax.experimental import mesh_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from xstilts_jax.errors import ConfigError
+
+MESH_AXES: tuple[str, ...] = ("data", "fsdp", "tensor")
+LOGICAL_AXES: tuple[str, ...] = ("batch", "length", "embed", "heads", "kv", "mlp", "vocab", "layers", "choices")
+
+MeshAxes = str | tuple[str, ...] | None
+Rules = tuple[tuple[str, MeshAxes], ...]
+
+# Presets by name. Unlisted logical axes are replicated.
+RULES_PRESETS: dict[str, Rules] = {
+    # Parameters replicated; the batch split over every device.
+    "data_parallel": (("batch", ("data", "fsdp", "tensor")),),
+    # ZeRO-3 style: parameters and optimizer state sharded along `embed` over fsdp.
+    "fsdp": (
+        ("batch", ("data", "fsdp")),
+        ("embed", "fsdp"),
+        ("vocab", "tensor"),
+    ),
+    # FSDP plus Megatron-style tensor parallelism over heads / mlp / vocab.
+    "fsdp_tensor": (
+        ("batch", ("data", "fsdp")),
+        ("embed", "fsdp"),
+        ("heads", "tensor"),
+        ("mlp", "tensor"),
+        ("vocab", "tensor"),
+    ),
+}
+
+
+def get_rules(name: str) -> Rules:
+    """The logical-axis rules preset called `name`."""
+    if name not in RULES_PRESETS:
+        raise ConfigError(f"Unknown logical axis rules preset {name!r}; choose one of {sorted(RULES_PRESETS)}.")
+    return RULES_PRESETS[name]
+
+
+def resolve_mesh_shape(axes: Mapping[str, int], num_devices: int) -> dict[str, int]:
+    """Fill one `-1` axis so the product equals `num_devices`; check divisibility."""
+    unknown = [a for a in axes if a not in MESH_AXES]
+    if unknown:
+        raise ConfigError(f"Unknown mesh axis {unknown[0]!r}; mesh axes are {MESH_AXES}.")
+    shape = {a: int(axes.get(a, 1)) for a in MESH_AXES}
+    fill = [a for a, n in shape.items() if n == -1]
+    if len(fill) > 1:
+        raise ConfigError(f"Only one mesh axis may be -1, got {fill}.")
+    for a, n in shape.items():
+        if n == 0 or n < -1:
+            raise ConfigError(f"Mesh axis {a}={n} must be a positive size or -1.")
+    known = math.prod(n for n in shape.values() if n != -1)
+    if fill:
+        if num_devices % known:
+            raise ConfigError(
+                f"Mesh {dict(axes)}: the fixed axes multiply to {known}, which does not divide the "
+                f"{num_devices} devices; choose sizes whose product divides {num_devices}."
+            )
+        shape[fill[0]] = num_devices // known
+    elif known != num_devices:
+        raise ConfigError(
+            f"Mesh {dict(axes)} has {known} devices but {num_devices} are available; make the product "
+            f"equal {num_devices} or set one axis to -1."
+        )
+    return shape
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class MeshConfig:
+    """Mesh axis sizes (`-1` fills the rest) and the logical rules preset."""
+
+    data: int = 1
+    fsdp: int = -1
+    tensor: int = 1
+    rules: str = "fsdp"
+
+    def axes(self) -> dict[str, int]:
+        return {"data": self.data, "fsdp": self.fsdp, "tensor": self.tensor}
+
+
+def make_mesh(config: MeshConfig, devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A `Mesh` with axes (data, fsdp, tensor) over `devices` (default: all)."""
+    get_rules(config.rules)  # fail early on a bad preset name
+    devices = list(jax.devices() if devices is None else devices)
+    shape = resolve_mesh_shape(config.axes(), len(devices))
+    dims = tuple(shape[a] for a in MESH_AXES)
+    try:  # topology-aware device order on TPU; plain order elsewhere
+        grid = mesh_utils.create_device_mesh(dims, devices=devices)
+    except (ValueError, AssertionError, NotImplementedError):
+        grid = np.asarray(devices).reshape(dims)
+    return Mesh(grid, MESH_AXES)
+
+
+def logical_to_mesh_spec(logical: Sequence[str | None] | None, rules: Rules, mesh: Mesh | None = None) -> PartitionSpec:
+    """Map logical axis names to a mesh PartitionSpec (t5x semantics).
+
+    Each logical axis takes the mesh axes its rule names, skipping those already used
+    by an earlier dimension and, when `mesh` is given, those of size 1.
+    """
+    if logical is None:
+        return PartitionSpec()
+    table = dict(rules)
+    used: set[str] = set()
+    out: list[MeshAxes] = []
+    for name in logical:
+        target = table.get(name) if name is not None else None
+        if target is None:
+            out.append(None)
+            continue
+        cands = (target,) if isinstance(target, str) else tuple(target)
+        picked = tuple(
+            a for a in cands if a not in used and (mesh is None or mesh.shape[a] > 1)
+        )
+        used.update(picked)
+        out.append(None if not picked else picked[0] if len(picked) == 1 else picked)
+    while out and out[-1] is None:
+        out.pop()
+    return PartitionSpec(*out)
+
+
+# --- activation constraints --------------------------------------------------------
+
+_CONTEXT: contextvars.ContextVar[tuple[Mesh, Rules] | None] = contextvars.ContextVar("xstilts_mesh", default=None)
+
+
+@contextlib.contextmanager
+def axis_rules(mesh: Mesh, rules: Rules) -> Iterator[None]:
+    """Within this context, `constrain` places activations on `mesh` by `rules`."""
+    token = _CONTEXT.set((mesh, rules))
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def constrain(x: jax.Array, logical: Sequence[str | None]) -> jax.Array:
+    """Sharding constraint on an activation by logical names; a no-op outside `axis_rules`."""
+    ctx = _CONTEXT.get()
+    if ctx is None:
+        return x
+    mesh, rules = ctx
+    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, logical_to_mesh_spec(logical, rules, mesh)))
+
+
+# --- shardings for trees -----------------------------------------------------------
+
+
+def logical_specs(state: nnx.State) -> Any:
+    """The logical axis names of every variable in an NNX state, as PartitionSpecs."""
+    return nnx.get_partition_spec(state)
+
+
+def tree_shardings(state: Any, mesh: Mesh, rules: Rules) -> Any:
+    """NamedShardings for every leaf of an NNX state (or abstract state) by its logical names."""
+    specs = nnx.get_partition_spec(state)
+
+    def to_sharding(spec: Any) -> Any:
+        names = tuple(spec) if isinstance(spec, PartitionSpec) else None
+        return NamedSharding(mesh, logical_to_mesh_spec(names, rules, mesh))
+
+    return jax.tree.map(to_sharding, specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
+
+
+def batch_sharding(mesh: Mesh, rules: Rules, ndim: int) -> NamedSharding:
+    """Sharding of a batch array: the leading dim on the `batch` rule, the rest replicated."""
+    return NamedSharding(mesh, logical_to_mesh_spec(("batch",) + (None,) * (ndim - 1), rules, mesh))
+
+
+def batch_shardings(batch: Mapping[str, Any], mesh: Mesh, rules: Rules) -> dict[str, NamedSharding]:
+    """Shardings for every feature of a batch."""
+    return {k: batch_sharding(mesh, rules, np.ndim(v)) for k, v in batch.items()}
+
+
+def check_batch_divisible(batch_size: int, mesh: Mesh, rules: Rules) -> None:
+    """Raise a clear error when the global batch cannot be split over the batch mesh axes."""
+    spec = logical_to_mesh_spec(("batch",), rules, mesh)
+    axes = spec[0] if len(spec) else None
+    names = (axes,) if isinstance(axes, str) else tuple(axes or ())
+    shards = math.prod(mesh.shape[a] for a in names)
+    if batch_size % shards:
+        raise ConfigError(
+            f"Batch size {batch_size} is not divisible by the {shards} batch shards of mesh axes {names}; "
+            f"use a batch size that is a multiple of {shards}."
+        )
