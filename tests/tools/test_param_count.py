@@ -63,3 +63,13 @@ def test_ladder_table_lists_every_rung(capsys):
     table = capsys.readouterr().out
     for name in LADDER:
         assert f"`{name}`" in table
+
+
+def test_readme_ladder_table_is_current():
+    """The README's table is the command's output (regenerate with `xstilts-jax params --ladder_table`)."""
+    from pathlib import Path
+
+    from xstilts_jax.tools.param_count import ladder_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert ladder_table() in readme
