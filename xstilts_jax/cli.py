@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "params": ("xstilts_jax.tools.param_count:main", "print a model's parameter breakdown"),
     "convert": ("xstilts_jax.tools.hf_import:main", "convert a local Hugging Face checkpoint"),
     "embed": ("xstilts_jax.tools.embed:main", "embed one sentence per line with a checkpoint"),
+    "tasks": ("xstilts_jax.tools.list_tasks:main", "list the task catalog (tasks, heads, mixtures)"),
     "demo": ("xstilts_jax.demo:main", "run the demo job (tiny model, 8-device CPU mesh)"),
 }
 
