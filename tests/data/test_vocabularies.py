@@ -1,6 +1,5 @@
 """Vocabularies: ids equal Hugging Face's tokenizers; TF path equals Python path; seqio integration."""
 
-import collections
 import json
 import pathlib
 import shutil
@@ -9,7 +8,6 @@ import unicodedata
 import gin
 import pytest
 import seqio
-import sentencepiece
 import tensorflow as tf
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -21,6 +19,7 @@ from xstilts_jax.data.vocabularies import (
     XlmrSentencePieceVocabulary,
     load_vocabulary,
 )
+from vocab_fixtures import write_sentencepiece_dir, write_wordpiece_dir
 from xstilts_jax.errors import CheckpointError, InputError
 
 SAMPLE = pathlib.Path(__file__).parents[1] / "testdata" / "multilingual.txt"
@@ -54,18 +53,7 @@ XLMR_SPECIAL_STRINGS = ("<s>", "</s>", "<pad>", "<unk>", "<mask>")
 
 @pytest.fixture(scope="module")
 def spm_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    directory = tmp_path_factory.mktemp("xlmr")
-    sentencepiece.SentencePieceTrainer.train(
-        input=str(SAMPLE),
-        model_prefix=str(directory / "spm"),
-        vocab_size=800,
-        model_type="unigram",
-        num_threads=1,
-        minloglevel=2,
-    )
-    (directory / "spm.model").rename(directory / "sentencepiece.bpe.model")
-    (directory / "spm.vocab").unlink()
-    return directory
+    return write_sentencepiece_dir(tmp_path_factory.mktemp("xlmr"))
 
 
 @pytest.fixture(scope="module")
@@ -78,28 +66,9 @@ def hf_xlmr(spm_dir: pathlib.Path) -> XLMRobertaTokenizer:
     return XLMRobertaTokenizer.from_pretrained(str(spm_dir))
 
 
-def _strip_accents(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-
-
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    """Specials, every character (cased, lowercased, accent-stripped) alone and as ##, frequent words, suffixes.
-
-    Symbols (So: emoji and the like) are left out so they become [UNK].
-    """
-    text = SAMPLE.read_text(encoding="utf-8")
-    forms = text + text.lower() + _strip_accents(text.lower())
-    chars = sorted({c for c in forms if not c.isspace() and unicodedata.category(c) != "So"})
-    counts = collections.Counter(w.strip(".,!?;:\"'()«»„“”¿¡") for w in text.split())
-    words = [w for w, _ in counts.most_common(400) if len(w) > 1]
-    words += [_strip_accents(w.lower()) for w in words]
-    suffixes = ["##ing", "##ed", "##s", "##er", "##en", "##ung", "##lich", "##ment", "##ción", "##ami"]
-    tokens = list(dict.fromkeys(chars + ["##" + c for c in chars] + words + suffixes))
-    specials = ["[PAD]", "[unused0]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    directory = tmp_path_factory.mktemp("bert")
-    (directory / "vocab.txt").write_text("\n".join(specials + tokens) + "\n", encoding="utf-8")
-    return directory
+    return write_wordpiece_dir(tmp_path_factory.mktemp("bert"))
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["uncased", "cased"])

@@ -20,12 +20,14 @@ from xstilts_jax.models.heads import HeadSpec
 
 @dataclasses.dataclass(frozen=True)
 class TaskHead:
-    """A task's head: name, spec, label names, and the label kind its features use."""
+    """A task's head: name, spec, label names, the label kind its features use, and the
+    task's default input length (a run may override it)."""
 
     head: str
     spec: HeadSpec
     label_kind: str  # "class" | "choice" | "tags" | "span"
     label_names: tuple[str, ...] = ()
+    max_length: int | None = None
 
 
 _TASK_HEADS: dict[str, TaskHead] = {}

@@ -13,7 +13,8 @@ What seqio (0.0.20) assumes, and what it means for these classes:
   real `<s>`. Feature converters for these vocabularies must build attention masks from
   lengths or segment ids, and should write `pad_id` into padding.
 - `seqio.Feature(add_eos=True)` (the default) appends `eos_id`. Encoder inputs get their
-  special tokens from `encode_for_model`, so register such features with `add_eos=False`.
+  special tokens from `encode_for_model` (or `encode_for_model_tf` inside tf.data, on ids
+  from `encode_tf`), so register such features with `add_eos=False`.
 - `Vocabulary.decode` cuts after the first `eos_id`: decoding an encoded pair stops at
   the first `</s>` / `[SEP]`.
 - `extra_ids` (T5 sentinels) are not supported; both classes have `extra_ids == 0`.
@@ -77,6 +78,27 @@ def _longest_first(first: list[int], second: list[int] | None, budget: int) -> t
     return first[:keep_long], second[:keep_short]
 
 
+def _longest_first_tf(
+    first: tf.RaggedTensor, second: tf.RaggedTensor | None, budget: int
+) -> tuple[tf.RaggedTensor, tf.RaggedTensor | None]:
+    """`_longest_first` on each row of a batch of id rows ([batch, None] RaggedTensors)."""
+    if second is None:
+        return first[:, :budget], None
+    n1, n2 = first.row_lengths(), second.row_lengths()
+    short = tf.minimum(n1, n2)
+    keep_short = tf.where(2 * short <= budget, short, budget // 2)
+    keep_long = budget - keep_short
+    fits = n1 + n2 <= budget
+    first_is_short = n1 <= n2
+    keep1 = tf.where(fits, n1, tf.where(first_is_short, keep_short, keep_long))
+    keep2 = tf.where(fits, n2, tf.where(first_is_short, keep_long, keep_short))
+
+    def head(rows: tf.RaggedTensor, keep: tf.Tensor) -> tf.RaggedTensor:
+        return tf.ragged.boolean_mask(rows, tf.ragged.range(rows.row_lengths()) < keep[:, None])
+
+    return head(first, keep1), head(second, keep2)
+
+
 class EncoderVocabulary(seqio.Vocabulary):
     """A seqio Vocabulary that also knows its encoder's special tokens and input layout."""
 
@@ -126,14 +148,9 @@ class EncoderVocabulary(seqio.Vocabulary):
         """
         first = list(self.encode(text))
         second = None if pair is None else list(self.encode(pair))
-        n_special = 2 if pair is None else 3 + int(self._DOUBLE_SEPARATOR)
         if max_length is not None:
-            if max_length < n_special:
-                raise InputError(
-                    f"max_length={max_length} cannot hold the {n_special} special tokens of "
-                    f"{'a pair' if pair is not None else 'one segment'} for {self}; use max_length >= {n_special}."
-                )
-            first, second = _longest_first(first, second, max_length - n_special)
+            budget = max_length - self._num_special_tokens(pair is not None, max_length)
+            first, second = _longest_first(first, second, budget)
         ids = [self.bos_id, *first, self.eos_id]
         type_ids = [0] * len(ids)
         if second is not None:
@@ -141,6 +158,55 @@ class EncoderVocabulary(seqio.Vocabulary):
             ids += tail
             type_ids += [self._SECOND_SEGMENT_TYPE] * len(tail)
         return ids, type_ids
+
+    def _num_special_tokens(self, is_pair: bool, max_length: int | None = None) -> int:
+        """Special tokens in one input; raises when `max_length` cannot hold them."""
+        n_special = 3 + int(self._DOUBLE_SEPARATOR) if is_pair else 2
+        if max_length is not None and max_length < n_special:
+            raise InputError(
+                f"max_length={max_length} cannot hold the {n_special} special tokens of "
+                f"{'a pair' if is_pair else 'one segment'} for {self}; use max_length >= {n_special}."
+            )
+        return n_special
+
+    def encode_for_model_tf(
+        self,
+        first: tf.Tensor | tf.RaggedTensor,
+        second: tf.Tensor | tf.RaggedTensor | None = None,
+        max_length: int | None = None,
+    ) -> tuple[tf.Tensor | tf.RaggedTensor, tf.Tensor | tf.RaggedTensor]:
+        """`encode_for_model` in TensorFlow, on ids already tokenized by `encode_tf`.
+
+        `first` (and `second`, for a pair) are 1-D int ids, or [batch, None] RaggedTensors
+        of id rows; returns (input_ids, token_type_ids) of the same kind, int32, with the
+        special tokens added and the same longest-first truncation to `max_length`.
+        """
+        batched = isinstance(first, tf.RaggedTensor)
+
+        def rows(ids: tf.Tensor | tf.RaggedTensor) -> tf.RaggedTensor:
+            if isinstance(ids, tf.RaggedTensor):
+                return tf.cast(ids, tf.int32)
+            return tf.RaggedTensor.from_tensor(tf.cast(ids, tf.int32)[tf.newaxis])
+
+        a = rows(first)
+        b = None if second is None else rows(second)
+        if max_length is not None:
+            budget = max_length - self._num_special_tokens(b is not None, max_length)
+            a, b = _longest_first_tf(a, b, budget)
+
+        def column(token: int, count: int = 1) -> tf.Tensor:
+            return tf.fill([a.nrows(), count], tf.constant(token, tf.int32))
+
+        ids = tf.concat([column(self.bos_id), a, column(self.eos_id)], axis=1)
+        type_ids = tf.zeros_like(ids)
+        if b is not None:
+            seps = int(self._DOUBLE_SEPARATOR)
+            tail = tf.concat([column(self.eos_id, seps), b, column(self.eos_id)], axis=1)
+            ids = tf.concat([ids, tail], axis=1)
+            type_ids = tf.concat([type_ids, tf.ones_like(tail) * self._SECOND_SEGMENT_TYPE], axis=1)
+        if batched:
+            return ids, type_ids
+        return ids[0], type_ids[0]
 
 
 @gin.configurable

@@ -13,16 +13,23 @@ from xstilts_jax.data.task_heads import registered_task_heads
 from xstilts_jax.errors import ConfigError
 
 
-def import_modules(names: Sequence[str]) -> None:
-    """Import task-catalog modules (they register tasks on import)."""
+def import_modules(names: Sequence[str]) -> dict[str, str]:
+    """Import task-catalog modules (they register tasks on import).
+
+    Returns the tasks the modules could not register, with why: a catalog module may
+    expose them as a mapping `UNAVAILABLE` (task name -> reason).
+    """
+    unavailable: dict[str, str] = {}
     for name in names:
         try:
-            importlib.import_module(name)
+            module = importlib.import_module(name)
         except ModuleNotFoundError as e:
             raise ConfigError(f"--module_import={name}: cannot import it ({e}).") from e
+        unavailable.update(getattr(module, "UNAVAILABLE", {}))
+    return unavailable
 
 
-def describe_tasks() -> str:
+def describe_tasks(unavailable: dict[str, str] | None = None) -> str:
     """The catalog as text: tasks grouped by family (`<family>` / `<family>.<lang>`), then mixtures."""
     heads = registered_task_heads()
     families: dict[str, list[str]] = defaultdict(list)
@@ -46,6 +53,8 @@ def describe_tasks() -> str:
         tasks = [t.name for t in seqio.get_mixture_or_task(name).tasks]
         shown = ", ".join(tasks) if len(tasks) <= 6 else ", ".join(tasks[:5]) + f", ... ({len(tasks)} tasks)"
         lines.append(f"  {name:<26} {shown}")
+    for name, reason in sorted((unavailable or {}).items()):
+        lines.append(f"unavailable: {name}: {reason}")
     return "\n".join(lines)
 
 
@@ -56,6 +65,6 @@ def main(argv: Sequence[str]) -> int:
         "--module_import", action="append", default=None, help="catalog module to import (default: tasks)"
     )
     args = parser.parse_args(argv)
-    import_modules(args.module_import or ["tasks"])
-    print(describe_tasks())
+    unavailable = import_modules(args.module_import or ["tasks"])
+    print(describe_tasks(unavailable))
     return 0

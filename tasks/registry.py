@@ -1,0 +1,230 @@
+"""Registering catalog tasks and mixtures in seqio, with one naming scheme.
+
+Names:
+- `<task>`: a trainable English task (train + English validation), e.g. `mnli`, `hellaswag`, `udpos`.
+- `<target>.<lang>`: an eval-only task for one language of a target (validation + test), e.g. `xnli.de`.
+- `<target>.all_langs`: mixture of every `<target>.<lang>`.
+- `<target>.zeroshot`: the English training task plus every `<target>.<lang>` (mT5's zero-shot idiom).
+- `anli_plus`: ANLI rounds 1-3 + MNLI + SNLI, one 3-way head, proportional sampling.
+- `intermediate.<name>`: a multi-task intermediate mixture (see `register_intermediate_mixture`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable, Sequence
+
+import gin
+import seqio
+import tensorflow as tf
+
+from tasks import preprocessors
+from tasks.sources import SourceSpec
+from tasks.vocabulary import MODEL_VOCABULARY
+from xstilts_jax.data.task_heads import TaskHead, register_task_head
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.models.heads import HeadSpec
+
+# Schema -> (label kind of the features, the seqio preprocessor that encodes it).
+SCHEMA_KINDS = {"pair": "class", "choice": "choice", "tags": "tags"}
+
+MetricFn = Callable[..., dict[str, float]]
+
+
+# Schema -> (rank of `inputs`, rank of `targets`).
+_RANKS = {"pair": (1, 0), "choice": (2, 0), "tags": (1, 1)}
+
+
+def output_features(schema: str) -> dict[str, seqio.Feature]:
+    """The seqio features of a schema's tasks; `inputs` uses the model's vocabulary (resolved lazily).
+
+    Special tokens come from the preprocessors, so no feature appends EOS.
+    """
+    inputs_rank, targets_rank = _RANKS[schema]
+    return {
+        "inputs": seqio.Feature(vocabulary=MODEL_VOCABULARY, add_eos=False, dtype=tf.int32, rank=inputs_rank),
+        "targets": seqio.Feature(
+            vocabulary=seqio.PassThroughVocabulary(size=0), add_eos=False, dtype=tf.int32, rank=targets_rank
+        ),
+    }
+
+
+@gin.configurable
+def long_tagging_sentences(mode: str = "split") -> str:
+    """What tagging tasks do with sentences longer than the input length: "split" them at word
+    boundaries into several examples re-joined for scoring (XTREME), or "truncate" them."""
+    if mode not in ("split", "truncate"):
+        raise ConfigError(f"long_tagging_sentences.mode must be 'split' or 'truncate', got {mode!r}.")
+    return mode
+
+
+@gin.configurable
+def default_max_length(label_kind: str, classification: int = 256, multiple_choice: int = 256, tagging: int = 256) -> int:
+    """Default input length per label kind (DESIGN.md: 256 for classification and tagging)."""
+    return {"class": classification, "choice": multiple_choice, "tags": tagging}[label_kind]
+
+
+def _encode_tags(
+    dataset: tf.data.Dataset,
+    output_features: preprocessors.OutputFeatures,
+    sequence_length: preprocessors.Lengths,
+    label_names: tuple[str, ...],
+) -> tf.data.Dataset:
+    """encode_tags with the long-sentence policy read from gin when the dataset is built."""
+    split = long_tagging_sentences() == "split"
+    return preprocessors.encode_tags(dataset, output_features, sequence_length, label_names=label_names, split_long=split)
+
+
+def _encode_step(spec: SourceSpec) -> Callable:
+    if spec.schema == "pair":
+        return preprocessors.encode_pair
+    if spec.schema == "choice":
+        return preprocessors.encode_choices
+    if spec.schema == "tags":
+        return functools.partial(_encode_tags, label_names=spec.label_names)
+    raise ConfigError(f"Unknown source schema {spec.schema!r}; expected one of {sorted(SCHEMA_KINDS)}.")
+
+
+def head_spec_for(spec: SourceSpec) -> HeadSpec:
+    """The head a source's schema and label set need."""
+    kind = SCHEMA_KINDS[spec.schema]
+    if kind == "class":
+        return HeadSpec("classification", num_labels=len(spec.label_names))
+    if kind == "choice":
+        return HeadSpec("multiple_choice")
+    return HeadSpec("tagging", num_labels=len(spec.label_names))
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogEntry:
+    """What the catalog knows about a registered task beyond seqio: its source spec and role."""
+
+    name: str
+    source: SourceSpec
+    head: str
+    role: str  # "train" (English training task) or "eval" (eval-only, one language)
+    language: str = "en"
+
+
+CATALOG: dict[str, CatalogEntry] = {}
+
+
+def register_task(
+    name: str,
+    spec: SourceSpec,
+    *,
+    head: str,
+    metric_fns: Sequence[MetricFn],
+    role: str,
+    language: str = "en",
+) -> seqio.Task:
+    """Register seqio task `name` reading `spec`, encoded for the model, routed to `head`."""
+    if role == "eval":
+        source = _restrict_splits(spec.source, ("validation", "test"), name)
+    else:
+        source = spec.source
+    task = seqio.Task(
+        name,
+        source=source,
+        preprocessors=[
+            spec.canonicalize,
+            _encode_step(spec),
+            functools.partial(preprocessors.add_head_id, head=head),
+        ],
+        output_features=output_features(spec.schema),
+        metric_fns=list(metric_fns),
+    )
+    seqio.TaskRegistry.add_provider(name, task)
+    kind = SCHEMA_KINDS[spec.schema]
+    register_task_head(
+        name,
+        TaskHead(
+            head=head,
+            spec=head_spec_for(spec),
+            label_kind=kind,
+            label_names=spec.label_names,
+            max_length=default_max_length(kind),
+        ),
+    )
+    CATALOG[name] = CatalogEntry(name=name, source=spec, head=head, role=role, language=language)
+    return task
+
+
+def _restrict_splits(source: seqio.DataSource, keep: Sequence[str], name: str) -> seqio.DataSource:
+    """Eval-only tasks expose only their evaluation splits (training on them would leak)."""
+    missing = [s for s in keep if s not in source.splits]
+    if len(missing) == len(keep):
+        raise ConfigError(f"Eval task {name!r}: its source has none of the splits {list(keep)} (has {list(source.splits)}).")
+    return _SplitFilteredSource(source, tuple(s for s in keep if s in source.splits))
+
+
+class _SplitFilteredSource(seqio.DataSource):
+    """A view of a data source with fewer splits."""
+
+    def __init__(self, inner: seqio.DataSource, splits: Sequence[str]):
+        self._inner = inner
+        super().__init__(splits=splits, num_input_examples=None, caching_permitted=inner.caching_permitted)
+
+    @property
+    def supports_arbitrary_sharding(self) -> bool:
+        return self._inner.supports_arbitrary_sharding
+
+    def get_dataset(self, split: str = "train", shuffle: bool = True, seed: int | None = None, shard_info=None, *args, **kwargs):
+        if split not in self.splits:
+            raise ConfigError(f"split {split!r} is not available here; available: {list(self.splits)}.")
+        return self._inner.get_dataset(split=split, shuffle=shuffle, seed=seed, shard_info=shard_info, *args, **kwargs)
+
+    def num_input_examples(self, split: str = "train") -> int | None:
+        return self._inner.num_input_examples(split)
+
+    def list_shards(self, split: str) -> Sequence[str]:
+        return self._inner.list_shards(split)
+
+
+# --- mixing rates ----------------------------------------------------------------------
+
+
+def mixing_rate(rate: str) -> Callable[[seqio.Task], float]:
+    """A seqio rate function by name: `equal`, `proportional`, `capped:N` (examples cap) or `temperature:T`.
+
+    `equal` is for eval mixtures, whose tasks have no training split to count.
+    """
+    kind, _, arg = rate.partition(":")
+    try:
+        if kind == "equal" and not arg:
+            return lambda task: 1.0
+        if kind == "proportional" and not arg:
+            return seqio.mixing_rate_num_examples
+        if kind == "capped":
+            return functools.partial(seqio.mixing_rate_num_examples, maximum=int(arg))
+        if kind == "temperature":
+            return functools.partial(seqio.mixing_rate_num_examples, temperature=float(arg))
+    except ValueError:
+        pass
+    raise ConfigError(
+        f"Unknown mixing rate {rate!r}; use 'equal', 'proportional', 'capped:N' (e.g. capped:65536) or 'temperature:T'."
+    )
+
+
+def register_mixture(name: str, tasks: Sequence[str], rate: str = "proportional") -> seqio.Mixture:
+    """Register a seqio mixture of catalog tasks with a named rate."""
+    unknown = [t for t in tasks if t not in CATALOG]
+    if unknown:
+        raise ConfigError(f"Mixture {name!r}: unknown tasks {unknown}; see `xstilts-jax tasks` for the catalog.")
+    mixture = seqio.Mixture(name, list(tasks), default_rate=mixing_rate(rate))
+    seqio.MixtureRegistry.add_provider(name, mixture)
+    return mixture
+
+
+def register_intermediate_mixture(name: str, tasks: Sequence[str], rate: str = "capped:65536") -> seqio.Mixture:
+    """`intermediate.<name>`: any set of English intermediate tasks trained together.
+
+    Each example carries `head_id`, so mixed batches route to each task's head. Tasks of
+    different label kinds (pairs, choices, tags) have different feature shapes: a trainer
+    samples them by these rates into per-kind batches.
+    """
+    not_train = [t for t in tasks if t in CATALOG and CATALOG[t].role != "train"]
+    if not_train:
+        raise ConfigError(f"Intermediate mixture {name!r}: {not_train} are eval-only tasks, not training tasks.")
+    return register_mixture(f"intermediate.{name}", tasks, rate)

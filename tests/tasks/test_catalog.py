@@ -1,0 +1,207 @@
+"""The registered catalog: naming, heads, mixtures, and a walk from source to model loss.
+
+The walk runs registered tasks through `seqio.get_dataset` (TFDS mock data or the shipped
+sample files), the feature converter, and the tiny model with the task's own head.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import seqio
+
+import tasks
+from tasks import catalog, registry, sources, vocabulary
+from tfds_mocks import mock_tfds
+from vocab_fixtures import write_sentencepiece_dir
+from xstilts_jax.cli import main as cli
+from xstilts_jax.data.feature_converters import PaddedEncoderFeatureConverter, PackedEncoderFeatureConverter
+from xstilts_jax.data.task_heads import get_task_head, head_id, heads_for
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.models import build_model
+
+DATA = Path(sources.__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="module")
+def vocab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sentencepiece_dir(tmp_path_factory.mktemp("spm"))
+
+
+@pytest.fixture(autouse=True)
+def _offline_with_vocab(monkeypatch: pytest.MonkeyPatch, vocab_dir: Path) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"network access attempted: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setenv("XSTILTS_VOCAB_DIR", str(vocab_dir))
+    monkeypatch.setenv(sources.ENV_DATA_DIR, str(DATA))
+    vocabulary.reset()
+
+
+def test_every_target_language_is_an_eval_task_with_the_target_head():
+    for name, target in catalog.TARGETS.items():
+        for lang in target.languages:
+            task = seqio.get_mixture_or_task(f"{name}.{lang}")
+            assert set(task.source.splits) <= {"validation", "test"}, task.name  # eval-only
+            assert get_task_head(task.name).head == target.head
+        members = {t.name for t in seqio.get_mixture_or_task(f"{name}.zeroshot").tasks}
+        assert members == {target.train_task, *(f"{name}.{lang}" for lang in target.languages)}
+        assert "train" in seqio.get_mixture_or_task(target.train_task).source.splits
+
+
+def test_nli_tasks_share_one_head():
+    assert {get_task_head(t).head for t in ["mnli", "snli", "anli_r1", "anli_r3", "xnli.sw"]} == {"nli"}
+    assert heads_for(["mnli", "xnli.de", "hellaswag"]).keys() == {"nli", "hellaswag"}
+    assert {t.name for t in seqio.get_mixture_or_task("anli_plus").tasks} == set(catalog.ANLI_PLUS)
+
+
+def test_intermediate_mixture_has_every_available_intermediate_task():
+    members = {t.name for t in seqio.get_mixture_or_task("intermediate.all").tasks}
+    assert members == set(catalog.INTERMEDIATE) - set(catalog.UNAVAILABLE)
+    with pytest.raises(ConfigError, match=r"\['xnli.de'\] are eval-only tasks"):
+        registry.register_intermediate_mixture("bad", ["mnli", "xnli.de"])
+    with pytest.raises(ConfigError, match="unknown tasks \\['xnlii'\\]"):
+        registry.register_mixture("bad2", ["xnlii"])
+
+
+def test_mixing_rates():
+    class FakeTask:
+        cache_dir = None
+        name = "fake"
+
+        def __init__(self, n: int):
+            self.n = n
+
+        def num_input_examples(self, split: str) -> int:
+            return self.n
+
+    big, small = FakeTask(400_000), FakeTask(10_000)
+    assert registry.mixing_rate("proportional")(big) == 400_000
+    assert registry.mixing_rate("capped:65536")(big) == 65_536
+    assert registry.mixing_rate("capped:65536")(small) == 10_000
+    assert registry.mixing_rate("temperature:2")(big) == pytest.approx(400_000**0.5)
+    assert registry.mixing_rate("equal")(big) == 1.0
+    with pytest.raises(ConfigError, match="Unknown mixing rate 'sqrt'"):
+        registry.mixing_rate("sqrt")
+
+
+def test_ccg_is_reported_unavailable_without_data():
+    # the shipped sample has CCG files, but the catalog was imported before any data dir was set
+    assert "ccg" in tasks.UNAVAILABLE and "LDC2005T13" in tasks.UNAVAILABLE["ccg"]
+
+
+def test_tasks_command_lists_the_catalog(capsys: pytest.CaptureFixture[str]):
+    assert cli(["tasks"]) == 0
+    out = capsys.readouterr().out
+    assert "xnli.{ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh}" in out
+    assert "unavailable: ccg" in out and "xnli.zeroshot" in out
+
+
+def test_readme_lists_the_catalog():
+    """The README shows the current `xstilts-jax tasks` output and `python -m tasks` table."""
+    from tasks.__main__ import sources_table
+    from xstilts_jax.tools.list_tasks import describe_tasks
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert sources_table() in readme
+    assert describe_tasks(tasks.UNAVAILABLE) in readme
+
+
+def test_unset_vocabulary_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("XSTILTS_VOCAB_DIR")
+    vocabulary.reset()
+    with pytest.raises(ConfigError, match="XSTILTS_VOCAB_DIR"):
+        seqio.get_mixture_or_task("udpos.de").get_dataset({"inputs": 32}, split="validation", shuffle=False)
+
+
+# --- source -> seqio -> converter -> model -------------------------------------------------------
+
+NLI_RAW = [
+    {"premise": "A man plays a violin.", "hypothesis": "Someone makes music.", "label": "entailment"},
+    {"premise": "It rains in the city.", "hypothesis": "The streets are dry.", "label": "contradiction"},
+]
+XNLI_RAW = [
+    {
+        "premise": {lg: f"premise {i} {lg} 東京 und Straße" for lg in sources.XNLI_LANGS},
+        "hypothesis": {lg: f"hypothesis {i} {lg}" for lg in sources.XNLI_LANGS},
+        "label": label,
+    }
+    for i, label in enumerate(["neutral", "entailment", "contradiction"])
+]
+HELLASWAG_RAW = [
+    {
+        "context": "A woman holds a kite on a beach. She",
+        "endings": ["lets it rise.", "eats the kite.", "paints the sand red.", "sleeps under it."],
+        "activity_label": "Flying kite",
+        "label": 0,
+        "split_type": "indomain",
+        "source_id": "activitynet~v_x",
+    }
+] * 2
+WIKIANN_RAW = [
+    {"tokens": ["Ines", "Moreau", "visited", "Quito"], "tags": ["B-PER", "I-PER", "O", "B-LOC"], "langs": ["ar"] * 4,
+     "spans": ["PER: Ines Moreau", "LOC: Quito"]},
+    {"tokens": ["Nokia"], "tags": ["B-ORG"], "langs": ["ar"], "spans": ["ORG: Nokia"]},
+]  # fmt: skip
+
+# (task, split, raw TFDS examples or None for file sources, converter label kind)
+WALK = [
+    ("mnli", "train", NLI_RAW, "class"),
+    ("xnli.de", "test", XNLI_RAW, "class"),
+    ("hellaswag", "validation", HELLASWAG_RAW, "choice"),
+    ("panx.ar", "test", WIKIANN_RAW, "tags"),
+    ("udpos.de", "validation", None, "tags"),
+    ("xcopa.zh", "test", None, "choice"),
+    ("socialiqa", "train", None, "choice"),
+]
+
+
+def _dataset(task_name: str, split: str, kind: str, pack: bool = False, length: int = 48):
+    extra = ("idx", "head_id") + (("word_start", "num_words") if kind == "tags" else ())
+    if pack:
+        converter = PackedEncoderFeatureConverter(pad_id=1, label_kind=kind, max_segments=4, extra_features=extra)
+    else:
+        choices = {"num_choices": len(get_task_head(task_name).label_names)} if kind == "choice" else {}
+        converter = PaddedEncoderFeatureConverter(pad_id=1, label_kind=kind, extra_features=extra, **choices)
+    # try_in_mem_cache=False: seqio would ask TFDS for split sizes, which mock data has not.
+    task = seqio.get_mixture_or_task(task_name)
+    ds = task.get_dataset({"inputs": length}, split=split, shuffle=False, try_in_mem_cache=False, trim_output_features=False)
+    return converter(ds, {"inputs": length})
+
+
+def _loss(batch: dict[str, np.ndarray], task_name: str, tiny_config) -> tuple[float, int]:
+    head = get_task_head(task_name)
+    config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size, max_positions=130)
+    model = build_model(config, {head.head: head.spec})
+    loss, count = model.loss({k: jnp.asarray(v) for k, v in batch.items()}, head.head)
+    return float(loss), int(count)
+
+
+@pytest.mark.parametrize("task_name, split, raw, kind", WALK, ids=[w[0] for w in WALK])
+def test_registered_task_trains_its_head(task_name: str, split: str, raw: Any, kind: str, tiny_config):
+    splits = dict.fromkeys(["train", "validation", "validation_matched", "test"], raw)
+    with mock_tfds(splits) if raw is not None else contextlib.nullcontext():
+        batches = list(_dataset(task_name, split, kind).batch(64).as_numpy_iterator())
+    assert len(batches) == 1
+    batch = batches[0]
+    assert np.all(batch["head_id"] == head_id(get_task_head(task_name).head))
+    assert np.all(batch["input_ids"][..., 0] == 0)  # <s> kept; padding is 1, not 0
+    loss, count = _loss(batch, task_name, tiny_config)
+    assert np.isfinite(loss) and count > 0
+
+
+def test_packed_pairs_score_like_padded_pairs(tiny_config):
+    """Packing a registered pair task changes rows, not the loss."""
+    with mock_tfds(dict.fromkeys(["train"], NLI_RAW * 3)):
+        padded = next(_dataset("mnli", "train", "class", length=128).batch(64).as_numpy_iterator())
+        packed = next(_dataset("mnli", "train", "class", pack=True, length=128).batch(64).as_numpy_iterator())
+    assert packed["input_ids"].shape[0] < padded["input_ids"].shape[0]
+    (lp, np_), (lq, nq) = _loss(padded, "mnli", tiny_config), _loss(packed, "mnli", tiny_config)
+    assert np_ == nq == 6 and lp == pytest.approx(lq, abs=1e-5)

@@ -1,0 +1,37 @@
+"""Serving hand-written raw examples through TFDS builders, offline (shared by tests).
+
+The raw examples go through the builder's own `features.encode_example`, so they follow its
+feature spec; `tfds.testing.mock_data(policy=USE_CODE)` needs no metadata files or network.
+"""
+
+import contextlib
+from typing import Any, Iterator
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+
+@contextlib.contextmanager
+def mock_tfds(raw: dict[str, list[dict]]) -> Iterator[None]:
+    """Serve `raw[split]` (examples as the builder's generator yields them) for any TFDS builder."""
+
+    def as_dataset(self, split, decoders=None, read_config=None, shuffle_files=False, **kwargs):
+        features = self.info.features
+        signature = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.tf_dtype), features.get_tensor_info())
+        rows = [as_arrays(signature, features.encode_example(ex)) for ex in raw[str(split)]]
+        return tf.data.Dataset.from_generator(lambda: iter(rows), output_signature=signature)
+
+    with tfds.testing.mock_data(policy=tfds.testing.MockPolicy.USE_CODE, as_dataset_fn=as_dataset):
+        yield
+
+
+def as_arrays(spec: Any, value: Any) -> Any:
+    """Encoded TFDS values (lists of 0-d arrays included) as numpy arrays of the spec's dtypes."""
+    if isinstance(spec, dict):
+        return {k: as_arrays(s, value[k]) for k, s in spec.items()}
+    if spec.dtype == tf.string:  # Text features encode to 0-d object arrays, also inside sequences
+        return np.array(
+            [np.asarray(x).item() for x in value] if spec.shape.rank else np.asarray(value).item(), dtype=object
+        )
+    return np.asarray(value, spec.dtype.as_numpy_dtype)
