@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("xstilts_jax.tools.embed:main", "embed one sentence per line with a checkpoint"),
     "tasks": ("xstilts_jax.tools.list_tasks:main", "list the task catalog (tasks, heads, mixtures)"),
     "demo": ("xstilts_jax.demo:main", "run the demo job (tiny model, 8-device CPU mesh)"),
+    "results": ("xstilts_jax.tools.results_cli:main", "list, export, aggregate and submit stored results"),
 }
 
 

@@ -25,6 +25,9 @@ from xstilts_jax.models.layers import Dense, LayerNorm, dropout, gelu, layer_nor
 Batch = Mapping[str, jax.Array]
 Outputs = dict[str, jax.Array]
 
+# Target features, -1 = ignore (masked per head when a batch mixes tasks).
+LABEL_FEATURES: tuple[str, ...] = ("labels", "start_positions", "end_positions")
+
 
 @dataclasses.dataclass(frozen=True)
 class HeadSpec:

@@ -15,7 +15,7 @@ from flax import nnx
 from xstilts_jax.errors import ConfigError, InputError
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.encoder import Encoder, EncoderOutput
-from xstilts_jax.models.heads import HeadInputs, HeadSpec, Outputs, make_head
+from xstilts_jax.models.heads import LABEL_FEATURES, HeadInputs, HeadSpec, Outputs, make_head
 
 Batch = Mapping[str, jax.Array]
 
@@ -76,6 +76,37 @@ class Model(nnx.Module):
     def loss(self, batch: Batch, head: str, *, dropout_rng: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
         """Summed loss of head `head` over its valid targets, and the number of targets."""
         return self.heads[head].loss(self(batch, head, dropout_rng=dropout_rng), batch)
+
+    def routed_loss(
+        self, batch: Batch, head_ids: Mapping[str, int], *, dropout_rng: jax.Array | None = None
+    ) -> tuple[jax.Array, jax.Array]:
+        """Summed loss over a batch mixing tasks: each example (its `head_id` feature) trains
+        only its own head. The encoder runs once; each head sees the batch with the targets of
+        other heads' examples masked out."""
+        missing = [h for h in head_ids if h not in self.heads]
+        if missing:
+            raise ConfigError(f"Model has no heads {missing}; its heads are {sorted(self.heads)}.")
+        if "head_id" not in batch:
+            raise InputError(f"routed_loss needs a 'head_id' feature; the batch has {sorted(batch)}.")
+        enc_rng = None
+        head_rngs: list[jax.Array | None] = [None] * len(head_ids)
+        if dropout_rng is not None:
+            enc_rng, *head_rngs = jax.random.split(dropout_rng, len(head_ids) + 1)
+        enc, lead = self.encode(batch, dropout_rng=enc_rng)
+        words = self.encoder.embeddings.word[...]
+        total, count = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
+        for (name, hid), rng in zip(head_ids.items(), head_rngs):
+            mine = batch["head_id"] == hid
+            masked = dict(batch)
+            for key in LABEL_FEATURES:
+                if key in batch:
+                    keep = jnp.reshape(mine, mine.shape + (1,) * (batch[key].ndim - mine.ndim))
+                    masked[key] = jnp.where(keep, batch[key], -1)
+            head = self.heads[name]
+            outputs = head(HeadInputs(enc=enc, batch=masked, lead=lead, rng=rng, word_embeddings=words))
+            head_total, head_count = head.loss(outputs, masked)
+            total, count = total + head_total, count + head_count
+        return total, count
 
 
 def build_model(config: EncoderConfig, heads: Mapping[str, HeadSpec] | None = None, seed: int = 0) -> Model:

@@ -51,6 +51,15 @@ def param_logical_axes(model: Model) -> dict[str, Any]:
     )
 
 
+def param_shardings(model: Model, mesh: Mesh, rules: Rules) -> dict[str, Any]:
+    """NamedShardings of the model's parameters (pure dict) by their logical axis names."""
+    return jax.tree.map(
+        lambda names: NamedSharding(mesh, logical_to_mesh_spec(names, rules, mesh)),
+        param_logical_axes(model),
+        is_leaf=lambda x: isinstance(x, tuple),
+    )
+
+
 def _dict_path(path: tuple) -> tuple[str, ...]:
     return tuple(str(k.key) for k in path if isinstance(k, jax.tree_util.DictKey))
 

@@ -1,9 +1,9 @@
-"""Postprocessing of model outputs into per-example predictions the metrics score.
+"""Decoding tagging outputs into per-sentence word predictions.
 
-Tagging: `encode_tags` labels each word's first subword (-1 elsewhere) and may split a
-long sentence into pieces. The trainer reduces a piece's token predictions to word
-predictions with `first_subword_predictions`, and `rejoin_tag_predictions` reassembles
-the pieces of each sentence in word order.
+Tagging tasks label each word's first subword (-1 elsewhere) and may split a long
+sentence into pieces (features `idx`, `word_start`, `num_words`). The evaluator reduces
+a piece's token predictions to word predictions with `first_subword_predictions`, and
+`rejoin_tag_predictions` reassembles the pieces of each sentence in word order.
 """
 
 from __future__ import annotations

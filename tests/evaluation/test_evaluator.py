@@ -1,0 +1,69 @@
+"""Zero-shot scoring of registered catalog tasks: decoding, re-joining split sentences, metrics, JSON."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import tasks  # noqa: F401  (registers the catalog)
+from tasks import sources, vocabulary
+from vocab_fixtures import write_sentencepiece_dir
+from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.evaluation import metrics
+from xstilts_jax.evaluation.evaluator import evaluate_tasks, predict_task
+from xstilts_jax.models import build_model
+from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+
+DATA = Path(sources.__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="module")
+def vocab_dir(tmp_path_factory):
+    return write_sentencepiece_dir(tmp_path_factory.mktemp("spm"))
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, vocab_dir):
+    monkeypatch.setenv("XSTILTS_VOCAB_DIR", str(vocab_dir))
+    monkeypatch.setenv(sources.ENV_DATA_DIR, str(DATA))
+    vocabulary.reset()
+
+
+def _model(tiny_config, *tasks_):
+    config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
+    return build_model(config, {get_task_head(t).head: get_task_head(t).spec for t in tasks_})
+
+
+def _sentences(path: Path) -> list[list[str]]:
+    blocks = path.read_text(encoding="utf-8").strip().split("\n\n")
+    return [[line.split("\t")[1] for line in block.splitlines()] for block in blocks]
+
+
+MESH = MeshConfig(data=2, fsdp=4, rules="fsdp")
+
+
+def test_split_tagging_sentences_are_rejoined_and_scored(tiny_config):
+    mesh, rules = make_mesh(MESH), get_rules("fsdp")
+    model = _model(tiny_config, "udpos.de")
+    gold_sentences = _sentences(DATA / "udpos" / "dev-de.tsv")
+    # length 8 leaves 6 subwords a piece: most sentences are split into several examples
+    gold, pred = predict_task(model, "udpos.de", "validation", batch_size=8, length=8, mesh=mesh, rules=rules)
+    assert gold == gold_sentences
+    assert [len(p) for p in pred] == [len(g) for g in gold]
+    assert all(tag in sources.UPOS_TAGS for p in pred for tag in p)
+    unsplit_gold, unsplit_pred = predict_task(model, "udpos.de", "validation", batch_size=8, length=64, mesh=mesh, rules=rules)
+    assert unsplit_gold == gold
+
+
+def test_evaluate_tasks_writes_predictions_and_scores(tiny_config, tmp_path):
+    mesh, rules = make_mesh(MESH), get_rules("fsdp")
+    model = _model(tiny_config, "xcopa.zh")
+    results = evaluate_tasks(
+        model, ["xcopa.zh", "xcopa.th"], "test", batch_size=8, length=64, mesh=mesh, rules=rules, predictions_dir=tmp_path
+    )
+    assert set(results) == {"xcopa.zh", "xcopa.th"}
+    for task in results:
+        predictions = json.loads((tmp_path / f"{task}.test.json").read_text())
+        gold, _ = predict_task(model, task, "test", batch_size=8, length=64, mesh=mesh, rules=rules)
+        assert results[task] == metrics.accuracy(gold, predictions)
+        assert 0.0 <= results[task]["accuracy"] <= 100.0

@@ -1,0 +1,76 @@
+"""The three-phase pipeline on the shipped sample data: phases, DONE markers, reuse, baseline."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import tasks  # noqa: F401  (registers the catalog)
+from tasks import sources, vocabulary
+from vocab_fixtures import write_sentencepiece_dir
+from xstilts_jax.experiments import pipeline
+from xstilts_jax.experiments.pipeline import Experiment, phase_done, run_experiment
+from xstilts_jax.partitioning import MeshConfig
+from xstilts_jax.training.optimizer import OptimizerConfig
+from xstilts_jax.training.trainer import TrainConfig
+
+DATA = Path(sources.__file__).resolve().parent / "data"
+EVAL = ("udpos.en", "udpos.de", "udpos.ar", "udpos.zh")
+
+
+@pytest.fixture(scope="module")
+def vocab_dir(tmp_path_factory):
+    return write_sentencepiece_dir(tmp_path_factory.mktemp("spm"))
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, vocab_dir):
+    monkeypatch.setenv("XSTILTS_VOCAB_DIR", str(vocab_dir))
+    monkeypatch.setenv(sources.ENV_DATA_DIR, str(DATA))
+    vocabulary.reset()
+
+
+def _run(tmp_path, tiny_config, intermediate, target="udpos"):
+    config = tiny_config.replace(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
+    experiment = Experiment(
+        root=str(tmp_path), intermediate=intermediate, target_train="udpos", target=target, eval_tasks=EVAL,
+        eval_batch_size=8, eval_length=64,
+    )  # fmt: skip
+    small = dict(batch_size=8, length=64, save_every=2, log_every=2)
+    return experiment, run_experiment(
+        experiment,
+        config,
+        MeshConfig(data=2, fsdp=4, rules="fsdp"),
+        intermediate_train=TrainConfig(task="socialiqa", steps=2, **small) if intermediate else None,
+        target_train=TrainConfig(task="udpos", steps=2, **small),
+        optimizer=OptimizerConfig(learning_rate=1e-3),
+    )
+
+
+@pytest.mark.slow
+def test_three_phases_then_reuse_and_skip(tmp_path, tiny_config, monkeypatch):
+    experiment, scores = _run(tmp_path, tiny_config, "socialiqa")
+    assert set(scores) == set(EVAL)
+    for task, result in scores.items():
+        assert result["split"] == "validation" and 0.0 <= result["f1"] <= 100.0
+    inter = experiment.intermediate_dir("tiny_test")
+    target = experiment.target_dir("tiny_test")
+    assert phase_done(inter) and phase_done(target / "target") and phase_done(target / "eval")
+    assert json.loads((target / "eval" / "scores.json").read_text()) == scores
+    assert (target / "eval" / "predictions" / "udpos.de.validation.json").is_file()
+
+    # a second target reuses the finished intermediate phase: only one more target phase trains
+    trained = []
+    real_train = pipeline.train
+    monkeypatch.setattr(pipeline, "train", lambda model, run_dir, *a, **k: trained.append(Path(run_dir)) or real_train(model, run_dir, *a, **k))
+    _run(tmp_path, tiny_config, "socialiqa", target="udpos_again")
+    assert trained == [experiment.target_dir("tiny_test").parent / "udpos_again" / "target"]
+
+    # a finished experiment reruns nothing and returns the stored scores
+    trained.clear()
+    assert _run(tmp_path, tiny_config, "socialiqa")[1] == scores and trained == []
+
+    # the baseline goes down the same path minus the intermediate phase
+    baseline, _ = _run(tmp_path, tiny_config, None)
+    assert trained == [baseline.target_dir("tiny_test") / "target"]
+    assert baseline.target_dir("tiny_test").parent.name == "baseline"

@@ -1,0 +1,332 @@
+"""A run's checkpoints: the full train state plus the data position, with orbax.
+
+Layout of a checkpoint directory (one `orbax.checkpoint.CheckpointManager`):
+- `<step>/state/`: orbax arrays of `{"step", "params", "opt_state", "rng"}`, the RNG key as
+  its raw `key_data` (uint32)
+- `<step>/data/metadata`: JSON data position (examples consumed per task, epoch, ...)
+- `<step>/meta/metadata`: JSON `{"format", "format_version", "rng_impl"}`
+- `<step>/metrics/metrics`: JSON metrics, when a best metric is tracked and metrics were given
+- `<step>/commit_success.txt`, `<step>/_CHECKPOINT_METADATA`: written by orbax
+- `<step>.orbax-checkpoint-tmp*/`: a save in flight or interrupted; never read
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Literal, Mapping
+
+import jax
+import orbax.checkpoint as ocp
+from flax import nnx
+from orbax.checkpoint import checkpoint_managers as policies
+
+from xstilts_jax.errors import CheckpointError, ConfigError
+from xstilts_jax.models.model import Model
+from xstilts_jax.tools.pretrained import CONFIG_FILE, _flat, _shape_problems, _unflat, restore_params
+from xstilts_jax.training.train_state import TrainState
+
+FORMAT = "xstilts-jax-run"
+FORMAT_VERSION = 1
+STATE, DATA, META = "state", "data", "meta"
+
+
+def _handlers() -> dict[str, ocp.CheckpointHandler]:
+    return {
+        STATE: ocp.StandardCheckpointHandler(),
+        DATA: ocp.JsonCheckpointHandler(),
+        META: ocp.JsonCheckpointHandler(),
+    }
+
+
+def _state_tree(state: TrainState) -> dict[str, Any]:
+    # orbax has no typed-PRNG-key handler: the key travels as its raw uint32 data.
+    tree = {"step": state.step, "params": state.params, "opt_state": state.opt_state}
+    return dict(tree, rng=jax.random.key_data(state.rng))
+
+
+def _as_abstract(leaf: Any) -> jax.ShapeDtypeStruct:
+    return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=getattr(leaf, "sharding", None))
+
+
+def _abstract_tree(state: TrainState) -> dict[str, Any]:
+    rng = jax.eval_shape(jax.random.key_data, state.rng)
+    rng = jax.ShapeDtypeStruct(rng.shape, rng.dtype, sharding=getattr(state.rng, "sharding", None))
+    tree = {"step": state.step, "params": state.params, "opt_state": state.opt_state}
+    return dict(jax.tree.map(_as_abstract, tree), rng=rng)
+
+
+def _stored_param_shapes(manager: ocp.CheckpointManager, step: int) -> dict[str, tuple[int, ...]]:
+    """Flat name → shape of the parameters saved at `step`."""
+    tree = manager.item_metadata(step)[STATE].tree
+    return {k: tuple(v.shape) for k, v in _flat(tree["params"]).items()}
+
+
+class Checkpointer:
+    """Saves and restores a run's train state and data position in `directory`.
+
+    Keeps the `keep` most recent checkpoints plus, when `best_metric` is set, the
+    `keep_best` best by that metric (`best_mode` "max" or "min"). A checkpoint saved
+    without metrics never evicts a best one. Call `close()` (or use it as a context
+    manager) so the background save thread finishes before the interpreter exits.
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        *,
+        save_every: int,
+        keep: int,
+        best_metric: str | None = None,
+        best_mode: Literal["max", "min"] = "max",
+        keep_best: int = 1,
+        async_save: bool = True,
+    ):
+        if save_every < 1:
+            raise ConfigError(f"Checkpointer save_every must be >= 1, got {save_every}.")
+        if keep < 1:
+            raise ConfigError(f"Checkpointer keep must be >= 1, got {keep}.")
+        if best_mode not in ("max", "min"):
+            raise ConfigError(f"Checkpointer best_mode must be 'max' or 'min', got {best_mode!r}.")
+        if best_metric is not None and keep_best < 1:
+            raise ConfigError(f"Checkpointer keep_best must be >= 1 when best_metric is set, got {keep_best}.")
+        self.directory = os.path.abspath(directory)
+        self.best_metric = best_metric
+        self.best_mode = best_mode
+        preserve: list[policies.PreservationPolicy] = [policies.LatestN(n=keep)]
+        if best_metric is not None:
+            preserve.append(
+                policies.BestN(
+                    get_metric_fn=self._score,
+                    reverse=best_mode == "min",
+                    n=keep_best,
+                    keep_checkpoints_without_metrics=False,
+                )
+            )
+        options = ocp.CheckpointManagerOptions(
+            # best_fn also makes orbax write each step's metrics to disk, so the ranking survives a restart.
+            best_fn=self._score if best_metric is not None else None,
+            best_mode=best_mode,
+            preservation_policy=policies.AnyPreservationPolicy(preserve),
+            save_decision_policy=policies.AnySavePolicy(
+                [policies.FixedIntervalPolicy(save_every), policies.PreemptionCheckpointingPolicy()]
+            ),
+            enable_async_checkpointing=async_save,
+        )
+        self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=_handlers())
+
+    def _score(self, metrics: Mapping[str, Any]) -> float:
+        # Checkpoints written by a run that tracked another metric rank last instead of crashing the policy.
+        worst = -math.inf if self.best_mode == "max" else math.inf
+        return float(metrics.get(self.best_metric, worst))
+
+    def save(
+        self,
+        step: int,
+        state: TrainState,
+        data_position: Mapping[str, Any],
+        metrics: Mapping[str, float] | None = None,
+        force: bool = False,
+    ) -> bool:
+        """Start saving `state` and `data_position` at `step` when `step % save_every == 0`
+        (or a preemption was signalled) or `force`; True if a save started.
+
+        A step already on disk is never overwritten (returns False). `metrics` rank the
+        checkpoint for best-k retention and must then contain `best_metric`; without a
+        `best_metric` they are not stored.
+        """
+        if step in self._manager.all_steps():
+            return False
+        try:
+            json.dumps(dict(data_position))
+        except TypeError as e:
+            raise CheckpointError(f"data_position for step {step} is not JSON-serializable: {e}") from e
+        if metrics is not None and self.best_metric is not None:
+            if self.best_metric not in metrics:
+                raise ConfigError(
+                    f"metrics for step {step} lack the tracked best_metric {self.best_metric!r}; "
+                    f"got {sorted(metrics)}. Pass metrics=None for a checkpoint that is not ranked."
+                )
+            metrics = {k: float(v) for k, v in metrics.items()}
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "rng_impl": str(jax.random.key_impl(state.rng))}
+        args = ocp.args.Composite(
+            **{
+                STATE: ocp.args.StandardSave(_state_tree(state)),
+                DATA: ocp.args.JsonSave(dict(data_position)),
+                META: ocp.args.JsonSave(meta),
+            }
+        )
+        return self._manager.save(step, args=args, metrics=metrics, force=force)
+
+    def all_steps(self) -> list[int]:
+        """Steps of the complete (or in-flight, from this process) checkpoints, ascending."""
+        return sorted(self._manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        """The newest checkpoint's step, or None."""
+        return self._manager.latest_step()
+
+    def best_step(self) -> int | None:
+        """The best step by `best_metric`; None without a best metric or ranked checkpoint."""
+        if self.best_metric is None:
+            return None
+        ranked = []
+        for step in self._manager.all_steps():
+            metrics = self._manager.metrics(step)
+            if metrics is not None and self.best_metric in metrics:
+                ranked.append((self._score(metrics), step))
+        if not ranked:
+            return None
+        return (max if self.best_mode == "max" else min)(ranked)[1]
+
+    def metrics(self, step: int) -> dict[str, float] | None:
+        """The metrics stored with `step` (None when none were stored)."""
+        return self._manager.metrics(step)
+
+    def restore(self, step: int | None = None, *, abstract_state: TrainState) -> tuple[TrainState, dict[str, Any]]:
+        """The full train state (onto `abstract_state`'s shardings) and data position at `step` (latest if None).
+
+        `abstract_state` is a TrainState of `jax.ShapeDtypeStruct`s with shardings (or of
+        arrays); a checkpoint whose parameters or optimizer state do not fit it is a
+        CheckpointError naming the directory and the differences.
+        """
+        self._manager.wait_until_finished()
+        if step is None:
+            step = self._manager.latest_step()
+            if step is None:
+                raise CheckpointError(f"{self.directory} has no complete checkpoint to restore.")
+        elif step not in self._manager.all_steps():
+            raise CheckpointError(
+                f"{self.directory} has no checkpoint for step {step}; it has steps {self.all_steps()}."
+            )
+        step_dir = os.path.join(self.directory, str(step))
+        target = _abstract_tree(abstract_state)
+        problems = _shape_problems(
+            _stored_param_shapes(self._manager, step),
+            {k: tuple(v.shape) for k, v in _flat(target["params"]).items()},
+            "checkpoint",
+            "train state",
+        )
+        if problems:
+            raise CheckpointError(
+                f"checkpoint {step_dir} does not match the model being trained (a different model "
+                "config or heads? use a fresh run directory, or load_encoder_from for a new phase):\n  "
+                + "\n  ".join(problems)
+            )
+        try:
+            restored = self._manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    **{
+                        STATE: ocp.args.StandardRestore(target),
+                        DATA: ocp.args.JsonRestore(),
+                        META: ocp.args.JsonRestore(),
+                    }
+                ),
+            )
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(
+                f"checkpoint {step_dir} does not fit the train state (a different optimizer?): {e}"
+            ) from e
+        tree, meta = restored[STATE], restored[META]
+        rng = jax.random.wrap_key_data(tree["rng"], impl=meta["rng_impl"])
+        if rng.dtype != abstract_state.rng.dtype:
+            raise CheckpointError(
+                f"checkpoint {step_dir} holds a {meta['rng_impl']} RNG key, but the train state expects "
+                f"{abstract_state.rng.dtype}; set the same jax_default_prng_impl as the run that wrote it."
+            )
+        state = TrainState(step=tree["step"], params=tree["params"], opt_state=tree["opt_state"], rng=rng)
+        return state, dict(restored[DATA])
+
+    def restore_latest_or_none(self, abstract_state: TrainState) -> tuple[TrainState, dict[str, Any]] | None:
+        """Resume point: the latest complete checkpoint, or None in a directory without one.
+
+        Interrupted saves (orbax's unfinalized `*.orbax-checkpoint-tmp*` directories) are ignored.
+        """
+        if self.latest_step() is None:
+            return None
+        return self.restore(abstract_state=abstract_state)
+
+    def wait_until_finished(self) -> None:
+        """Block until the in-flight save is on disk."""
+        self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        """Finish the in-flight save and stop orbax's background threads."""
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+    def __enter__(self) -> Checkpointer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _run_checkpoint(path: str) -> tuple[str, dict[str, tuple[int, ...]]] | None:
+    """The step directory `path` names (itself, or the latest complete step of a run's
+    checkpoint directory) and its parameter shapes; None when there is no such step."""
+    root, step = path, None
+    if os.path.isdir(os.path.join(path, STATE)) and os.path.basename(path).isdigit():
+        root, step = os.path.dirname(path), int(os.path.basename(path))
+    options = ocp.CheckpointManagerOptions(read_only=True, create=False, save_interval_steps=0)
+    manager = ocp.CheckpointManager(root, options=options, item_handlers=_handlers())
+    try:
+        step = manager.latest_step() if step is None else step
+        if step is None:
+            return None
+        return os.path.join(root, str(step)), _stored_param_shapes(manager, step)
+    finally:
+        manager.close()
+
+
+def load_encoder_from(directory_or_checkpoint: str, model: Model) -> Model:
+    """Load an earlier phase's weights into `model` in place (and return it).
+
+    The source is a converted pretrained directory (`tools/pretrained.py`), a
+    Checkpointer directory (its latest complete step), or one step directory of it.
+    The encoder is always loaded; heads of `model` that the source also has are
+    loaded, other heads keep their fresh values, and source heads the model lacks are
+    dropped. Any shape difference is a CheckpointError naming every parameter.
+    """
+    source = os.path.abspath(directory_or_checkpoint)
+    if not os.path.isdir(source):
+        raise CheckpointError(f"checkpoint directory {source} does not exist.")
+    if os.path.isfile(os.path.join(source, CONFIG_FILE)):
+        return restore_params(model, source)
+    found = _run_checkpoint(source)
+    if found is None:
+        raise CheckpointError(
+            f"{source} is neither a pretrained checkpoint (no {CONFIG_FILE}) nor a run's checkpoint "
+            "directory with a complete step; point at the earlier phase's checkpoint directory."
+        )
+    step_dir, stored = found
+    state = nnx.state(model, nnx.Param)
+    current = _flat(nnx.to_pure_dict(state))
+    shared_heads = {k.split("/")[1] for k in stored if k.startswith("heads/")} & set(model.heads)
+
+    def selected(name: str) -> bool:
+        parts = name.split("/")
+        return parts[0] == "encoder" or (parts[0] == "heads" and parts[1] in shared_heads)
+
+    wanted = [k for k in current if selected(k)]
+    problems = _shape_problems(
+        {k: v for k, v in stored.items() if selected(k)}, {k: tuple(current[k].shape) for k in wanted}
+    )
+    if problems:
+        raise CheckpointError(
+            f"checkpoint {step_dir} does not match model {model.config.name!r} (a head whose size changed "
+            "needs a new name):\n  " + "\n  ".join(problems)
+        )
+    target = {"params": _unflat({k: _as_abstract(current[k]) for k in wanted})}
+    with ocp.PyTreeCheckpointer() as checkpointer:
+        restored = checkpointer.restore(
+            os.path.join(step_dir, STATE),
+            args=ocp.args.PyTreeRestore(
+                item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True
+            ),
+        )
+    nnx.replace_by_pure_dict(state, restored["params"])
+    nnx.update(model, state)
+    return model
