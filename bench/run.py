@@ -14,19 +14,30 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import Iterator
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from xstilts_jax.demo import synthetic_batches  # noqa: E402
 from xstilts_jax.models import HeadSpec, build_model  # noqa: E402
 from xstilts_jax.models.ladder import model_config  # noqa: E402
 from xstilts_jax.partitioning import RULES_PRESETS, MeshConfig, get_rules, make_mesh  # noqa: E402
 from xstilts_jax.training.optimizer import OptimizerConfig, make_optimizer  # noqa: E402
 from xstilts_jax.training.train_state import init_train_state, split_model, train_state_shardings  # noqa: E402
 from xstilts_jax.training.train_step import jit_train_step, make_train_step  # noqa: E402
+
+def synthetic_batches(vocab_size: int, pad_id: int, batch: int, length: int, seed: int) -> Iterator[dict[str, np.ndarray]]:
+    """Endless padded classification batches over word ids 4..51 whose label is (first word id) mod 3."""
+    rng = np.random.default_rng(seed)
+    while True:
+        ids = rng.integers(4, min(52, vocab_size), size=(batch, length)).astype(np.int32)
+        lengths = rng.integers(length // 2, length + 1, size=batch)
+        for i, n in enumerate(lengths):
+            ids[i, 0], ids[i, n - 1], ids[i, n:] = 0, 2, pad_id
+        yield {"input_ids": ids, "labels": (ids[:, 1] % 3).astype(np.int32)}
+
 
 MESHES = {
     "data_parallel": MeshConfig(data=-1, fsdp=1, tensor=1, rules="data_parallel"),

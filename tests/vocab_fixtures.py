@@ -1,4 +1,4 @@
-"""Builders of small real vocabularies from `testdata/multilingual.txt`, shared by tests.
+"""Builders of small real vocabularies from `tasks/data/multilingual.txt`, shared by tests.
 
 `write_sentencepiece_dir` trains an XLM-R style SentencePiece model; `write_wordpiece_dir`
 writes a BERT `vocab.txt`. Both return a directory `load_vocabulary` reads.
@@ -10,7 +10,7 @@ import unicodedata
 
 import sentencepiece
 
-SAMPLE = pathlib.Path(__file__).parent / "testdata" / "multilingual.txt"
+SAMPLE = pathlib.Path(__file__).parents[1] / "tasks" / "data" / "multilingual.txt"
 LINES = SAMPLE.read_text(encoding="utf-8").splitlines()
 
 

@@ -19,7 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("xstilts_jax.tools.hf_import:main", "convert a local Hugging Face checkpoint"),
     "embed": ("xstilts_jax.tools.embed:main", "embed one sentence per line with a checkpoint"),
     "tasks": ("xstilts_jax.tools.list_tasks:main", "list the task catalog (tasks, heads, mixtures)"),
-    "demo": ("xstilts_jax.demo:main", "run the demo job (tiny model, 8-device CPU mesh)"),
+    "run": ("xstilts_jax.tools.run_cli:main", "run an experiment's phases (gin): intermediate, target, eval"),
+    "demo": ("xstilts_jax.demo:main", "the three-phase recipe on the tiny model and sample data"),
     "results": ("xstilts_jax.tools.results_cli:main", "list, export, aggregate and submit stored results"),
 }
 

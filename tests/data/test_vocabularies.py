@@ -22,7 +22,7 @@ from xstilts_jax.data.vocabularies import (
 from vocab_fixtures import write_sentencepiece_dir, write_wordpiece_dir
 from xstilts_jax.errors import CheckpointError, InputError
 
-SAMPLE = pathlib.Path(__file__).parents[1] / "testdata" / "multilingual.txt"
+SAMPLE = pathlib.Path(__file__).parents[2] / "tasks" / "data" / "multilingual.txt"
 LINES = SAMPLE.read_text(encoding="utf-8").splitlines()
 
 SENTENCES = [

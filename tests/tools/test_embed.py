@@ -16,7 +16,7 @@ from xstilts_jax.data.vocabularies import load_vocabulary
 from xstilts_jax.tools.embed import bucket_length, embed_sentences
 from xstilts_jax.tools.pretrained import load_pretrained
 
-TESTDATA = pathlib.Path(__file__).parents[1] / "testdata" / "multilingual.txt"
+TESTDATA = pathlib.Path(__file__).parents[2] / "tasks" / "data" / "multilingual.txt"
 TOL = 1e-4
 LAYERS = 3
 MAX_LENGTH = 64
