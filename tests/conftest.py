@@ -30,3 +30,26 @@ def _clear_gin():
     gin.clear_config()
     yield
     gin.clear_config()
+
+
+@pytest.fixture(scope="session")
+def catalog_vocab_dir(tmp_path_factory):
+    """A SentencePiece vocabulary trained on the shipped sample text (once per session)."""
+    from vocab_fixtures import write_sentencepiece_dir
+
+    return write_sentencepiece_dir(tmp_path_factory.mktemp("catalog_spm"))
+
+
+@pytest.fixture
+def catalog_env(monkeypatch, catalog_vocab_dir):
+    """The task catalog reading the shipped sample data with the sample vocabulary."""
+    from pathlib import Path
+
+    from tasks import sources, vocabulary
+
+    data = Path(sources.__file__).resolve().parent / "data"
+    monkeypatch.setenv("XSTILTS_VOCAB_DIR", str(catalog_vocab_dir))
+    monkeypatch.setenv(sources.ENV_DATA_DIR, str(data))
+    vocabulary.reset()
+    yield data
+    vocabulary.reset()

@@ -7,7 +7,6 @@ import pytest
 
 import tasks  # noqa: F401  (registers the catalog)
 from tasks import sources, vocabulary
-from vocab_fixtures import write_sentencepiece_dir
 from xstilts_jax.data.task_heads import get_task_head
 from xstilts_jax.evaluation import metrics
 from xstilts_jax.evaluation.evaluator import evaluate_tasks, predict_task
@@ -17,16 +16,9 @@ from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
 DATA = Path(sources.__file__).resolve().parent / "data"
 
 
-@pytest.fixture(scope="module")
-def vocab_dir(tmp_path_factory):
-    return write_sentencepiece_dir(tmp_path_factory.mktemp("spm"))
-
-
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, vocab_dir):
-    monkeypatch.setenv("XSTILTS_VOCAB_DIR", str(vocab_dir))
-    monkeypatch.setenv(sources.ENV_DATA_DIR, str(DATA))
-    vocabulary.reset()
+def _env(catalog_env):
+    return catalog_env
 
 
 def _model(tiny_config, *tasks_):

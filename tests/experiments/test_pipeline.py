@@ -7,7 +7,6 @@ import pytest
 
 import tasks  # noqa: F401  (registers the catalog)
 from tasks import sources, vocabulary
-from vocab_fixtures import write_sentencepiece_dir
 from xstilts_jax.experiments import pipeline
 from xstilts_jax.experiments.pipeline import Experiment, phase_done, run_experiment
 from xstilts_jax.partitioning import MeshConfig
@@ -18,16 +17,9 @@ DATA = Path(sources.__file__).resolve().parent / "data"
 EVAL = ("udpos.en", "udpos.de", "udpos.ar", "udpos.zh")
 
 
-@pytest.fixture(scope="module")
-def vocab_dir(tmp_path_factory):
-    return write_sentencepiece_dir(tmp_path_factory.mktemp("spm"))
-
-
 @pytest.fixture(autouse=True)
-def _env(monkeypatch, vocab_dir):
-    monkeypatch.setenv("XSTILTS_VOCAB_DIR", str(vocab_dir))
-    monkeypatch.setenv(sources.ENV_DATA_DIR, str(DATA))
-    vocabulary.reset()
+def _env(catalog_env):
+    return catalog_env
 
 
 def _run(tmp_path, tiny_config, intermediate, target="udpos"):

@@ -19,7 +19,6 @@ import seqio
 import tasks
 from tasks import catalog, registry, sources, vocabulary
 from tfds_mocks import mock_tfds
-from vocab_fixtures import write_sentencepiece_dir
 from xstilts_jax.cli import main as cli
 from xstilts_jax.data.feature_converters import PaddedEncoderFeatureConverter, PackedEncoderFeatureConverter
 from xstilts_jax.data.task_heads import get_task_head, head_id, heads_for
@@ -29,20 +28,12 @@ from xstilts_jax.models import build_model
 DATA = Path(sources.__file__).resolve().parent / "data"
 
 
-@pytest.fixture(scope="module")
-def vocab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_sentencepiece_dir(tmp_path_factory.mktemp("spm"))
-
-
 @pytest.fixture(autouse=True)
-def _offline_with_vocab(monkeypatch: pytest.MonkeyPatch, vocab_dir: Path) -> None:
+def _offline_with_vocab(monkeypatch: pytest.MonkeyPatch, catalog_env: Path) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError(f"network access attempted: {args!r}")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setenv("XSTILTS_VOCAB_DIR", str(vocab_dir))
-    monkeypatch.setenv(sources.ENV_DATA_DIR, str(DATA))
-    vocabulary.reset()
 
 
 def test_every_target_language_is_an_eval_task_with_the_target_head():
