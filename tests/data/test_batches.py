@@ -51,6 +51,11 @@ def _register(name: str, head: TaskHead = TOY_HEAD, n: int = 40) -> None:
 def _registry(monkeypatch):
     monkeypatch.setattr(task_heads, "_TASK_HEADS", {})
     _register("toy_task")
+    yield
+    # seqio's registries are global: leave them as the catalog made them
+    for name in ("toy_task", "toy_tags_task"):
+        seqio.TaskRegistry.remove(name)
+    seqio.MixtureRegistry.remove("toy_mix")
 
 
 def test_global_batches_are_sharded_and_resume_by_skipping():

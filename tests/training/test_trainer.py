@@ -44,6 +44,11 @@ def _register(name: str) -> None:
 def _toy(monkeypatch):
     monkeypatch.setattr(task_heads, "_TASK_HEADS", {})
     _register("toy_train")
+    yield
+    # seqio's registries are global: leave them as the catalog made them
+    for name in ("toy_train", "toy_other"):
+        seqio.TaskRegistry.remove(name)
+    seqio.MixtureRegistry.remove("toy_mix")
 
 
 MESH = MeshConfig(data=2, fsdp=4, rules="fsdp")

@@ -25,6 +25,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,7 @@ class ResultsStore:
             raise ResultsError(f"cannot open results database {self.path}: {e}") from e
         try:
             self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal(timeout)
             self._check_schema(create)
         except sqlite3.Error as e:
             self._conn.close()
@@ -182,6 +183,19 @@ class ResultsStore:
         except ResultsError:
             self._conn.close()
             raise
+
+    def _enable_wal(self, timeout: float) -> None:
+        # Switching a new database to WAL needs a moment alone with the file and answers "locked"
+        # without waiting on SQLite's busy handler, so two processes opening a fresh database retry.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def __enter__(self) -> ResultsStore:
         return self
