@@ -195,14 +195,26 @@ def restore_params(model: Model, directory: str) -> Model:
     with ocp.StandardCheckpointer() as checkpointer:
         stored = {k: tuple(v.shape) for k, v in _flat(checkpointer.metadata(params_dir).item_metadata.tree).items()}
 
+    return restore_selected_params(model, params_dir, stored, source=directory)
+
+
+def restore_selected_params(
+    model: Model, checkpoint_path: str, stored: Mapping[str, tuple[int, ...]], *, source: str, subtree: str | None = None
+) -> Model:
+    """Restore the encoder and the heads both sides have from an orbax PyTree checkpoint, in place.
+
+    `stored` is the checkpoint's flat 'a/b/c' → shape of the parameters (under `subtree`,
+    when the parameters sit inside a larger saved tree). Heads only the model has keep their
+    values; heads only the checkpoint has are not read. Any shape difference is a
+    CheckpointError naming every parameter; restored arrays take the model's shardings.
+    """
     state = nnx.state(model, nnx.Param)
-    current = _flat(state.to_pure_dict())
-    heads = {k.split("/")[1] for k in current if k.startswith("heads/")}
-    restored_heads = heads & {k.split("/")[1] for k in stored if k.startswith("heads/")}
+    current = _flat(nnx.to_pure_dict(state))
+    shared_heads = {k.split("/")[1] for k in stored if k.startswith("heads/")} & set(model.heads)
 
     def selected(name: str) -> bool:
         parts = name.split("/")
-        return parts[0] == "encoder" or (parts[0] == "heads" and parts[1] in restored_heads)
+        return parts[0] == "encoder" or (parts[0] == "heads" and parts[1] in shared_heads)
 
     wanted = [k for k in current if selected(k)]
     problems = _shape_problems(
@@ -210,21 +222,21 @@ def restore_params(model: Model, directory: str) -> Model:
     )
     if problems:
         raise CheckpointError(
-            f"checkpoint {directory} does not match model {model.config.name!r} (a head whose size changed "
+            f"checkpoint {source} does not match model {model.config.name!r} (a head whose size changed "
             "needs a new name):\n  " + "\n  ".join(problems)
         )
-    target = {k: jax.ShapeDtypeStruct(current[k].shape, current[k].dtype, sharding=current[k].sharding) for k in wanted}
-    target_tree = _unflat(target)
+    target = _unflat(
+        {k: jax.ShapeDtypeStruct(current[k].shape, current[k].dtype, sharding=current[k].sharding) for k in wanted}
+    )
+    item = target if subtree is None else {subtree: target}
     with ocp.PyTreeCheckpointer() as checkpointer:
         restored = checkpointer.restore(
-            params_dir,
+            checkpoint_path,
             args=ocp.args.PyTreeRestore(
-                item=target_tree,
-                restore_args=ocp.checkpoint_utils.construct_restore_args(target_tree),
-                partial_restore=True,
+                item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True
             ),
         )
-    nnx.replace_by_pure_dict(state, restored)
+    nnx.replace_by_pure_dict(state, restored if subtree is None else restored[subtree])
     nnx.update(model, state)
     return model
 

@@ -24,7 +24,7 @@ from orbax.checkpoint import checkpoint_managers as policies
 
 from xstilts_jax.errors import CheckpointError, ConfigError
 from xstilts_jax.models.model import Model
-from xstilts_jax.tools.pretrained import CONFIG_FILE, _flat, _shape_problems, _unflat, restore_params
+from xstilts_jax.tools.pretrained import CONFIG_FILE, _flat, _shape_problems, restore_params, restore_selected_params
 from xstilts_jax.training.train_state import TrainState
 
 FORMAT = "xstilts-jax-run"
@@ -302,31 +302,4 @@ def load_encoder_from(directory_or_checkpoint: str, model: Model) -> Model:
             "directory with a complete step; point at the earlier phase's checkpoint directory."
         )
     step_dir, stored = found
-    state = nnx.state(model, nnx.Param)
-    current = _flat(nnx.to_pure_dict(state))
-    shared_heads = {k.split("/")[1] for k in stored if k.startswith("heads/")} & set(model.heads)
-
-    def selected(name: str) -> bool:
-        parts = name.split("/")
-        return parts[0] == "encoder" or (parts[0] == "heads" and parts[1] in shared_heads)
-
-    wanted = [k for k in current if selected(k)]
-    problems = _shape_problems(
-        {k: v for k, v in stored.items() if selected(k)}, {k: tuple(current[k].shape) for k in wanted}
-    )
-    if problems:
-        raise CheckpointError(
-            f"checkpoint {step_dir} does not match model {model.config.name!r} (a head whose size changed "
-            "needs a new name):\n  " + "\n  ".join(problems)
-        )
-    target = {"params": _unflat({k: _as_abstract(current[k]) for k in wanted})}
-    with ocp.PyTreeCheckpointer() as checkpointer:
-        restored = checkpointer.restore(
-            os.path.join(step_dir, STATE),
-            args=ocp.args.PyTreeRestore(
-                item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target), partial_restore=True
-            ),
-        )
-    nnx.replace_by_pure_dict(state, restored["params"])
-    nnx.update(model, state)
-    return model
+    return restore_selected_params(model, os.path.join(step_dir, STATE), stored, source=step_dir, subtree="params")
