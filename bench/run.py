@@ -1,103 +1,112 @@
-"""`make bench`: train-step throughput of one model shape under each partitioning preset, side by side.
+"""`make bench`: the project side by side with Hugging Face `transformers` XLM-R (PyTorch, SDPA).
 
-Runs every preset in this one process on the same model, batch and devices (8 host CPU
-devices unless a TPU/GPU is present), prints tokens/s and the ratio to data-parallel,
-and writes bench/results/<timestamp>.json. Timings exclude compilation (first step).
+One process, one run, the same machine, shapes and batches on both sides (configured by
+gin; default `bench/gin/cpu.gin`):
+
+1. padded train step, fp32, every shape in `run_benchmarks.shapes` (bench/hf_compare.py);
+2. packing: real tokens/s of the packed project step vs HF padded batches (bench/packing.py);
+3. evaluation: zero-shot pass of one target over its languages (bench/eval_throughput.py);
+4. a profile of the headline shape's train step (bench/profile.py);
+5. with `bench/gin/gpu.gin`: the bf16 accelerator benchmark with MFU (bench/gpu.py).
+
+Prints every ratio (project / HF) and writes bench/results/<UTC timestamp>.json with
+`padded_ratio` (headline shape), `packed_ratio`, `eval_ratio`, the raw figures, machine and date.
+
+    python -m bench.run [--threads=1] [--gin_file=bench/gin/cpu.gin] [--gin.run_benchmarks.train_steps=4] [--out DIR]
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
 import os
-import platform
-import time
-from pathlib import Path
-from typing import Iterator
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import argparse  # noqa: E402
+import datetime as dt  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Sequence  # noqa: E402
 
-from xstilts_jax.models import HeadSpec, build_model  # noqa: E402
-from xstilts_jax.models.ladder import model_config  # noqa: E402
-from xstilts_jax.partitioning import RULES_PRESETS, MeshConfig, get_rules, make_mesh  # noqa: E402
-from xstilts_jax.training.optimizer import OptimizerConfig, make_optimizer  # noqa: E402
-from xstilts_jax.training.train_state import init_train_state, split_model, train_state_shardings  # noqa: E402
-from xstilts_jax.training.train_step import jit_train_step, make_train_step  # noqa: E402
+import gin  # noqa: E402
 
-def synthetic_batches(vocab_size: int, pad_id: int, batch: int, length: int, seed: int) -> Iterator[dict[str, np.ndarray]]:
-    """Endless padded classification batches over word ids 4..51 whose label is (first word id) mod 3."""
-    rng = np.random.default_rng(seed)
-    while True:
-        ids = rng.integers(4, min(52, vocab_size), size=(batch, length)).astype(np.int32)
-        lengths = rng.integers(length // 2, length + 1, size=batch)
-        for i, n in enumerate(lengths):
-            ids[i, 0], ids[i, n - 1], ids[i, n:] = 0, 2, pad_id
-        yield {"input_ids": ids, "labels": (ids[:, 1] % 3).astype(np.int32)}
+from bench.common import machine_info, utc_now  # noqa: E402
+from bench.suite import run_benchmarks  # noqa: E402
+from xstilts_jax.errors import ConfigError  # noqa: E402
+from xstilts_jax.gin_utils import add_gin_flags, parse_gin, split_gin_overrides  # noqa: E402
+
+DEFAULT_GIN = ["bench/gin/cpu.gin"]
+RESULTS_DIR = Path(__file__).parent / "results"
 
 
-MESHES = {
-    "data_parallel": MeshConfig(data=-1, fsdp=1, tensor=1, rules="data_parallel"),
-    "fsdp": MeshConfig(data=1, fsdp=-1, tensor=1, rules="fsdp"),
-    "fsdp_tensor": MeshConfig(data=1, fsdp=-1, tensor=2, rules="fsdp_tensor"),
-}
+def set_threads(threads: int) -> None:
+    """Give XLA's CPU backend and torch the same number of threads (before JAX starts its backend).
+
+    On a CPU shared with other processes, multi-threaded runs mostly measure the load:
+    torch's OpenMP regions wait at every barrier for a descheduled thread. One thread per
+    side compares the implementations; 0 measures each library as it comes.
+    """
+    if threads < 0:
+        raise ConfigError(f"--threads must be >= 0, got {threads}.")
+    if threads == 0:
+        return
+    import torch
+
+    eigen = "true" if threads > 1 else "false"
+    flags = f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={threads}"
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flags}".strip()
+    torch.set_num_threads(threads)
 
 
-def time_preset(preset: str, model_name: str, batch_size: int, seq_len: int, steps: int) -> dict[str, float]:
-    """Median step time and tokens/s of the train step under one preset."""
-    config = model_config(model_name, dropout_rate=0.0)
-    mesh_cfg = MESHES[preset]
-    mesh, rules = make_mesh(mesh_cfg), get_rules(mesh_cfg.rules)
-    model = build_model(config, {"c": HeadSpec("classification", 3)}, seed=0)
-    graphdef, params = split_model(model)
-    optimizer = make_optimizer(OptimizerConfig(learning_rate=1e-4), steps + 1)
-    state = init_train_state(params, optimizer, seed=0)
-    shardings = train_state_shardings(model, jax.eval_shape(lambda: state), mesh, rules)
-    state = jax.device_put(state, shardings)
-    batches = synthetic_batches(config.vocab_size, config.pad_id, batch_size, seq_len, seed=0)
-    batch = next(batches)
-    step = jit_train_step(make_train_step(graphdef, optimizer, "c", mesh, rules, dropout=False), shardings, batch, mesh, rules)
-    state, metrics = step(state, batch)  # compile
-    jax.block_until_ready(metrics)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        state, metrics = step(state, batch)
-        jax.block_until_ready(metrics)
-        times.append(time.perf_counter() - start)
-    median = float(np.median(times))
-    return {"step_s": median, "tokens_per_s": batch_size * seq_len / median}
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse gin, run, print the ratios, write the JSON."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    argv, bindings = split_gin_overrides(raw)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_gin_flags(parser)
+    parser.add_argument("--out", default=str(RESULTS_DIR), help="directory for the results JSON")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads of each side (XLA and torch): 1 (default) or N; 0 keeps each library's default (all cores)",
+    )
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    gin.clear_config()
+    parse_gin(args.gin_file or DEFAULT_GIN, bindings, args.gin_search_path)
+    import jax
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default="tiny")
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--seq_len", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=20)
-    args = parser.parse_args()
-    results = {p: time_preset(p, args.model, args.batch_size, args.seq_len, args.steps) for p in RULES_PRESETS}
-    base = results["data_parallel"]["tokens_per_s"]
-    print(f"model {args.model}, batch {args.batch_size} x {args.seq_len}, {jax.device_count()} {jax.devices()[0].platform} devices")
-    print(f"{'preset':<15}{'step ms':>10}{'tokens/s':>12}{'vs data_parallel':>18}")
-    for preset, r in results.items():
-        print(f"{preset:<15}{1e3 * r['step_s']:>10.1f}{r['tokens_per_s']:>12.0f}{r['tokens_per_s'] / base:>17.2f}x")
+    started, machine = utc_now(), machine_info()
+    if machine["load_average_1m"] > (machine["cpus"] or 1):
+        print(f"note: load average {machine['load_average_1m']:.1f} on {machine['cpus']} CPUs; other processes skew the timings")
+    devices = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
+    threads = args.threads or "library default"
+    print(f"bench started {started} on {devices} (JAX), {threads} thread(s) per side, gin {args.gin_file or DEFAULT_GIN}")
+    results = run_benchmarks()
     out = {
-        "benchmark": "train_step_by_preset",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
-                    "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}"},
-        "args": vars(args),
-        "results": results,
-        "ratios_vs_data_parallel": {p: r["tokens_per_s"] / base for p, r in results.items()},
+        "date": started,
+        "finished": utc_now(),
+        "machine": machine,
+        "load_average_1m_at_end": os.getloadavg()[0],
+        "command": " ".join(["python -m bench.run", *raw]),
+        "threads_per_side": args.threads or "library defaults",
+        "gin": gin.config_str(),
+        **results,
     }
-    path = Path(__file__).parent / "results" / f"presets-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+    print("\n== ratios (project / HF) ==")
+    for key in ("padded_ratio", "packed_ratio", "eval_ratio"):
+        value = out[key]
+        print(f"{key:<14}{'not run' if value is None else f'{value:.2f}x'}")
+    directory = Path(args.out)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{dt.datetime.now(dt.timezone.utc):%Y%m%d-%H%M%S}.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

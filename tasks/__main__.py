@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tasks import retrieval
 from tasks.catalog import INTERMEDIATE, TARGETS, UNAVAILABLE
 from tasks.sources import SourceSpec
 
@@ -24,6 +25,7 @@ def sources_table() -> str:
         rows.append(_row(f"{name}.<lang>", target.eval_source(target.languages[0]), langs))
         if target.train_source is not None:
             rows.append(_row(target.train_task, target.train_source(), f"English training data of `{name}`"))
+    rows.extend(_row(name, spec, role) for name, spec, role in retrieval.source_rows())
     return "\n".join(rows)
 
 

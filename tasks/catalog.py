@@ -10,11 +10,11 @@ import dataclasses
 import functools
 from typing import Callable, Sequence
 
-from tasks import sources
+from tasks import mlm, retrieval, sources
 from tasks.registry import MetricFn, register_intermediate_mixture, register_mixture, register_task
 from tasks.sources import SourceSpec
 from xstilts_jax.errors import ConfigError
-from xstilts_jax.evaluation import metrics
+from xstilts_jax.evaluation import metrics, qa_metrics
 
 
 def tag_accuracy(targets: Sequence[Sequence[str]], predictions: Sequence[Sequence[str]]) -> dict[str, float]:
@@ -52,6 +52,9 @@ INTERMEDIATE: dict[str, Intermediate] = {
     "commonsenseqa": Intermediate(sources.commonsenseqa, "commonsenseqa"),
     "socialiqa": Intermediate(sources.socialiqa, "socialiqa"),
     "ccg": Intermediate(sources.ccg, "ccg", (tag_accuracy,)),
+    # Span QA: SQuAD v1.1 is also the English training data of XQuAD and MLQA (head "squad").
+    "squad": Intermediate(sources.squad, "squad", (qa_metrics.squad_v1,)),
+    "squad_v2": Intermediate(sources.squad_v2, "squad_v2", (qa_metrics.squad_v2,)),
 }
 
 # ANLI+ (Nie et al. 2020; X-STILTs' "ANLI+"): the three ANLI rounds with MNLI and SNLI.
@@ -68,6 +71,12 @@ class Target:
     head: str
     metric_fns: Sequence[MetricFn]
     train_source: Callable[[], SourceSpec] | None = None  # None: the train task is an intermediate task
+    # Metric fns that depend on the eval language (MLQA's normalization); used instead of metric_fns.
+    language_metric_fns: Callable[[str], Sequence[MetricFn]] | None = None
+
+    def metrics_for(self, lang: str) -> Sequence[MetricFn]:
+        """The metric fns of the eval task in `lang`."""
+        return self.metric_fns if self.language_metric_fns is None else self.language_metric_fns(lang)
 
 
 TARGETS: dict[str, Target] = {
@@ -94,6 +103,15 @@ TARGETS: dict[str, Target] = {
         "panx",
         [metrics.span_f1],
         functools.partial(sources.panx, "en"),
+    ),
+    # Span QA (XTREME): XQuAD and MLQA are scored zero-shot after SQuAD v1.1; TyDiQA-GoldP trains
+    # on its own English data (X-STILTs), each with the official metric of its scorer.
+    "xquad": Target("squad", sources.XQUAD_LANGS_XTREME_R, sources.xquad, "squad", (qa_metrics.squad_v1,)),
+    "mlqa": Target(
+        "squad", sources.MLQA_LANGS, sources.mlqa, "squad", (), language_metric_fns=lambda lang: (qa_metrics.mlqa(lang),)
+    ),
+    "tydiqa": Target(
+        "tydiqa", sources.TYDIQA_LANGS, sources.tydiqa, "tydiqa", (qa_metrics.squad_v1,), sources.tydiqa_train
     ),
 }
 
@@ -123,7 +141,7 @@ def register_all() -> None:
         for lang in target.languages:
             name = f"{target_name}.{lang}"
             register_task(
-                name, target.eval_source(lang), head=target.head, metric_fns=target.metric_fns, role="eval", language=lang
+                name, target.eval_source(lang), head=target.head, metric_fns=target.metrics_for(lang), role="eval", language=lang
             )
             eval_tasks.append(name)
         register_mixture(f"{target_name}.all_langs", eval_tasks, rate="equal")
@@ -132,3 +150,5 @@ def register_all() -> None:
 
     # Multi-task intermediate training over every English intermediate task.
     register_intermediate_mixture("all", [t for t in INTERMEDIATE if t not in UNAVAILABLE], rate="capped:65536")
+    mlm.register_mlm_tasks(metric_fns=(tag_accuracy,))  # `mlm`: masked-LM pretraining; masked-token accuracy
+    retrieval.register_retrieval_tasks()  # BUCC, Tatoeba, LAReQA, Mewsli-X (tasks/retrieval.py)

@@ -19,7 +19,7 @@ import gin
 import seqio
 import tensorflow as tf
 
-from tasks import preprocessors
+from tasks import preprocessors, qa_features
 from tasks.sources import SourceSpec
 from tasks.vocabulary import MODEL_VOCABULARY
 from xstilts_jax.data.task_heads import TaskHead, register_task_head
@@ -27,13 +27,13 @@ from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.heads import HeadSpec
 
 # Schema -> (label kind of the features, the seqio preprocessor that encodes it).
-SCHEMA_KINDS = {"pair": "class", "choice": "choice", "tags": "tags"}
+SCHEMA_KINDS = {"pair": "class", "choice": "choice", "tags": "tags", "qa": "span"}
 
 MetricFn = Callable[..., dict[str, float]]
 
 
-# Schema -> (rank of `inputs`, rank of `targets`).
-_RANKS = {"pair": (1, 0), "choice": (2, 0), "tags": (1, 1)}
+# Schema -> (rank of `inputs`, rank of `targets`); QA `targets` are [start, end] token positions.
+_RANKS = {"pair": (1, 0), "choice": (2, 0), "tags": (1, 1), "qa": (1, 1)}
 
 
 def output_features(schema: str) -> dict[str, seqio.Feature]:
@@ -60,9 +60,11 @@ def long_tagging_sentences(mode: str = "split") -> str:
 
 
 @gin.configurable
-def default_max_length(label_kind: str, classification: int = 256, multiple_choice: int = 256, tagging: int = 256) -> int:
-    """Default input length per label kind (DESIGN.md: 256 for classification and tagging)."""
-    return {"class": classification, "choice": multiple_choice, "tags": tagging}[label_kind]
+def default_max_length(
+    label_kind: str, classification: int = 256, multiple_choice: int = 256, tagging: int = 256, span: int = 384
+) -> int:
+    """Default input length per label kind (DESIGN.md: 256 for classification and tagging, 384 for QA)."""
+    return {"class": classification, "choice": multiple_choice, "tags": tagging, "span": span}[label_kind]
 
 
 def _encode_tags(
@@ -76,13 +78,15 @@ def _encode_tags(
     return preprocessors.encode_tags(dataset, output_features, sequence_length, label_names=label_names, split_long=split)
 
 
-def _encode_step(spec: SourceSpec) -> Callable:
+def _encode_step(spec: SourceSpec, name: str) -> Callable:
     if spec.schema == "pair":
         return preprocessors.encode_pair
     if spec.schema == "choice":
         return preprocessors.encode_choices
     if spec.schema == "tags":
         return functools.partial(_encode_tags, label_names=spec.label_names)
+    if spec.schema == "qa":
+        return functools.partial(qa_features.encode_qa, allow_no_answer=spec.allow_no_answer, task=name)
     raise ConfigError(f"Unknown source schema {spec.schema!r}; expected one of {sorted(SCHEMA_KINDS)}.")
 
 
@@ -93,6 +97,8 @@ def head_spec_for(spec: SourceSpec) -> HeadSpec:
         return HeadSpec("classification", num_labels=len(spec.label_names))
     if kind == "choice":
         return HeadSpec("multiple_choice")
+    if kind == "span":
+        return HeadSpec("span")
     return HeadSpec("tagging", num_labels=len(spec.label_names))
 
 
@@ -129,7 +135,7 @@ def register_task(
         source=source,
         preprocessors=[
             spec.canonicalize,
-            _encode_step(spec),
+            _encode_step(spec, name),
             functools.partial(preprocessors.add_head_id, head=head),
         ],
         output_features=output_features(spec.schema),

@@ -6,6 +6,7 @@ raw examples into one of three schemas (tf.string text, int32 ints):
 - "pair":   {"idx", "text_a", "text_b", "label"}
 - "choice": {"idx", "context", "choices": [C], "label"}   (C = len(label_names), fixed per dataset)
 - "tags":   {"idx", "tokens": [n], "tags": [n]}
+- "qa":     {"idx", "id", "question", "context", "answers": [n], "answer_starts": [n]}
 
 `idx` is the example's position in its split as the source yields it unsharded and unshuffled
 (`source.get_dataset(split, shuffle=False)`), counted before unlabelled examples are filtered out,
@@ -35,7 +36,7 @@ from xstilts_jax.errors import ConfigError, InputError
 
 Canonicalize = Callable[[tf.data.Dataset], tf.data.Dataset]
 
-PAIR, CHOICE, TAGS = "pair", "choice", "tags"
+PAIR, CHOICE, TAGS, QA = "pair", "choice", "tags", "qa"
 
 SCHEMAS: Mapping[str, Mapping[str, tf.TensorSpec]] = {
     PAIR: {
@@ -55,6 +56,14 @@ SCHEMAS: Mapping[str, Mapping[str, tf.TensorSpec]] = {
         "tokens": tf.TensorSpec([None], tf.string),
         "tags": tf.TensorSpec([None], tf.string),
     },
+    QA: {
+        "idx": tf.TensorSpec([], tf.int32),
+        "id": tf.TensorSpec([], tf.string),
+        "question": tf.TensorSpec([], tf.string),
+        "context": tf.TensorSpec([], tf.string),
+        "answers": tf.TensorSpec([None], tf.string),  # [] = no answer (SQuAD 2.0)
+        "answer_starts": tf.TensorSpec([None], tf.int32),  # character offsets into context
+    },
 }
 
 # --- language lists --------------------------------------------------------------------------
@@ -66,10 +75,14 @@ PANX_LANGS_XTREME: tuple[str, ...] = tuple(
     "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw yo my zh "
     "kk tr et fi hu".split()
 )
+XQUAD_LANGS_XTREME: tuple[str, ...] = tuple("ar de el en es hi ru th tr vi zh".split())
+MLQA_LANGS: tuple[str, ...] = tuple("ar de en es hi vi zh".split())
+TYDIQA_LANGS: tuple[str, ...] = tuple("ar bn en fi id ko ru sw te".split())
 # XTREME-R (Ruder et al. 2021): google-research/xtreme `utils_preprocess.py`, UDPOS_LANGUAGES and
 # PANX_LANGUAGES (the same lists `scripts/download_data.sh` downloads; UD v2.7 instead of v2.5).
 UDPOS_LANGS_XTREME_R: tuple[str, ...] = UDPOS_LANGS_XTREME + ("lt", "pl", "uk", "wo", "ro")
 PANX_LANGS_XTREME_R: tuple[str, ...] = PANX_LANGS_XTREME + ("qu", "pl", "uk", "az", "lt", "pa", "gu", "ro")
+XQUAD_LANGS_XTREME_R: tuple[str, ...] = tuple(sorted(XQUAD_LANGS_XTREME + ("ro",)))
 XNLI_LANGS: tuple[str, ...] = tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split())
 PAWSX_LANGS: tuple[str, ...] = ("de", "en", "es", "fr", "ja", "ko", "zh")
 # google-research/xtreme `scripts/download_data.sh` (download_xcopa) and `scripts/train_xcopa.sh`.
@@ -102,6 +115,7 @@ class SourceSpec:
     citation: str
     license: str
     how_to_obtain: str
+    allow_no_answer: bool = False  # "qa" schema: unanswerable questions exist (SQuAD 2.0)
 
 
 # --- data directory --------------------------------------------------------------------------
@@ -164,6 +178,82 @@ def _file_source(read_split: Callable[[str], tf.data.Dataset], splits: Mapping[s
         return read_split(splits[split])
 
     return seqio.FunctionDataSource(dataset_fn, splits=tuple(splits))
+
+
+def _check_layout(task: str, layout: str, files_name: str) -> str:
+    """The layout name with the task's own name for its files ("xtreme", "superglue") mapped to "files"."""
+    if layout in ("auto", "tfds"):
+        return layout
+    if layout == files_name:
+        return "files"
+    raise ConfigError(f"{task}: unknown layout {layout!r}; use 'auto', 'tfds' or {files_name!r}.")
+
+
+class _FilesOrTfds(seqio.DataSource):
+    """Reads a file layout when its files exist under `data_dir()`, else TFDS, deciding at read time.
+
+    The choice cannot be made when the catalog registers its tasks: gin's `data_dir.path` is
+    bound later, so the spec's canonicalizer must accept the raw examples of both. Reading a
+    split the files lack is a ConfigError ending with `missing_split_help`.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        files: seqio.DataSource,
+        tfds_source: seqio.DataSource,
+        files_present: Callable[[], bool],
+        missing_split_help: str = "",
+    ):
+        self._task, self._files, self.tfds_source = task, files, tfds_source
+        self._files_present, self._help = files_present, missing_split_help
+        super().__init__(splits=tfds_source.splits, num_input_examples=None)
+
+    def reads_files(self) -> bool:
+        """Whether a read now goes to the files (they exist under the configured data directory)."""
+        return self._files_present()
+
+    @property
+    def supports_arbitrary_sharding(self) -> bool:
+        return False
+
+    def get_dataset(self, split: str = "train", shuffle: bool = True, seed: int | None = None, shard_info=None, *args, **kwargs):
+        if self.reads_files():
+            if split not in self._files.splits:
+                raise ConfigError(
+                    f"{self._task}: the file layout found under the data directory {data_dir()} has no {split!r} "
+                    f"split (it has {list(self._files.splits)}). {self._help}"
+                )
+            return self._files.get_dataset(split, shuffle=shuffle, seed=seed)
+        return self.tfds_source.get_dataset(split, shuffle=shuffle, seed=seed, shard_info=shard_info)
+
+    def num_input_examples(self, split: str = "train") -> int | None:
+        return None if self.reads_files() else self.tfds_source.num_input_examples(split)
+
+    def list_shards(self, split: str) -> Sequence[str]:
+        return self._files.list_shards(split) if self.reads_files() else self.tfds_source.list_shards(split)
+
+
+def _pick_layout(
+    layout: str,
+    task: str,
+    files: seqio.DataSource,
+    tfds_source: seqio.DataSource,
+    files_present: Callable[[], bool],
+    missing_split_help: str = "",
+) -> seqio.DataSource:
+    """The source of a checked layout ("tfds", "files" or "auto")."""
+    if layout == "tfds":
+        return tfds_source
+    if layout == "files":
+        return files
+    return _FilesOrTfds(task, files, tfds_source, files_present, missing_split_help)
+
+
+def _exists_under_data_dir(*relative: str) -> bool:
+    """Whether a data directory is configured and holds any of `relative` (checked when called)."""
+    root = _configured_data_dir() or os.environ.get(ENV_DATA_DIR)
+    return bool(root) and any(tf.io.gfile.exists(os.path.join(root, r)) for r in relative)
 
 
 # --- file readers (Python parsing, then constant tensors: the files are at most a few MB) -----
@@ -408,18 +498,48 @@ def cosmosqa() -> SourceSpec:
     )
 
 
-def copa() -> SourceSpec:
-    """English COPA (SuperGLUE): context = premise + " What was the cause?|effect?", choices = choice1/2."""
-    splits = {"train": "train", "validation": "validation"}  # SuperGLUE test labels are hidden
+_COPA_LAYOUT = _Layout(
+    task="copa",
+    file_format=(
+        "SuperGLUE COPA JSON lines, copa/train.jsonl and copa/val.jsonl: premise, choice1, choice2, "
+        "question ('cause'|'effect'), label (0|1), idx."
+    ),
+    how_to_obtain=(
+        "unpack train.jsonl and val.jsonl of SuperGLUE's COPA.zip (super.gluebenchmark.com/tasks) into "
+        f"<data dir>/copa/; data dir = {ENV_DATA_DIR} or gin `data_dir.path`."
+    ),
+)
+
+
+def copa(layout: str = "auto") -> SourceSpec:
+    """English COPA (SuperGLUE): context = premise + " What was the cause?|effect?", choices = choice1/2.
+
+    layout="tfds" reads TFDS `super_glue/copa`; layout="superglue" reads SuperGLUE's own download,
+    `<data dir>/copa/{train,val}.jsonl`; "auto" (default) reads those files when either exists under
+    the data directory at read time, else TFDS. SuperGLUE's test labels are hidden: no test split.
+    """
+    layout = _check_layout("copa", layout, "superglue")
+    splits = {"train": "train", "validation": "validation"}
+    tfds_source = _tfds("super_glue/copa:1.0.2", splits)
+    files = _file_source(
+        lambda s: _read_jsonl(_COPA_LAYOUT.find(f"copa/{s}.jsonl"), _COPA_FIELDS, _COPA_DTYPES),
+        {"train": "train", "validation": "val"},
+    )
+    how = {
+        "tfds": _how_tfds("super_glue/copa"),
+        "files": "SuperGLUE COPA.zip: {train,val}.jsonl -> <data dir>/copa/",
+    }
     return SourceSpec(
-        source=_tfds("super_glue/copa:1.0.2", splits),
+        source=_pick_layout(
+            layout, "copa", files, tfds_source, lambda: _exists_under_data_dir("copa/train.jsonl", "copa/val.jsonl")
+        ),
         canonicalize=_copa_canonicalize(),
         schema=CHOICE,
         label_names=_choice_names(2),
-        splits=splits,
+        splits={"train": "train", "validation": "val"} if layout == "files" else splits,
         citation="Roemmele et al. 2011, COPA; Wang et al. 2019, SuperGLUE",
         license="BSD 2-Clause",
-        how_to_obtain=_how_tfds("super_glue/copa"),
+        how_to_obtain=how.get(layout) or f"{how['files']} (read when present), else {how['tfds']}",
     )
 
 
@@ -517,50 +637,68 @@ def udpos(lang: str) -> SourceSpec:
     )
 
 
-def panx(lang: str, layout: str = "tfds") -> SourceSpec:
+_PANX_NO_TEST = (
+    "That is xtreme's layout, panx/{{train,dev}}-{lang}.tsv: its preprocessing strips the PAN-X test tags. "
+    "Score the 'validation' split, or read TFDS `wikiann/{lang}` (test tags kept) with "
+    "`panx('{lang}', layout='tfds')` or by removing panx/*-{lang}.tsv from the data directory."
+)
+
+
+def _panx_canonicalize() -> Canonicalize:
+    """Tags as strings: the files' strings as they are, TFDS wikiann's ClassLabel ids by name."""
+    names = tf.constant(PANX_TAGS)
+    tags_canonicalize = _tags_canonicalize()
+
+    def canonicalize(ds: tf.data.Dataset) -> tf.data.Dataset:
+        if ds.element_spec["tags"].dtype.is_integer:
+            ds = ds.map(lambda ex: {"tokens": ex["tokens"], "tags": tf.gather(names, ex["tags"])})
+        return tags_canonicalize(ds)
+
+    return canonicalize
+
+
+def panx(lang: str, layout: str = "auto") -> SourceSpec:
     """PAN-X (WikiANN NER, the balanced splits of Rahimi et al. 2019), from TFDS or xtreme's files.
 
-    layout="tfds" (default) reads TFDS `wikiann/{lang}`: the same archive of Rahimi et al. that
-    xtreme's `download_panx` unpacks, tokens split off the `lang:` prefix the same way, with test
-    tags kept and a download that needs no manual step. layout="xtreme" reads
+    layout="tfds" reads TFDS `wikiann/{lang}`: the same archive of Rahimi et al. that xtreme's
+    `download_panx` unpacks, tokens split off the `lang:` prefix the same way, with test tags kept
+    and a download that needs no manual step. layout="xtreme" reads
     `download/panx/{train,dev}-{lang}.tsv`; xtreme's preprocessing strips the test tags, so that
-    layout has no test split. The layout is fixed when the spec is built (not a gin binding, which
-    could arrive after the catalog registered its tasks).
+    layout has no test split. layout="auto" (default) reads the xtreme files when one of the
+    language's exists under the data directory at read time (reading test then is a ConfigError),
+    else TFDS; the choice is made per read because gin's `data_dir.path` arrives after the catalog
+    registered its tasks.
     """
     _check_lang("panx", lang, PANX_LANGS_XTREME_R)
-    common = dict(
+    layout = _check_layout("panx", layout, "xtreme")
+    tfds_splits = {"train": "train", "validation": "validation", "test": "test"}
+    file_splits = {"train": "train", "validation": "dev"}
+    files = _Layout(
+        task=f"panx ({lang})",
+        file_format="xtreme panx TSV: one 'token<TAB>IOB2 tag' per line, a blank line between sentences.",
+        how_to_obtain=_XTREME_DOWNLOAD.format(fn="download_panx, which needs AmazonPhotos.zip saved in download/"),
+    )
+    how = {
+        "tfds": _how_tfds(f"wikiann/{lang}"),
+        "files": "xtreme `scripts/download_data.sh` (download_panx, AmazonPhotos.zip by hand) -> <data dir>/panx/",
+    }
+    return SourceSpec(
+        source=_pick_layout(
+            layout,
+            f"panx ({lang})",
+            _file_source(lambda s: _read_token_tag_tsv(files.find(f"panx/{s}-{lang}.tsv")), file_splits),
+            _tfds(f"wikiann/{lang}:1.0.0", tfds_splits),
+            lambda: _exists_under_data_dir(*(f"panx/{s}-{lang}.tsv" for s in file_splits.values())),
+            _PANX_NO_TEST.format(lang=lang),
+        ),
+        canonicalize=_panx_canonicalize(),
         schema=TAGS,
         label_names=PANX_TAGS,
+        splits=file_splits if layout == "files" else tfds_splits,
         citation="Pan et al. 2017, WikiANN; Rahimi et al. 2019 (splits)",
         license="derived from Wikipedia (CC BY-SA); no separate data license",
+        how_to_obtain=how.get(layout) or f"{how['files']} (read when present), else {how['tfds']}",
     )
-    if layout == "tfds":
-        splits = {"train": "train", "validation": "validation", "test": "test"}
-        names = tf.constant(PANX_TAGS)
-        return SourceSpec(
-            source=_tfds(f"wikiann/{lang}:1.0.0", splits),
-            canonicalize=_canonical(lambda ex: {"tokens": ex["tokens"], "tags": tf.gather(names, ex["tags"])}),
-            splits=splits,
-            how_to_obtain=_how_tfds(f"wikiann/{lang}"),
-            **common,
-        )
-    if layout == "xtreme":
-        files = _Layout(
-            task=f"panx ({lang})",
-            file_format="xtreme panx TSV: one 'token<TAB>IOB2 tag' per line, a blank line between sentences.",
-            how_to_obtain=_XTREME_DOWNLOAD.format(fn="download_panx, which needs AmazonPhotos.zip saved in download/"),
-        )
-        splits = {"train": "train", "validation": "dev"}
-        return SourceSpec(
-            source=_file_source(lambda s: _read_token_tag_tsv(files.find(f"panx/{s}-{lang}.tsv")), splits),
-            canonicalize=_tags_canonicalize(),
-            splits=splits,
-            how_to_obtain=(
-                "xtreme `scripts/download_data.sh` (download_panx, AmazonPhotos.zip by hand) -> <data dir>/panx/"
-            ),
-            **common,
-        )
-    raise ConfigError(f"panx: unknown layout {layout!r}; use 'tfds' or 'xtreme'.")
 
 
 _COPA_FIELDS = {
@@ -747,6 +885,137 @@ def ccg() -> SourceSpec:
     )
 
 
+# --- span QA -----------------------------------------------------------------------------------
+def _squad_canonicalize(id_prefix: str | None = None) -> Canonicalize:
+    """SQuAD-like examples (TFDS `squadlike_features`: id, context, question, answers {text,
+    answer_start}) → the "qa" schema; `id_prefix` keeps only ids that start with it."""
+    to_qa = _canonical(
+        lambda ex: {
+            "id": ex["id"],
+            "question": ex["question"],
+            "context": ex["context"],
+            "answers": ex["answers"]["text"],
+            "answer_starts": tf.cast(ex["answers"]["answer_start"], tf.int32),
+        }
+    )
+    if id_prefix is None:
+        return to_qa
+    return lambda ds: to_qa(ds).filter(lambda ex: tf.strings.regex_full_match(ex["id"], f"{id_prefix}.*"))
+
+
+def read_squad_json(path: str) -> tf.data.Dataset:
+    """A SQuAD-format JSON file ({"data": [{"paragraphs": [{"context", "qas": [...]}]}]}) as
+    TFDS-style squadlike examples, one per question, in file order."""
+    try:
+        articles = json.loads(_read_text(path))["data"]
+        rows = [
+            {
+                "id": str(qa["id"]),
+                "context": paragraph["context"],
+                "question": qa["question"],
+                "answers": {
+                    "text": [a["text"] for a in qa.get("answers", [])],
+                    "answer_start": [int(a["answer_start"]) for a in qa.get("answers", [])],
+                },
+            }
+            for article in articles
+            for paragraph in article["paragraphs"]
+            for qa in paragraph["qas"]
+        ]
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{path}: not a SQuAD-format JSON file ({e!r}); expected data/paragraphs/qas.") from None
+    signature = {
+        "id": tf.TensorSpec([], tf.string),
+        "context": tf.TensorSpec([], tf.string),
+        "question": tf.TensorSpec([], tf.string),
+        "answers": {"text": tf.TensorSpec([None], tf.string), "answer_start": tf.TensorSpec([None], tf.int32)},
+    }
+    return tf.data.Dataset.from_generator(lambda: iter(rows), output_signature=signature)
+
+
+def _qa_spec(source: seqio.DataSource, splits: Mapping[str, str], canonicalize: Canonicalize, **about: Any) -> SourceSpec:
+    return SourceSpec(source=source, canonicalize=canonicalize, schema=QA, label_names=(), splits=splits, **about)
+
+
+def _tfds_qa(name: str, splits: Mapping[str, str], id_prefix: str | None = None, **about: Any) -> SourceSpec:
+    """A SQuAD-like TFDS dataset `name` ("builder/config:version") as a "qa" spec."""
+    about.setdefault("how_to_obtain", _how_tfds(name.split(":")[0]))
+    return _qa_spec(_tfds(name, splits), splits, _squad_canonicalize(id_prefix), **about)
+
+
+_SQUAD_SPLITS = {"train": "train", "validation": "validation"}
+
+
+def squad() -> SourceSpec:
+    """SQuAD v1.1 (TFDS `squad/v1.1`, 3.0.0: answer spans re-aligned): train and dev."""
+    return _tfds_qa("squad/v1.1:3.0.0", _SQUAD_SPLITS, citation="Rajpurkar et al. 2016, SQuAD v1.1", license="CC BY-SA 4.0")
+
+
+def squad_v2() -> SourceSpec:
+    """SQuAD 2.0 (TFDS `squad/v2.0`): unanswerable questions have no answers (plausible answers unused)."""
+    return _tfds_qa(
+        "squad/v2.0:3.0.0", _SQUAD_SPLITS, citation="Rajpurkar et al. 2018, SQuAD 2.0", license="CC BY-SA 4.0",
+        allow_no_answer=True,
+    )  # fmt: skip
+
+
+def xquad(lang: str) -> SourceSpec:
+    """XQuAD test set in one language (there is no dev set); English training data is SQuAD v1.1.
+
+    TFDS `xquad/{lang}` for XTREME's 11 languages; Romanian (XTREME-R) is not in TFDS and is read
+    from the xtreme layout, `download/xquad/xquad.ro.json`.
+    """
+    _check_lang("xquad", lang, XQUAD_LANGS_XTREME_R)
+    splits = {"test": "test"}
+    about = {"citation": "Artetxe et al. 2020, XQuAD", "license": "CC BY-SA 4.0"}
+    if lang in XQUAD_LANGS_XTREME:
+        return _tfds_qa(f"xquad/{lang}:3.0.0", splits, how_to_obtain=_how_tfds("xquad"), **about)
+    layout = _Layout(
+        task=f"xquad ({lang})",
+        file_format="SQuAD v1.1 JSON: {data: [{paragraphs: [{context, qas: [{id, question, answers}]}]}]}.",
+        how_to_obtain=(
+            f"download https://raw.githubusercontent.com/deepmind/xquad/master/xquad.{lang}.json into "
+            f"<data dir>/xquad/; data dir = {ENV_DATA_DIR} or gin `data_dir.path`."
+        ),
+    )
+    return _qa_spec(
+        _file_source(lambda s: read_squad_json(layout.find(f"xquad/xquad.{lang}.json")), splits),
+        splits,
+        _squad_canonicalize(),
+        how_to_obtain=f"github.com/deepmind/xquad: xquad.{lang}.json -> <data dir>/xquad/",
+        **about,
+    )
+
+
+def mlqa(lang: str) -> SourceSpec:
+    """MLQA dev and test with context and question in the same language (TFDS `mlqa/{lang}`)."""
+    _check_lang("mlqa", lang, MLQA_LANGS)
+    splits = {"validation": "validation", "test": "test"}
+    return _tfds_qa(f"mlqa/{lang}:1.0.0", splits, citation="Lewis et al. 2020, MLQA", license="CC BY-SA 3.0")
+
+
+_TYDIQA_ABOUT = {"citation": "Clark et al. 2020, TyDi QA (GoldP)", "license": "Apache 2.0"}
+
+
+def tydiqa(lang: str) -> SourceSpec:
+    """TyDiQA-GoldP dev in one language (TFDS `tydi_qa/goldp` split `validation-{lang}`), which
+    XTREME scores as its test set; English training data is `tydiqa_train()`."""
+    _check_lang("tydiqa", lang, TYDIQA_LANGS)
+    return _tfds_qa("tydi_qa/goldp:3.0.0", {"validation": f"validation-{lang}"}, **_TYDIQA_ABOUT)
+
+
+def tydiqa_train() -> SourceSpec:
+    """TyDiQA-GoldP English training data: the `english-` ids of the GoldP train set (as xtreme's
+    `utils_preprocess.py` splits it by language), validated on the English dev set."""
+    return _tfds_qa(
+        "tydi_qa/goldp:3.0.0",
+        {"train": "train", "validation": "validation-en"},
+        id_prefix="english-",
+        how_to_obtain=_how_tfds("tydi_qa/goldp") + " English rows of its train split.",
+        **_TYDIQA_ABOUT,
+    )
+
+
 # --- registry --------------------------------------------------------------------------------
 SOURCES: Mapping[str, Callable[..., SourceSpec]] = {
     "mnli": mnli,
@@ -766,6 +1035,12 @@ SOURCES: Mapping[str, Callable[..., SourceSpec]] = {
     "xcopa": xcopa,
     "udpos": udpos,
     "panx": panx,
+    "squad": squad,
+    "squad_v2": squad_v2,
+    "xquad": xquad,
+    "mlqa": mlqa,
+    "tydiqa": tydiqa,
+    "tydiqa_train": tydiqa_train,
 }
 """Every source by name; the multilingual ones (keys of LANGUAGES) take the language as argument."""
 
@@ -775,4 +1050,7 @@ LANGUAGES: Mapping[str, tuple[str, ...]] = {
     "xcopa": XCOPA_LANGS,
     "udpos": UDPOS_LANGS_XTREME_R,
     "panx": PANX_LANGS_XTREME_R,
+    "xquad": XQUAD_LANGS_XTREME_R,
+    "mlqa": MLQA_LANGS,
+    "tydiqa": TYDIQA_LANGS,
 }

@@ -6,8 +6,10 @@ feature spec; `tfds.testing.mock_data(policy=USE_CODE)` needs no metadata files 
 
 import contextlib
 from typing import Any, Iterator
+from unittest import mock
 
 import numpy as np
+import seqio
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -22,7 +24,13 @@ def mock_tfds(raw: dict[str, list[dict]]) -> Iterator[None]:
         rows = [as_arrays(signature, features.encode_example(ex)) for ex in raw[str(split)]]
         return tf.data.Dataset.from_generator(lambda: iter(rows), output_signature=signature)
 
-    with tfds.testing.mock_data(policy=tfds.testing.MockPolicy.USE_CODE, as_dataset_fn=as_dataset):
+    def size(self, split):  # seqio asks for split sizes (in-memory caching); the raw examples have them
+        return len(raw[str(self._map_split(split))])
+
+    with (
+        tfds.testing.mock_data(policy=tfds.testing.MockPolicy.USE_CODE, as_dataset_fn=as_dataset),
+        mock.patch.object(seqio.utils.LazyTfdsLoader, "size", size),
+    ):
         yield
 
 
@@ -35,3 +43,13 @@ def as_arrays(spec: Any, value: Any) -> Any:
             [np.asarray(x).item() for x in value] if spec.shape.rank else np.asarray(value).item(), dtype=object
         )
     return np.asarray(value, spec.dtype.as_numpy_dtype)
+
+
+def squad_json_examples(path: Any, v2: bool = False) -> list[dict]:
+    """Raw TFDS examples of a SQuAD-format JSON file (e.g. the catalog's QA samples), parsed by the
+    TFDS builders' own generators: `squad/v2.0`'s for `v2`, else the shared SQuAD-like one."""
+    if v2:
+        from tensorflow_datasets.datasets.squad.squad_dataset_builder import _generate_v2_examples as generate
+    else:
+        from tensorflow_datasets.question_answering.qa_utils import generate_squadlike_examples as generate
+    return [example for _, example in generate(str(path))]

@@ -2,7 +2,7 @@
 
 Commands live in their own modules and are imported lazily, so `xstilts-jax --help`
 stays fast. Errors of the `XstiltsError` family print one clear line (no traceback
-unless `--verbose`).
+unless `--verbose`); a preempted run prints where it stopped and exits 0.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import importlib
 import sys
 from typing import Callable, Sequence
 
-from xstilts_jax.errors import XstiltsError
+from xstilts_jax.errors import Preempted, XstiltsError
 
 # command -> (module:function, one-line help). Each function takes argv and returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -19,9 +19,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("xstilts_jax.tools.hf_import:main", "convert a local Hugging Face checkpoint"),
     "embed": ("xstilts_jax.tools.embed:main", "embed one sentence per line with a checkpoint"),
     "tasks": ("xstilts_jax.tools.list_tasks:main", "list the task catalog (tasks, heads, mixtures)"),
-    "run": ("xstilts_jax.tools.run_cli:main", "run an experiment's phases (gin): intermediate, target, eval"),
+    "train": ("xstilts_jax.tools.train_cli:main", "train one phase from gin (t5x style): --gin_file=gin/runs/target.gin ..."),
+    "eval": ("xstilts_jax.tools.eval_cli:main", "zero-shot evaluation of a checkpoint on tasks (gin): predictions + scores"),
+    "run": ("xstilts_jax.tools.run_cli:main", "run an experiment's phases (gin): mlm, intermediate, target, eval"),
+    "grid": ("xstilts_jax.tools.grid_cli:main", "list (--dry_run) or run the cells of an experiment grid"),
     "demo": ("xstilts_jax.demo:main", "the three-phase recipe on the tiny model and sample data"),
-    "results": ("xstilts_jax.tools.results_cli:main", "list, export, aggregate and submit stored results"),
+    "results": ("xstilts_jax.tools.results_cli:main", "list, export, aggregate, import and submit stored results"),
+    "analyze": ("xstilts_jax.analysis.cli:main", "gains vs model size: CIs, scaling verdicts, plots, HTML report"),
+    "plan": ("xstilts_jax.tools.plan:main", "compile the train step for a TPU topology on this CPU: memory, FLOPs, verdict"),
 }
 
 
@@ -55,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"xstilts-jax {name}: error: {e}", file=sys.stderr)
         return 1
+    except Preempted as e:  # the state is saved; the scheduler restarts the same command to resume
+        print(f"xstilts-jax {name}: {e}", flush=True)
+        return 0
 
 
 if __name__ == "__main__":

@@ -15,3 +15,19 @@ class CheckpointError(XstiltsError):
 
 class InputError(XstiltsError):
     """An input batch or file does not fit the model (too long, wrong shape, ...)."""
+
+
+class DivergenceError(XstiltsError):
+    """Training produced a non-finite loss or gradient; the last good checkpoint is kept."""
+
+
+class Preempted(BaseException):
+    """Training stopped at a preemption notice after saving a checkpoint; rerunning resumes it.
+
+    Not an error (the CLI exits 0), and a BaseException so that `except Exception` handlers
+    (e.g. `grid --keep_going`) do not swallow it and carry on with other work.
+    """
+
+    def __init__(self, step: int, checkpoint: str):
+        super().__init__(f"preempted at step {step}; saved; rerun to resume (checkpoint {checkpoint})")
+        self.step, self.checkpoint = step, checkpoint

@@ -45,3 +45,22 @@ def parse_gin(files: Sequence[str], bindings: Sequence[str] = (), search_paths: 
         gin.parse_config_files_and_bindings(list(files), list(bindings), finalize_config=False)
     except (ValueError, KeyError, gin.config.ParseError if hasattr(gin.config, "ParseError") else ValueError) as e:
         raise ConfigError(f"gin configuration error: {e}") from e
+
+
+def require_bound(value: object, binding: str, example: str) -> None:
+    """A ConfigError when a gin value is missing: empty, or still `%gin.REQUIRED` from a run file's macro."""
+    if value is gin.REQUIRED or value in ("", None):
+        raise ConfigError(f"{binding} is not set; bind it, e.g. {example}.")
+
+
+def parse_command(prog: str, doc: str | None, argv: Sequence[str]) -> argparse.Namespace:
+    """A gin-configured command's flags: `--gin_file` (at least one) and `--gin.X=V`; parses the gin config."""
+    argv, bindings = split_gin_overrides(argv)
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_gin_flags(parser)
+    args = parser.parse_args(argv)
+    if not args.gin_file:
+        parser.error("give at least one --gin_file (a model gin and a run or experiment gin)")
+    gin.clear_config()
+    parse_gin(args.gin_file, bindings, args.gin_search_path)
+    return args

@@ -88,12 +88,18 @@ def resolve_mesh_shape(axes: Mapping[str, int], num_devices: int) -> dict[str, i
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class MeshConfig:
-    """Mesh axis sizes (`-1` fills the rest) and the logical rules preset."""
+    """Mesh axis sizes (`-1` fills the rest) and the logical rules preset.
+
+    `dcn_data` > 1 is a multi-slice run: `data`, `fsdp` and `tensor` then describe one
+    slice (ICI) and the mesh's `data` axis is `dcn_data * data`, its outer factor
+    crossing slices over the data-center network (only data parallelism goes over DCN).
+    """
 
     data: int = 1
     fsdp: int = -1
     tensor: int = 1
     rules: str = "fsdp"
+    dcn_data: int = 1
 
     def axes(self) -> dict[str, int]:
         return {"data": self.data, "fsdp": self.fsdp, "tensor": self.tensor}
@@ -103,13 +109,36 @@ def make_mesh(config: MeshConfig, devices: Sequence[jax.Device] | None = None) -
     """A `Mesh` with axes (data, fsdp, tensor) over `devices` (default: all)."""
     get_rules(config.rules)  # fail early on a bad preset name
     devices = list(jax.devices() if devices is None else devices)
-    shape = resolve_mesh_shape(config.axes(), len(devices))
+    slices = config.dcn_data
+    if slices < 1 or len(devices) % slices:
+        raise ConfigError(
+            f"MeshConfig.dcn_data={slices} must be a positive number of slices that divides the "
+            f"{len(devices)} devices; set it to the number of TPU slices (1 for one slice)."
+        )
+    shape = resolve_mesh_shape(config.axes(), len(devices) // slices)
     dims = tuple(shape[a] for a in MESH_AXES)
+    if slices > 1:
+        return Mesh(_hybrid_grid(dims, slices, devices), MESH_AXES)
     try:  # topology-aware device order on TPU; plain order elsewhere
         grid = mesh_utils.create_device_mesh(dims, devices=devices)
     except (ValueError, AssertionError, NotImplementedError):
         grid = np.asarray(devices).reshape(dims)
     return Mesh(grid, MESH_AXES)
+
+
+def _hybrid_grid(ici: tuple[int, ...], slices: int, devices: Sequence[jax.Device]) -> np.ndarray:
+    """Device grid of `slices` slices stacked along the data axis (index 0 of `ici`).
+
+    TPU devices know their slice (`slice_index`); elsewhere each process is a slice when
+    there are `slices` processes, else consecutive blocks of devices are (CPU tests).
+    """
+    dcn = (slices,) + (1,) * (len(ici) - 1)
+    if all(hasattr(d, "slice_index") for d in devices):
+        return mesh_utils.create_hybrid_device_mesh(ici, dcn, devices=devices)
+    if len({d.process_index for d in devices}) == slices:
+        return mesh_utils.create_hybrid_device_mesh(ici, dcn, devices=devices, process_is_granule=True)
+    grid = np.asarray(devices).reshape((slices,) + ici)
+    return grid.reshape((slices * ici[0],) + ici[1:])
 
 
 def logical_to_mesh_spec(logical: Sequence[str | None] | None, rules: Rules, mesh: Mesh | None = None) -> PartitionSpec:

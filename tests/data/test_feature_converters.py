@@ -102,8 +102,9 @@ def test_choice_pads_and_truncates_each_choice():
         _convert(conv, [{"inputs": choices[:2], "targets": 0, "idx": 0}], 5)
 
 
-def test_tags_pad_labels_with_minus_one_and_refuse_long_sentences():
-    conv = PaddedEncoderFeatureConverter(PAD, "tags")
+@pytest.mark.parametrize("kind", ["tags", "tokens"])  # "tokens": per-token labels (MLM), same layout
+def test_tags_pad_labels_with_minus_one_and_refuse_long_sentences(kind):
+    conv = PaddedEncoderFeatureConverter(PAD, kind)
     (row,) = _convert(conv, [{"inputs": [BOS, 5, 6, EOS], "targets": [-1, 0, 3, -1]}], 6)
     np.testing.assert_array_equal(row["input_ids"], [BOS, 5, 6, EOS, PAD, PAD])
     np.testing.assert_array_equal(row["labels"], [-1, 0, 3, -1, -1, -1])
@@ -186,13 +187,14 @@ def test_packing_keeps_examples_whole_and_respects_max_segments():
     assert seen == list(range(len(examples)))  # every example once, in order
 
 
-def test_packed_tags_align_labels_and_carry_extras():
+@pytest.mark.parametrize("kind", ["tags", "tokens"])
+def test_packed_tags_align_labels_and_carry_extras(kind):
     rng = np.random.default_rng(1)
     examples = [
         {"inputs": _sentence(rng, n), "token_type_ids": [0] * (n + 2), "targets": _tags(rng, n), "idx": i}
         for i, n in enumerate([4, 9, 2, 6, 3])
     ]
-    conv = PackedEncoderFeatureConverter(PAD, "tags", 3, token_type_ids=True, extra_features=["idx"])
+    conv = PackedEncoderFeatureConverter(PAD, kind, 3, token_type_ids=True, extra_features=["idx"])
     rows = _convert(conv, examples, 16)
     assert set(rows[0]) == {"input_ids", "token_type_ids", "labels", "segment_ids", "positions", "idx"}
     for row in rows:

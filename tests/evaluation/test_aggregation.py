@@ -38,7 +38,7 @@ SCORES = {
     "tydiqa": {"en": _qa(56.0, 70.0), "fi": _qa(48.0, 62.0)},
     "bucc2018": {"de": {"f1": 80.0}, "fr": {"f1": 76.0}},
     "tatoeba": {"de": {"accuracy": 90.0}, "fr": {"accuracy": 84.0}},
-    "mewslix": {"en": {"map_at_20": 50.0}, "de": {"map_at_20": 40.0}},
+    "mewslix": {"en": {"mrr_at_20": 50.0}, "de": {"mrr_at_20": 40.0}},
     "lareqa": {"en": {"map_at_20": 40.0}, "de": {"map_at_20": 30.0}},
 }
 EXPECTED = {task: list(languages) for task, languages in SCORES.items()}

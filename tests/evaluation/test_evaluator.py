@@ -9,7 +9,9 @@ import tasks  # noqa: F401  (registers the catalog)
 from tasks import sources, vocabulary
 from xstilts_jax.data.task_heads import get_task_head
 from xstilts_jax.evaluation import metrics
-from xstilts_jax.evaluation.evaluator import evaluate_tasks, predict_task
+from xstilts_jax.evaluation.evaluator import evaluate_tasks
+from xstilts_jax.evaluation.forward import EvalSettings
+from xstilts_jax.evaluation.predictors import predict
 from xstilts_jax.models import build_model
 from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
 
@@ -39,11 +41,11 @@ def test_split_tagging_sentences_are_rejoined_and_scored(tiny_config):
     model = _model(tiny_config, "udpos.de")
     gold_sentences = _sentences(DATA / "udpos" / "dev-de.tsv")
     # length 8 leaves 6 subwords a piece: most sentences are split into several examples
-    gold, pred = predict_task(model, "udpos.de", "validation", batch_size=8, length=8, mesh=mesh, rules=rules)
+    gold, pred = predict(model, "udpos.de", "validation", EvalSettings(8, 8, mesh, rules))
     assert gold == gold_sentences
     assert [len(p) for p in pred] == [len(g) for g in gold]
     assert all(tag in sources.UPOS_TAGS for p in pred for tag in p)
-    unsplit_gold, unsplit_pred = predict_task(model, "udpos.de", "validation", batch_size=8, length=64, mesh=mesh, rules=rules)
+    unsplit_gold, _ = predict(model, "udpos.de", "validation", EvalSettings(8, 64, mesh, rules))
     assert unsplit_gold == gold
 
 
@@ -51,11 +53,11 @@ def test_evaluate_tasks_writes_predictions_and_scores(tiny_config, tmp_path):
     mesh, rules = make_mesh(MESH), get_rules("fsdp")
     model = _model(tiny_config, "xcopa.zh")
     results = evaluate_tasks(
-        model, ["xcopa.zh", "xcopa.th"], "test", batch_size=8, length=64, mesh=mesh, rules=rules, predictions_dir=tmp_path
+        model, ["xcopa.zh", "xcopa.th"], "test", EvalSettings(8, 64, mesh, rules), predictions_dir=tmp_path
     )
     assert set(results) == {"xcopa.zh", "xcopa.th"}
     for task in results:
         predictions = json.loads((tmp_path / f"{task}.test.json").read_text())
-        gold, _ = predict_task(model, task, "test", batch_size=8, length=64, mesh=mesh, rules=rules)
+        gold, _ = predict(model, task, "test", EvalSettings(8, 64, mesh, rules))
         assert results[task] == metrics.accuracy(gold, predictions)
         assert 0.0 <= results[task]["accuracy"] <= 100.0

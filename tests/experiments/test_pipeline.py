@@ -8,7 +8,7 @@ import pytest
 import tasks  # noqa: F401  (registers the catalog)
 from tasks import sources, vocabulary
 from xstilts_jax.experiments import pipeline
-from xstilts_jax.experiments.pipeline import Experiment, phase_done, run_experiment
+from xstilts_jax.experiments.pipeline import Experiment, phase_done, phase_summary, run_experiment
 from xstilts_jax.partitioning import MeshConfig
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.trainer import TrainConfig
@@ -22,10 +22,10 @@ def _env(catalog_env):
     return catalog_env
 
 
-def _run(tmp_path, tiny_config, intermediate, target="udpos"):
+def _run(tmp_path, tiny_config, intermediate, target="udpos", mlm=None):
     config = tiny_config.replace(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
     experiment = Experiment(
-        root=str(tmp_path), intermediate=intermediate, target_train="udpos", target=target, eval_tasks=EVAL,
+        root=str(tmp_path), mlm=mlm, intermediate=intermediate, target_train="udpos", target=target, eval_tasks=EVAL,
         eval_batch_size=8, eval_length=64,
     )  # fmt: skip
     small = dict(batch_size=8, length=64, save_every=2, log_every=2)
@@ -33,21 +33,31 @@ def _run(tmp_path, tiny_config, intermediate, target="udpos"):
         experiment,
         config,
         MeshConfig(data=2, fsdp=4, rules="fsdp"),
+        mlm_train=TrainConfig(task="mlm", steps=2, **small) if mlm else None,
         intermediate_train=TrainConfig(task="socialiqa", steps=2, **small) if intermediate else None,
-        target_train=TrainConfig(task="udpos", steps=2, **small),
+        target_train=TrainConfig(
+            task="udpos", steps=4, eval_every=2, eval_tasks=("udpos.en",), best_metric="eval/udpos.en/f1", **small
+        ),
         optimizer=OptimizerConfig(learning_rate=1e-3),
     )
 
 
 @pytest.mark.slow
 def test_three_phases_then_reuse_and_skip(tmp_path, tiny_config, monkeypatch):
-    experiment, scores = _run(tmp_path, tiny_config, "socialiqa")
+    experiment, scores = _run(tmp_path, tiny_config, "socialiqa", mlm="mlm")
     assert set(scores) == set(EVAL)
     for task, result in scores.items():
         assert result["split"] == "validation" and 0.0 <= result["f1"] <= 100.0
     inter = experiment.intermediate_dir("tiny_test")
     target = experiment.target_dir("tiny_test")
-    assert phase_done(inter) and phase_done(target / "target") and phase_done(target / "eval")
+    assert phase_done(experiment.mlm_dir("tiny_test")) and phase_done(inter)
+    assert phase_done(target / "target") and phase_done(target / "eval")
+    # each phase hands on a checkpoint: the last for MLM and intermediate, the best dev F1 for the target
+    mlm_summary, target_summary = phase_summary(experiment.mlm_dir("tiny_test")), phase_summary(target / "target")
+    assert mlm_summary["checkpoint"].endswith("/mlm/mlm/checkpoints/2") and mlm_summary["best_step"] is None
+    assert target_summary["best_step"] in (2, 4) and target_summary["checkpoint"].endswith(f"/{target_summary['best_step']}")
+    assert set(target_summary["eval"]) == {"eval/udpos.en/f1", "eval/udpos.en/precision", "eval/udpos.en/recall"}
+    assert phase_summary(target / "eval")["checkpoint"] == target_summary["checkpoint"]
     assert json.loads((target / "eval" / "scores.json").read_text()) == scores
     assert (target / "eval" / "predictions" / "udpos.de.validation.json").is_file()
 
@@ -55,14 +65,25 @@ def test_three_phases_then_reuse_and_skip(tmp_path, tiny_config, monkeypatch):
     trained = []
     real_train = pipeline.train
     monkeypatch.setattr(pipeline, "train", lambda model, run_dir, *a, **k: trained.append(Path(run_dir)) or real_train(model, run_dir, *a, **k))
-    _run(tmp_path, tiny_config, "socialiqa", target="udpos_again")
+    _run(tmp_path, tiny_config, "socialiqa", target="udpos_again", mlm="mlm")
     assert trained == [experiment.target_dir("tiny_test").parent / "udpos_again" / "target"]
 
     # a finished experiment reruns nothing and returns the stored scores
     trained.clear()
-    assert _run(tmp_path, tiny_config, "socialiqa")[1] == scores and trained == []
+    assert _run(tmp_path, tiny_config, "socialiqa", mlm="mlm")[1] == scores and trained == []
 
     # the baseline goes down the same path minus the intermediate phase
     baseline, _ = _run(tmp_path, tiny_config, None)
     assert trained == [baseline.target_dir("tiny_test") / "target"]
     assert baseline.target_dir("tiny_test").parent.name == "baseline"
+
+
+def test_target_without_training_scores_the_previous_encoder(tmp_path, tiny_config, monkeypatch):
+    """Retrieval targets (Tatoeba, BUCC) evaluate the encoder as it is: no target phase runs."""
+    config = tiny_config.replace(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
+    experiment = Experiment(root=str(tmp_path), target="tatoeba", target_train=None, eval_tasks=("tatoeba.de",),
+                            eval_batch_size=8, eval_length=32)  # fmt: skip
+    monkeypatch.setattr(pipeline, "train", lambda *a, **k: pytest.fail("nothing should train"))
+    scores = run_experiment(experiment, config, MeshConfig(data=2, fsdp=4, rules="fsdp"), optimizer=OptimizerConfig())
+    assert set(experiment.phase_dirs("tiny_test")) == {"eval"}
+    assert 0.0 <= scores["tatoeba.de"]["accuracy"] <= 100.0 and scores["tatoeba.de"]["split"] == "test"

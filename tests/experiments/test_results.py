@@ -55,7 +55,7 @@ XTREME_R_SCORES = {
     "xquad": {"en": _qa(70.0, 82.0), "de": _qa(60.0, 74.0)},
     "mlqa": {"en": _qa(66.0, 80.0), "de": _qa(50.0, 64.0)},
     "tydiqa": {"en": _qa(56.0, 70.0), "fi": _qa(48.0, 62.0)},
-    "mewslix": {"en": {"map_at_20": 50.0}, "de": {"map_at_20": 40.0}},
+    "mewslix": {"en": {"mrr_at_20": 50.0}, "de": {"mrr_at_20": 40.0}},
     "lareqa": {"en": {"map_at_20": 40.0}, "de": {"map_at_20": 30.0}},
     "tatoeba": {"de": {"accuracy": 90.0}, "fr": {"accuracy": 84.0}},
 }

@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import gin
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -18,8 +19,9 @@ import seqio
 
 import tasks
 from tasks import catalog, registry, sources, vocabulary
-from tfds_mocks import mock_tfds
+from tfds_mocks import mock_tfds, squad_json_examples
 from xstilts_jax.cli import main as cli
+from xstilts_jax.data.batches import PASSTHROUGH_FEATURES
 from xstilts_jax.data.feature_converters import PaddedEncoderFeatureConverter, PackedEncoderFeatureConverter
 from xstilts_jax.data.task_heads import get_task_head, head_id, heads_for
 from xstilts_jax.errors import ConfigError
@@ -155,7 +157,7 @@ WALK = [
 
 
 def _dataset(task_name: str, split: str, kind: str, pack: bool = False, length: int = 48):
-    extra = ("idx", "head_id") + (("word_start", "num_words") if kind == "tags" else ())
+    extra = PASSTHROUGH_FEATURES[kind]
     if pack:
         converter = PackedEncoderFeatureConverter(pad_id=1, label_kind=kind, max_segments=4, extra_features=extra)
     else:
@@ -196,3 +198,39 @@ def test_packed_pairs_score_like_padded_pairs(tiny_config):
     assert packed["input_ids"].shape[0] < padded["input_ids"].shape[0]
     (lp, np_), (lq, nq) = _loss(padded, "mnli", tiny_config), _loss(packed, "mnli", tiny_config)
     assert np_ == nq == 6 and lp == pytest.approx(lq, abs=1e-5)
+
+
+# Span QA: (task, split, {TFDS split: sample file under tasks/data} or None for the file layout, SQuAD 2.0 file)
+QA_WALK = [
+    ("squad_v2", "train", {"train": "squad/train-v2.0.json"}),
+    ("xquad.th", "test", {"test": "xquad/xquad.th.json"}),
+    ("xquad.ro", "test", None),
+    ("tydiqa", "train", {"train": "tydiqa/tydiqa-goldp-v1.1-train.json"}),
+]
+
+
+@pytest.mark.parametrize("task_name, split, files", QA_WALK, ids=[w[0] for w in QA_WALK])
+def test_registered_qa_task_trains_its_span_head(task_name: str, split: str, files: Any, tiny_config):
+    raw = {s: squad_json_examples(DATA / f, v2=task_name == "squad_v2") for s, f in (files or {}).items()}
+    gin.bind_parameter("qa_featurization.doc_stride", 16)  # overlapping windows hold whole answers
+    task = seqio.get_mixture_or_task(task_name)
+    with mock_tfds(raw) if files else contextlib.nullcontext():
+        features = list(
+            task.get_dataset({"inputs": 96}, split=split, shuffle=False, try_in_mem_cache=False, trim_output_features=False)
+            .as_numpy_iterator()
+        )
+        [batch] = list(_dataset(task_name, split, "span", length=96).batch(256).as_numpy_iterator())
+    assert np.all(batch["head_id"] == head_id(get_task_head(task_name).head))
+    assert np.all(batch["input_ids"][:, 0] == 0) and batch["input_ids"].shape[1] == 96
+    assert [(f["idx"], f["window"]) for f in features] == list(zip(batch["idx"], batch["window"]))
+    # every gold span inside a window decodes to the example's first answer
+    for f in features:
+        if f["start_positions"] > 0:
+            start, end = f["offsets"][f["start_positions"], 0], f["offsets"][f["end_positions"], 1]
+            assert f["context"].decode()[start:end] == f["answers"][0].decode()
+    assert any(f["start_positions"] > 0 for f in features)
+    if task_name == "tydiqa":  # the English rows of the GoldP train set only
+        ids = {f["id"].decode() for f in features}
+        assert ids and all(i.startswith("english-") for i in ids)
+    loss, count = _loss(batch, task_name, tiny_config)
+    assert np.isfinite(loss) and count > 0

@@ -53,6 +53,8 @@ def python_value(value: Any) -> Any:
         return value.decode()
     if isinstance(value, np.ndarray) and value.dtype == object:
         return [x.decode() for x in value]
+    if isinstance(value, np.ndarray) and value.ndim:
+        return [int(x) for x in value]
     return int(value)
 
 
@@ -70,6 +72,10 @@ def load(spec: sources.SourceSpec, split: str) -> list[dict]:
         if spec.schema == sources.TAGS:
             assert len(ex["tokens"]) == len(ex["tags"]) > 0
             assert set(ex["tags"]) <= set(spec.label_names)
+        elif spec.schema == sources.QA:
+            assert len(ex["answers"]) == len(ex["answer_starts"])
+            for text, start in zip(ex["answers"], ex["answer_starts"]):
+                assert ex["context"][start : start + len(text)] == text
         else:
             assert 0 <= ex["label"] < len(spec.label_names)
     return examples
@@ -108,10 +114,12 @@ def test_every_source_builds_a_complete_spec(sample_data: Path) -> None:
         assert spec.schema in sources.SCHEMAS, name
         assert spec.splits and set(spec.splits) <= OUR_SPLITS, name
         assert set(spec.source.splits) == set(spec.splits), name
-        assert spec.label_names and len(set(spec.label_names)) == len(spec.label_names), name
+        if spec.schema != sources.QA:  # span QA has no label set
+            assert spec.label_names and len(set(spec.label_names)) == len(spec.label_names), name
         assert spec.citation and spec.license and spec.how_to_obtain, name
-        if isinstance(spec.source, seqio.TfdsDataSource):
-            tfds_name, version = spec.source.tfds_dataset.name.split(":")
+        tfds_source = getattr(spec.source, "tfds_source", spec.source)  # "auto" layouts: their TFDS side
+        if isinstance(tfds_source, seqio.TfdsDataSource):
+            tfds_name, version = tfds_source.tfds_dataset.name.split(":")
             with mock_tfds({}):
                 assert str(tfds.builder(tfds_name).version) == version, name
     assert seen == set(sources.SOURCES)
@@ -317,13 +325,16 @@ def test_panx_from_tfds_wikiann(lang: str) -> None:
         },
         {"tokens": ["Nokia"], "tags": ["B-ORG"], "langs": [lang], "spans": ["ORG: Nokia"]},
     ]
-    spec = sources.panx(lang)
+    spec = sources.panx(lang, layout="tfds")
     assert spec.source.tfds_dataset.name == f"wikiann/{lang}:1.0.0" and set(spec.splits) == OUR_SPLITS
+    expected = [
+        {"idx": 0, "tokens": ["Ines", "Moreau", "visited", "Quito"], "tags": ["B-PER", "I-PER", "O", "B-LOC"]},
+        {"idx": 1, "tokens": ["Nokia"], "tags": ["B-ORG"]},
+    ]
     with mock_tfds(dict.fromkeys(["train", "validation", "test"], raw)):
-        assert load(spec, "test") == [
-            {"idx": 0, "tokens": ["Ines", "Moreau", "visited", "Quito"], "tags": ["B-PER", "I-PER", "O", "B-LOC"]},
-            {"idx": 1, "tokens": ["Nokia"], "tags": ["B-ORG"]},
-        ]
+        assert load(spec, "test") == expected
+        # the default ("auto") reads TFDS when no xtreme files are configured
+        assert load(sources.panx(lang), "test") == expected
 
 
 # --- file sources on the shipped samples -----------------------------------------------------
@@ -367,6 +378,67 @@ def test_panx_xtreme_layout_samples(lang: str, sample_data: Path) -> None:
 def test_panx_rejects_unknown_layout() -> None:
     with pytest.raises(ConfigError, match="unknown layout 'hf'"):
         sources.panx("en", layout="hf")
+    with pytest.raises(ConfigError, match="copa: unknown layout 'xtreme'"):
+        sources.copa(layout="xtreme")
+
+
+def test_panx_auto_reads_the_xtreme_files_of_languages_that_have_them(sample_data: Path) -> None:
+    fr = sources.panx("fr")
+    assert set(fr.splits) == OUR_SPLITS
+    i, text, tags = PANX_KNOWN["fr"]
+    assert load(fr, "validation")[i] == {"idx": i, "tokens": text.split(" "), "tags": tags.split(" ")}
+    assert len(load(sources.panx("en"), "train")) == len(load(sources.panx("en", layout="xtreme"), "train")) > 0
+    with pytest.raises(ConfigError) as e:
+        read(fr, "test")
+    msg = str(e.value)
+    for part in ("panx (fr)", str(DATA), "no 'test' split", "panx/{train,dev}-fr.tsv", "layout='tfds'", "'validation'"):
+        assert part in msg
+    # German has no files in the sample: the same data directory reads TFDS for it
+    raw = [{"tokens": ["Berlin"], "tags": ["B-LOC"], "langs": ["de"], "spans": ["LOC: Berlin"]}]
+    with mock_tfds({"test": raw}):
+        assert load(sources.panx("de"), "test") == [{"idx": 0, "tokens": ["Berlin"], "tags": ["B-LOC"]}]
+
+
+def test_copa_superglue_files_sample(sample_data: Path) -> None:
+    spec = sources.copa()  # "auto": the sample has copa/{train,val}.jsonl
+    train, val = load(spec, "train"), load(spec, "validation")
+    assert (len(train), len(val)) == (44, 18)
+    assert train == load(sources.copa(layout="superglue"), "train")
+    assert train[0] == {
+        "idx": 0,
+        "context": "The kettle began to whistle. What was the cause?",
+        "choices": ["The stove was cold.", "The water boiled."],
+        "label": 1,
+    }
+    assert {ex["label"] for ex in train + val} == {0, 1}
+    assert {ex["context"].rsplit(" ", 1)[1] for ex in train} == {"cause?", "effect?"}
+
+
+def test_auto_layout_is_decided_when_the_data_is_read(tmp_path: Path) -> None:
+    """Specs are built (catalog registration) before gin binds data_dir.path; the read sees the binding."""
+    copa, panx = sources.copa(), sources.panx("fr")
+    gin.bind_parameter("data_dir.path", str(DATA))
+    assert len(load(copa, "validation")) == 18 and len(load(panx, "validation")) == 5
+    gin.bind_parameter("data_dir.path", str(tmp_path))  # no files there: TFDS
+    raw = [{"premise": "It rained.", "choice1": "The grass got wet.", "choice2": "The grass burned.",
+            "question": "effect", "idx": 0, "label": "choice1"}]  # fmt: skip
+    with mock_tfds({"validation": raw}):
+        assert load(copa, "validation") == [
+            {"idx": 0, "context": "It rained. What was the effect?", "choices": ["The grass got wet.", "The grass burned."], "label": 0}
+        ]
+
+
+def test_registered_catalog_tasks_read_the_shipped_samples(sample_data: Path) -> None:
+    import tasks  # noqa: F401  (registers the catalog)
+
+    def count(task: str, split: str) -> int:
+        source = seqio.get_mixture_or_task(task).source
+        return sum(1 for _ in source.get_dataset(split, shuffle=False))
+
+    assert (count("copa", "train"), count("copa", "validation")) == (44, 18)
+    assert count("panx", "train") == len(load(sources.panx("en", layout="xtreme"), "train"))
+    assert [count(f"panx.{lang}", "validation") for lang in ("en", "fr", "hi", "ru")] == [5, 5, 5, 5]
+    assert [count(f"xcopa.{lang}", "validation") for lang in ("et", "id", "th", "zh")] == [5, 5, 5, 5]
 
 
 @pytest.mark.parametrize("lang", ["et", "id", "th", "zh"])
@@ -457,6 +529,7 @@ def test_unset_data_dir_names_task_files_format_and_download() -> None:
 MISSING: dict[str, tuple[Callable[[], sources.SourceSpec], str, list[str], list[str]]] = {
     "udpos": (lambda: sources.udpos("kk"), "validation", ["udpos/dev-kk.tsv"], ["download_udpos", "kk has no dev"]),
     "panx": (lambda: sources.panx("sw", layout="xtreme"), "train", ["panx/train-sw.tsv"], ["AmazonPhotos.zip"]),
+    "copa": (lambda: sources.copa(layout="superglue"), "validation", ["copa/val.jsonl"], ["COPA.zip", "'cause'|'effect'"]),
     "xcopa": (lambda: sources.xcopa("qu"), "test", ["xcopa/test.qu.jsonl", "xcopa/test-qu.jsonl"], ["download_xcopa"]),
     "socialiqa": (sources.socialiqa, "train", ["siqa/socialIQa_v1.4_trn.jsonl"], ["download_siqa", "correct"]),
     "commonsenseqa": (

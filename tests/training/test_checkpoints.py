@@ -194,6 +194,25 @@ def test_interrupted_save_is_skipped_on_resume(setup, tmp_path):
         assert checkpointer.restore_latest_or_none(setup.abstract)[1] == {"epoch": 1}
 
 
+def test_corrupted_latest_checkpoint_is_skipped_with_a_message(setup, tmp_path, capsys):
+    directory = str(tmp_path / "checkpoints")
+    with Checkpointer(directory, save_every=2, keep=3, async_save=False) as checkpointer:
+        checkpointer.save(2, setup.fresh(), {"epoch": 0})
+        checkpointer.save(4, setup.fresh(), {"epoch": 1})
+    # garble every array file of step 4 (a disk error, a half-copied directory)
+    for root, _, files in os.walk(os.path.join(directory, "4", "state")):
+        for name in files:
+            if not name.startswith(("_METADATA", "_CHECKPOINT_METADATA", "manifest")):
+                with open(os.path.join(root, name), "wb") as f:
+                    f.write(b"garbage")
+    with Checkpointer(directory, save_every=2, keep=3) as checkpointer:
+        _, position = checkpointer.restore_latest_or_none(setup.abstract)
+        assert position == {"epoch": 0}
+    err = capsys.readouterr().err
+    assert "skipped unreadable checkpoints" in err and "step 4" in err and "resumed from step 2" in err
+    assert _steps_on_disk(directory) == [2, 4]  # nothing deleted
+
+
 @pytest.fixture(scope="module")
 def phase_one(tiny_config, tmp_path_factory):
     """An earlier phase with `cls` and `mlm` heads: its run checkpoint and its pretrained export."""

@@ -1,5 +1,6 @@
 """The phase training loop: TensorBoard summaries, checkpoints, and resuming after a crash."""
 
+import dataclasses
 import glob
 
 import jax
@@ -13,20 +14,29 @@ from xstilts_jax.data.task_heads import TaskHead, register_task_head
 from xstilts_jax.models import HeadSpec, build_model
 from xstilts_jax.partitioning import MeshConfig
 from xstilts_jax.training.optimizer import OptimizerConfig
-from xstilts_jax.training.trainer import TrainConfig, heads_of, train
+from xstilts_jax.data.layouts import layout_groups
+from xstilts_jax.errors import ConfigError, DivergenceError
+from xstilts_jax.training import trainer
+from xstilts_jax.training.checkpoints import Checkpointer
+from xstilts_jax.training.trainer import TrainConfig, _group_of_step, heads_of, resolve_steps, train
 
 VOCAB = seqio.PassThroughVocabulary(size=128)
 
 
-def _register(name: str) -> None:
+def _register(name: str, choices: int = 0, head_id: int = 7) -> None:
+    """A toy task of 64 examples: a class task, or a `choices`-way multiple-choice task."""
+
     def dataset_fn(split, shuffle_files, seed=None):
         rng = np.random.default_rng(0)
         rows = []
         for i in range(64):
             n = int(rng.integers(4, 12))
             ids = np.concatenate([[0], rng.integers(4, 40, n - 2), [2]]).astype(np.int32)
-            rows.append({"inputs": ids, "targets": np.int32(ids[1] % 3), "idx": np.int32(i), "head_id": np.int32(7)})
-        spec = {"inputs": tf.TensorSpec([None], tf.int32), "targets": tf.TensorSpec([], tf.int32),
+            inputs = np.stack([ids] * choices) if choices else ids
+            label = np.int32(ids[1] % (choices or 3))
+            rows.append({"inputs": inputs, "targets": label, "idx": np.int32(i), "head_id": np.int32(head_id)})
+        shape = [choices, None] if choices else [None]
+        spec = {"inputs": tf.TensorSpec(shape, tf.int32), "targets": tf.TensorSpec([], tf.int32),
                 "idx": tf.TensorSpec([], tf.int32), "head_id": tf.TensorSpec([], tf.int32)}  # fmt: skip
         return tf.data.Dataset.from_generator(lambda: iter(rows), output_signature=spec)
 
@@ -35,9 +45,19 @@ def _register(name: str) -> None:
         name,
         source=seqio.FunctionDataSource(dataset_fn, splits=["train"]),
         preprocessors=[],
-        output_features={"inputs": seqio.Feature(VOCAB, add_eos=False), "targets": seqio.Feature(VOCAB, add_eos=False, rank=0)},
+        output_features={
+            "inputs": seqio.Feature(VOCAB, add_eos=False, rank=2 if choices else 1),
+            "targets": seqio.Feature(VOCAB, add_eos=False, rank=0),
+            # a mixture keeps only output features: idx and head_id must be declared to reach batches
+            "idx": seqio.Feature(VOCAB, add_eos=False, rank=0, required=False),
+            "head_id": seqio.Feature(VOCAB, add_eos=False, rank=0, required=False),
+        },
     )
-    register_task_head(name, TaskHead("toy", HeadSpec("classification", 3), "class", ("a", "b", "c"), max_length=16))
+    if choices:
+        labels = tuple(str(i) for i in range(choices))
+        register_task_head(name, TaskHead(name, HeadSpec("multiple_choice"), "choice", labels, max_length=16))
+    else:
+        register_task_head(name, TaskHead("toy", HeadSpec("classification", 3), "class", ("a", "b", "c"), max_length=16))
 
 
 @pytest.fixture(autouse=True)
@@ -46,9 +66,10 @@ def _toy(monkeypatch):
     _register("toy_train")
     yield
     # seqio's registries are global: leave them as the catalog made them
-    for name in ("toy_train", "toy_other"):
+    for name in ("toy_train", "toy_other", "toy_choice"):
         seqio.TaskRegistry.remove(name)
-    seqio.MixtureRegistry.remove("toy_mix")
+    for name in ("toy_mix", "toy_layouts", "toy_layouts#choice2", "toy_layouts#class"):
+        seqio.MixtureRegistry.remove(name)
 
 
 MESH = MeshConfig(data=2, fsdp=4, rules="fsdp")
@@ -66,7 +87,7 @@ class Crash(Exception):
 @pytest.mark.slow
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_config, tmp_path):
     config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=2, log_every=2, eval_every=4)
-    straight = train(_model(tiny_config), tmp_path / "a", config, MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)})
+    straight = train(_model(tiny_config), tmp_path / "a", config, MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)}).model
 
     def crash_at_4(model, step):
         raise Crash()
@@ -74,7 +95,7 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_config, tmp_path)
     with pytest.raises(Crash):
         train(_model(tiny_config), tmp_path / "b", config, MESH, OPT, evaluate=crash_at_4)
     assert sorted(p.split("/")[-1] for p in glob.glob(str(tmp_path / "b" / "checkpoints" / "[0-9]*"))) == ["2"]
-    resumed = train(_model(tiny_config), tmp_path / "b", config, MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)})
+    resumed = train(_model(tiny_config), tmp_path / "b", config, MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)}).model
     for a, b in zip(jax.tree.leaves(jax.tree.map(np.asarray, _params(straight))), jax.tree.leaves(_params(resumed))):
         np.testing.assert_allclose(a, np.asarray(b), atol=1e-6)
     # TensorBoard got the training curve and the eval metric
@@ -98,3 +119,70 @@ def test_heads_of_routes_mixtures_over_several_heads():
     seqio.MixtureRegistry.add("toy_mix", ["toy_train", "toy_other"], default_rate=1.0)
     assert heads_of("toy_train") == "toy"
     assert set(heads_of("toy_mix")) == {"toy", "other"}
+
+
+def test_epochs_become_steps_over_the_training_examples():
+    assert resolve_steps(TrainConfig(task="toy_train", epochs=1.0, batch_size=8)) == 8
+    assert resolve_steps(TrainConfig(task="toy_train", epochs=0.3, batch_size=8)) == 3  # 19.2 examples, rounded up
+    assert resolve_steps(TrainConfig(task="toy_train", epochs=2, steps=5, batch_size=8)) == 5  # steps win
+    with pytest.raises(ConfigError, match="steps or TrainConfig.epochs"):
+        TrainConfig(task="toy_train")
+    with pytest.raises(ConfigError, match="eval_tasks"):
+        TrainConfig(task="toy_train", steps=2, best_metric="eval/x")
+
+
+@pytest.mark.slow
+def test_best_checkpoint_is_handed_on(tiny_config, tmp_path):
+    config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=100, keep=1, eval_every=2,
+                         eval_tasks=("unused",), best_metric="eval/x")  # fmt: skip
+    # the dev metric peaks at step 2; later steps are worse
+    result = train(_model(tiny_config), tmp_path, config, MESH, OPT, evaluate=lambda m, s: {"eval/x": -abs(s - 2.0)})
+    assert result.best_step == 2 and result.checkpoint.endswith("/checkpoints/2")
+    assert result.eval_metrics == {"eval/x": -4.0}  # the last evaluation
+    with Checkpointer(str(tmp_path / "checkpoints"), save_every=100, keep=1) as checkpointer:
+        assert checkpointer.all_steps() == [2, 6]  # keep-1 latest plus the best
+
+
+@pytest.mark.slow
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
+    real = trainer.make_train_step
+
+    def poisoned(*args, **kwargs):
+        step = real(*args, **kwargs)
+
+        def run(state, batch):
+            new_state, metrics = step(state, batch)
+            bad = new_state.step >= 3  # from the third step on the update is NaN
+            params = jax.tree.map(lambda p: jax.numpy.where(bad, jax.numpy.nan, p), new_state.params)
+            metrics = dict(metrics, loss=jax.numpy.where(bad, jax.numpy.nan, metrics["loss"]))
+            return dataclasses.replace(new_state, params=params), metrics
+
+        return run
+
+    monkeypatch.setattr(trainer, "make_train_step", poisoned)
+    config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=2, log_every=1)
+    with pytest.raises(DivergenceError, match="diverged at step 3.*last good checkpoint is step 2"):
+        train(_model(tiny_config), tmp_path, config, MESH, OPT)
+    with Checkpointer(str(tmp_path / "checkpoints"), save_every=2, keep=2) as checkpointer:
+        assert checkpointer.all_steps() == [2]
+
+
+def test_a_mixture_of_layouts_trains_one_layout_group_per_step(tiny_config, tmp_path):
+    _register("toy_choice", choices=2, head_id=9)
+    seqio.MixtureRegistry.add("toy_layouts", [("toy_train", 3.0), ("toy_choice", 1.0)])
+    groups = layout_groups("toy_layouts")
+    assert [(g.layout, g.weight) for g in groups] == [("choice2", 0.25), ("class", 0.75)]
+    draws = [_group_of_step(groups, 0, s) for s in range(400)]
+    assert draws == [_group_of_step(groups, 0, s) for s in range(400)]  # the same after a resume
+    assert 0.18 < draws.count(0) / 400 < 0.32
+    model = build_model(tiny_config.replace(dropout_rate=0.0),
+                        {"toy": HeadSpec("classification", 3), "toy_choice": HeadSpec("multiple_choice")}, seed=0)  # fmt: skip
+    before = jax.tree.map(np.asarray, _params(model))
+    config = TrainConfig(task="toy_layouts", steps=8, batch_size=8, save_every=8)
+    after = _params(train(model, tmp_path, config, MESH, OPT).model)
+
+    def changed(head):
+        pairs = zip(jax.tree.leaves(before["heads"][head]), jax.tree.leaves(after["heads"][head]))
+        return any(not np.allclose(a, np.asarray(b)) for a, b in pairs)
+
+    assert changed("toy") and changed("toy_choice")

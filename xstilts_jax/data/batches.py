@@ -1,6 +1,6 @@
 """seqio task → per-host numpy batches → global `jax.Array`s sharded on the batch axes.
 
-Each host reads its own shard of the data (`seqio.ShardInfo`), batches `global / hosts`
+Each host reads its own shards of the data (`seqio.ShardInfo`), batches `global / hosts`
 examples, and the global array is assembled with `jax.make_array_from_process_local_data`.
 The feature converter is chosen from the task-head registry (label kind, number of
 choices), so a new task needs no code here.
@@ -14,16 +14,28 @@ from typing import Iterator, Mapping
 import jax
 import numpy as np
 import seqio
+import tensorflow as tf
 from jax.sharding import Mesh
 
 from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter, PaddedEncoderFeatureConverter
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_heads import get_provider, get_task_head
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.partitioning import Rules, batch_sharding
 
-# Scalar features every catalog task provides (tagging adds the split-sentence bookkeeping),
-# passed through to the model batch.
-PASSTHROUGH_FEATURES: tuple[str, ...] = ("idx", "head_id", "word_start", "num_words")
+# Features passed through to the model batch, per label kind: every catalog task provides `idx`
+# and `head_id`; tagging adds its split-sentence bookkeeping. A new label kind that needs more
+# bookkeeping (e.g. QA windows) adds an entry here.
+PASSTHROUGH_FEATURES: dict[str, tuple[str, ...]] = {
+    "class": ("idx", "head_id"),
+    "choice": ("idx", "head_id"),
+    "tags": ("idx", "head_id", "word_start", "num_words"),
+    "tokens": ("idx", "head_id"),
+    "span": ("idx", "head_id", "window"),  # QA: the example and the window within it
+    "pairs": ("idx", "head_id"),
+    "nearest": ("idx", "head_id"),
+    "ranking": ("idx", "head_id"),
+    "mining": ("idx", "head_id"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,11 +51,12 @@ class BatchSpec:
     shuffle: bool = True
     seed: int = 0
     repeat: bool = True
+    data_shards: int | None = None  # training: seqio shards per global batch (default: one per host)
 
 
 def label_kind_of(task_or_mixture: str) -> str:
     """The label kind shared by every task of a task or mixture (mixtures must not mix kinds)."""
-    provider = seqio.get_mixture_or_task(task_or_mixture)
+    provider = get_provider(task_or_mixture)
     tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
     kinds = {get_task_head(t.name).label_kind for t in tasks}
     if len(kinds) != 1:
@@ -57,9 +70,9 @@ def label_kind_of(task_or_mixture: str) -> str:
 def feature_converter(task_or_mixture: str, pad_id: int, position_offset: int, spec: BatchSpec) -> seqio.FeatureConverter:
     """The padded or packed converter for the task's label kind."""
     kind = label_kind_of(task_or_mixture)
-    provider = seqio.get_mixture_or_task(task_or_mixture)
+    provider = get_provider(task_or_mixture)
     first = (provider.tasks if isinstance(provider, seqio.Mixture) else [provider])[0]
-    extra = PASSTHROUGH_FEATURES if kind == "tags" else PASSTHROUGH_FEATURES[:2]
+    extra = PASSTHROUGH_FEATURES[kind]
     if spec.pack:
         return PackedEncoderFeatureConverter(
             pad_id=pad_id, label_kind=kind, max_segments=spec.max_segments, position_offset=position_offset,
@@ -69,27 +82,59 @@ def feature_converter(task_or_mixture: str, pad_id: int, position_offset: int, s
     return PaddedEncoderFeatureConverter(pad_id=pad_id, label_kind=kind, extra_features=extra, **choices)
 
 
+def _converted(spec: BatchSpec, pad_id: int, position_offset: int, shard: seqio.ShardInfo | None) -> tf.data.Dataset:
+    """The task's examples (one seqio shard of them, or all) through the feature converter."""
+    converter = feature_converter(spec.task, pad_id, position_offset, spec)
+    provider = get_provider(spec.task)
+    lengths = {"inputs": spec.length}
+    options = dict(
+        split=spec.split, shuffle=spec.shuffle, num_epochs=None if spec.repeat else 1, seed=spec.seed,
+        shard_info=shard, trim_output_features=False,
+    )  # fmt: skip
+    if isinstance(provider, seqio.Mixture):
+        # a mixture keeps only its output features unless told otherwise (seqio.get_dataset cannot pass this)
+        options["passthrough_features"] = PASSTHROUGH_FEATURES[label_kind_of(spec.task)]
+    return converter(provider.get_dataset(lengths, **options), task_feature_lengths=lengths)
+
+
+def _concat_rows(iterators: list[Iterator[dict[str, np.ndarray]]]) -> Iterator[dict[str, np.ndarray]]:
+    for parts in zip(*iterators):
+        yield {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
 def host_batches(spec: BatchSpec, pad_id: int, position_offset: int, skip_batches: int = 0) -> Iterator[dict[str, np.ndarray]]:
-    """This host's share of each global batch, as numpy; `skip_batches` resumes a data position."""
+    """This host's share of each global batch, as numpy; `skip_batches` resumes a data position.
+
+    Training (`repeat`) reads seqio shards: `spec.data_shards` of them (default: one per host),
+    each giving `batch_size / data_shards` consecutive rows of every global batch; this host
+    reads its contiguous block of shards. With `data_shards` fixed, the global batches are the
+    same for any host count that divides it. One pass for evaluation reads the whole split on
+    every host and keeps the examples with `idx % hosts == host`: examples keep the numbering of
+    the full split (so every host's predictions merge back into data order), and all pieces or
+    windows of one example stay on one host.
+    """
     hosts, index = jax.process_count(), jax.process_index()
     if spec.batch_size % hosts:
         raise ConfigError(f"Global batch size {spec.batch_size} is not divisible by the {hosts} hosts.")
-    converter = feature_converter(spec.task, pad_id, position_offset, spec)
-    ds = seqio.get_dataset(
-        spec.task,
-        task_feature_lengths={"inputs": spec.length},
-        dataset_split=spec.split,
-        shuffle=spec.shuffle,
-        num_epochs=None if spec.repeat else 1,
-        shard_info=seqio.ShardInfo(index=index, num_shards=hosts) if hosts > 1 else None,
-        seed=spec.seed,
-        feature_converter=converter,
-        trim_output_features=False,
-    )
-    ds = ds.batch(spec.batch_size // hosts, drop_remainder=spec.repeat)
-    if skip_batches:
-        ds = ds.skip(skip_batches)
-    return ds.as_numpy_iterator()
+    if not spec.repeat:
+        ds = _converted(spec, pad_id, position_offset, None)
+        if hosts > 1:
+            ds = ds.filter(lambda ex: ex["idx"] % hosts == index)
+        ds = ds.batch(spec.batch_size // hosts, drop_remainder=False)
+        return (ds.skip(skip_batches) if skip_batches else ds).as_numpy_iterator()
+    shards = spec.data_shards or hosts
+    if shards % hosts or spec.batch_size % shards:
+        raise ConfigError(
+            f"data_shards={shards} must be a multiple of the {hosts} hosts and divide the global batch size "
+            f"{spec.batch_size}; set TrainConfig.data_shards accordingly."
+        )
+    per_host = shards // hosts
+    iterators = []
+    for k in range(index * per_host, (index + 1) * per_host):
+        ds = _converted(spec, pad_id, position_offset, seqio.ShardInfo(index=k, num_shards=shards) if shards > 1 else None)
+        ds = ds.batch(spec.batch_size // shards, drop_remainder=True)
+        iterators.append((ds.skip(skip_batches) if skip_batches else ds).as_numpy_iterator())
+    return iterators[0] if per_host == 1 else _concat_rows(iterators)
 
 
 def to_global(batch: Mapping[str, np.ndarray], mesh: Mesh, rules: Rules) -> dict[str, jax.Array]:
@@ -100,3 +145,25 @@ def to_global(batch: Mapping[str, np.ndarray], mesh: Mesh, rules: Rules) -> dict
         global_shape = (value.shape[0] * jax.process_count(),) + value.shape[1:]
         out[key] = jax.make_array_from_process_local_data(sharding, value, global_shape)
     return out
+
+
+def count_examples(task_or_mixture: str, split: str) -> int:
+    """Examples of a task (summed over a mixture's tasks) in `split`, for epochs → steps.
+
+    Uses the source's count when it knows it (TFDS metadata), else counts the preprocessed
+    examples once (file sources; a tagging sentence split into pieces counts once per piece).
+    """
+    provider = get_provider(task_or_mixture)
+    tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
+    total = 0
+    for task in tasks:
+        if split not in task.source.splits:
+            raise ConfigError(f"Task {task.name!r} has no {split!r} split (it has {list(task.source.splits)}).")
+        known = task.source.num_input_examples(split)
+        if known is None:
+            ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, num_epochs=1)
+            known = int(ds.reduce(0, lambda n, _: n + 1))
+        total += int(known)
+    if total == 0:
+        raise ConfigError(f"{task_or_mixture!r} has no {split!r} examples; cannot turn epochs into steps.")
+    return total

@@ -1,10 +1,10 @@
 """seqio feature converters for encoder tasks: task features → the model's batch features.
 
 - `PaddedEncoderFeatureConverter`: one example per row, padded to a fixed length;
-  label kinds "class", "choice", "tags", "span".
+  label kinds "class", "choice", "tags", "tokens", "span".
 - `PackedEncoderFeatureConverter`: several short examples per row, with segment ids and
-  positions; label kinds "class" and "tags". Its `pack=False` gives padded rows, so
-  t5x-style code that calls `feature_converter_cls(pack=...)` selects either path.
+  positions; label kinds "class", "tags" and "tokens". Its `pack=False` gives padded rows,
+  so t5x-style code that calls `feature_converter_cls(pack=...)` selects either path.
 
 Task features (all int32; `task_feature_lengths` needs only `{"inputs": length}`):
 
@@ -16,21 +16,29 @@ Task features (all int32; `task_feature_lengths` needs only `{"inputs": length}`
   tags    [len]                     [len] tag ids,   -
                                     -1 on non-first
                                     subwords
+  tokens  [len]                     [len] per-token  -
+                                    labels, -1 =
+                                    ignore (MLM)
   span    [len]                     -                start_positions, end_positions []
+  pairs   [2, len] query and        [] 0 (-1 =       -
+          candidate (dual encoder)  ignore)
+  nearest [len] one text (query or  -                -  (retrieval evaluation: which
+  ranking  candidate)                                    examples are queries comes
+  mining                                                 from the task's retrieval split)
   any     optional `token_type_ids` shaped as `inputs`; optional scalar `extra_features`
 
 Model features (see `xstilts_jax.models.heads`): `input_ids` (padding = `pad_id`),
 `segment_ids` (0 = padding), optional `token_type_ids` (padding 0), and `labels`
-([] class/choice index, [length] tags with -1 = ignore) or `start_positions` /
+([] class/choice index, [length] tags or tokens with -1 = ignore) or `start_positions` /
 `end_positions`; extra features pass through as scalars. Packed rows add `positions`
 (restarting at the model's position offset in every segment) and carry per-segment
 features on a [max_segments] axis with -1 in empty slots: class `labels`, extra
 features, and `cls_positions` (each example's first token; 0 in empty slots).
 
 Over-long examples: "class" and "choice" drop tokens from the end but keep the final
-token (`</s>` / `[SEP]`); "tags" and "span" raise, since they must be split upstream
-(XTREME-style). Call `seqio.get_dataset(..., trim_output_features=False)`: seqio's own
-trimming would cut the final special token and silently truncate tagging examples.
+token (`</s>` / `[SEP]`); "tags", "tokens" and "span" raise, since they must be split
+upstream (XTREME-style). Call `seqio.get_dataset(..., trim_output_features=False)`: seqio's
+own trimming would cut the final special token and silently truncate tagging examples.
 
 seqio pads and packs with literal zeros and finds where a packed sequence ends by
 counting non-zeros (`utils.trim_and_pad_dataset`, `utils.trim_and_pack_dataset`), but 0
@@ -53,8 +61,15 @@ FeatureSpec = seqio.FeatureConverter.FeatureSpec
 Lengths = Mapping[str, int | None]
 Features = dict[str, tf.Tensor]
 
-LABEL_KINDS = ("class", "choice", "tags", "span")
-PACKABLE_LABEL_KINDS = ("class", "tags")
+LABEL_KINDS = ("class", "choice", "tags", "tokens", "span", "pairs", "nearest", "ranking", "mining")
+# Retrieval evaluation: single texts without targets. "pairs": dual-encoder training rows.
+_UNLABELLED_KINDS = ("nearest", "ranking", "mining")
+_MULTI_ROW_KINDS = ("choice", "pairs")  # inputs [rows, len]
+_SCALAR_LABEL_KINDS = ("class", "choice", "pairs")
+_TRUNCATED_KINDS = _SCALAR_LABEL_KINDS + _UNLABELLED_KINDS  # over-long texts are cut, keeping the last token
+PACKABLE_LABEL_KINDS = ("class", "tags", "tokens")
+# Kinds whose labels are one per token ("tokens": per-token targets without tagging bookkeeping).
+_TOKEN_LABEL_KINDS = ("tags", "tokens")
 IGNORE_LABEL = -1
 # Internal per-example marker packed on a [max_segments] axis: seqio's packer starts a
 # new row when any feature is full, which caps the examples per row.
@@ -147,7 +162,7 @@ class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
             )
         self.pad_id = pad_id
         self.label_kind = label_kind
-        self.num_choices = num_choices
+        self.num_choices = 2 if label_kind == "pairs" else num_choices
         self.token_type_ids = token_type_ids
         self.extra_features = tuple(extra_features)
         self.TASK_FEATURES = self._task_features()
@@ -155,16 +170,16 @@ class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
         super().__init__(pack=pack, apply_length_check=apply_length_check)
 
     def _task_features(self) -> dict[str, FeatureSpec]:
-        seq = FeatureSpec(tf.int32, rank=2, sequence_dim=1) if self.label_kind == "choice" else FeatureSpec(tf.int32)
+        seq = FeatureSpec(tf.int32, rank=2, sequence_dim=1) if self.label_kind in _MULTI_ROW_KINDS else FeatureSpec(tf.int32)
         scalar = FeatureSpec(tf.int32, rank=0)
         features = {"inputs": seq}
         if self.token_type_ids:
             features["token_type_ids"] = seq
-        if self.label_kind in ("class", "choice"):
+        if self.label_kind in _SCALAR_LABEL_KINDS:
             features["targets"] = scalar
-        elif self.label_kind == "tags":
+        elif self.label_kind in _TOKEN_LABEL_KINDS:
             features["targets"] = seq
-        else:
+        elif self.label_kind == "span":
             features["start_positions"] = features["end_positions"] = scalar
         features.update({name: scalar for name in self.extra_features})
         return features
@@ -180,7 +195,7 @@ class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
         fills = {"input_ids": self.pad_id}
         if self.token_type_ids:
             fills["token_type_ids"] = 0
-        if self.label_kind == "tags":
+        if self.label_kind in _TOKEN_LABEL_KINDS:
             fills["labels"] = IGNORE_LABEL
         return fills
 
@@ -215,7 +230,7 @@ class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
         tokens = {"input_ids": ex["inputs"]}
         if self.token_type_ids:
             tokens["token_type_ids"] = ex["token_type_ids"]
-        if kind == "tags":
+        if kind in _TOKEN_LABEL_KINDS:
             tokens["labels"] = ex["targets"]
         n = _last_axis_length(ex["inputs"])
         for key, t in tokens.items():
@@ -223,13 +238,13 @@ class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
                 tf.debugging.assert_equal(
                     _last_axis_length(t), n, message=f"{name}: task feature for {key!r} is not aligned with 'inputs'."
                 )
-        if kind == "choice":
+        if kind in _MULTI_ROW_KINDS:
             tf.debugging.assert_equal(
                 _num_rows(ex["inputs"]),
                 tf.constant(self.num_choices, tf.int64),
                 message=f"{name}: an example does not have num_choices={self.num_choices} choices.",
             )
-        if kind in ("class", "choice"):
+        if kind in _TRUNCATED_KINDS:
             tokens = {k: _truncate_keep_last(t, length) for k, t in tokens.items()}
         else:
             tf.debugging.assert_less_equal(
@@ -242,7 +257,7 @@ class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
                 ),
             )
         out = {k: _map_values(_zero_free, t) for k, t in tokens.items()}
-        if kind in ("class", "choice"):
+        if kind in _SCALAR_LABEL_KINDS:
             out["labels"] = ex["targets"]
         elif kind == "span":
             out["start_positions"] = ex["start_positions"]
@@ -252,7 +267,7 @@ class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
 
     def _convert_features(self, ds: tf.data.Dataset, task_feature_lengths: Lengths) -> tf.data.Dataset:
         length = task_feature_lengths["inputs"]
-        shape = (self.num_choices, length) if self.label_kind == "choice" else length
+        shape = (self.num_choices, length) if self.label_kind in _MULTI_ROW_KINDS else length
         fills = self._token_fills()
         ds = ds.map(lambda ex: self._fit(ex, length), num_parallel_calls=_AUTOTUNE)
         ds = utils.trim_and_pad_dataset(ds, {k: shape for k in fills})
@@ -274,7 +289,7 @@ class PackedEncoderFeatureConverter(PaddedEncoderFeatureConverter):
     """Packs whole examples into rows of `task_feature_lengths["inputs"]` tokens, at most
     `max_segments` per row, with seqio's `utils.trim_and_pack_dataset` (next-fit, in order).
 
-    label_kind: "class" or "tags". position_offset: the model's first position id
+    label_kind: "class", "tags" or "tokens". position_offset: the model's first position id
     (`EncoderConfig.position_offset`); None takes the RoBERTa/XLM-R convention `pad_id + 1`
     when pad_id > 0, else 0 (BERT). pack=False gives `PaddedEncoderFeatureConverter` rows.
     Other arguments as for `PaddedEncoderFeatureConverter`.

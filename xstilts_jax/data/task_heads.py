@@ -11,8 +11,11 @@ route each example of a mixed batch to its head.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import zlib
 from typing import Mapping
+
+import seqio
 
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.heads import HeadSpec
@@ -25,7 +28,7 @@ class TaskHead:
 
     head: str
     spec: HeadSpec
-    label_kind: str  # "class" | "choice" | "tags" | "span"
+    label_kind: str  # "class" | "choice" | "tags" | "tokens" | "span" | "pairs" | "nearest" | "ranking" | "mining"
     label_names: tuple[str, ...] = ()
     max_length: int | None = None
 
@@ -73,3 +76,18 @@ def heads_for(tasks: list[str] | tuple[str, ...]) -> dict[str, HeadSpec]:
 def registered_task_heads() -> Mapping[str, TaskHead]:
     """A read-only view of every registered task's head."""
     return dict(_TASK_HEADS)
+
+
+def get_provider(name: str) -> seqio.Task | seqio.Mixture:
+    """The registered seqio task or mixture `name`; an unknown name is a ConfigError with close matches."""
+    if name in seqio.MixtureRegistry.names():
+        return seqio.MixtureRegistry.get(name)
+    if name in seqio.TaskRegistry.names():
+        return seqio.TaskRegistry.get(name)
+    known = sorted({*seqio.TaskRegistry.names(), *seqio.MixtureRegistry.names()})
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    raise ConfigError(
+        f"Unknown task or mixture {name!r}.{hint} `xstilts-jax tasks` lists the catalog ({len(known)} registered; "
+        "gin files need `import tasks`)."
+    )

@@ -99,6 +99,25 @@ def _longest_first_tf(
     return head(first, keep1), head(second, keep2)
 
 
+def _char_index_of_bytes(text: str) -> list[int]:
+    """For every UTF-8 byte offset of `text` (0..len in bytes), the index of the character it starts
+    or falls in; the final offset maps to len(text)."""
+    out: list[int] = []
+    for i, c in enumerate(text):
+        out.extend([i] * len(c.encode("utf-8")))
+    out.append(len(text))
+    return out
+
+
+def _trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """(start, end) without leading/trailing whitespace; an all-whitespace span becomes empty at `end`."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else (end, end)
+
+
 class EncoderVocabulary(seqio.Vocabulary):
     """A seqio Vocabulary that also knows its encoder's special tokens and input layout."""
 
@@ -139,6 +158,16 @@ class EncoderVocabulary(seqio.Vocabulary):
         """MLM mask id (`<mask>` / `[MASK]`)."""
         raise NotImplementedError
 
+    @abc.abstractmethod
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """`encode(text)` ids and, per id, the (start, end) character span of `text` it came from.
+
+        Spans index Python characters of the original `text` (not bytes, not normalized text) and
+        exclude whitespace, so `text[start:end]` is the surface of a token. A token that covers no
+        character of its own (e.g. a bare `▁`) gets an empty span at the next character.
+        """
+        raise NotImplementedError
+
     def encode_for_model(
         self, text: str, pair: str | None = None, max_length: int | None = None
     ) -> tuple[list[int], list[int]]:
@@ -151,10 +180,15 @@ class EncoderVocabulary(seqio.Vocabulary):
         if max_length is not None:
             budget = max_length - self._num_special_tokens(pair is not None, max_length)
             first, second = _longest_first(first, second, budget)
+        return self.join_for_model(first, second)
+
+    def join_for_model(self, first: Sequence[int], second: Sequence[int] | None = None) -> tuple[list[int], list[int]]:
+        """(input_ids, token_type_ids) of already tokenized segments with the special tokens added, no
+        truncation; the second segment's ids are the last `len(second) + 1` ids (its final separator)."""
         ids = [self.bos_id, *first, self.eos_id]
         type_ids = [0] * len(ids)
         if second is not None:
-            tail = [self.eos_id] * int(self._DOUBLE_SEPARATOR) + second + [self.eos_id]
+            tail = [self.eos_id] * int(self._DOUBLE_SEPARATOR) + list(second) + [self.eos_id]
             ids += tail
             type_ids += [self._SECOND_SEGMENT_TYPE] * len(tail)
         return ids, type_ids
@@ -270,8 +304,21 @@ class XlmrSentencePieceVocabulary(EncoderVocabulary):
         return self.mask_id + 1
 
     def _encode(self, s: str) -> Sequence[int]:
-        control = self._SPM_CONTROL_TO_FAIRSEQ
-        return [control[i] if i < 3 else i + self._FAIRSEQ_OFFSET for i in self._sp.encode(s)]
+        return [self._to_fairseq(i) for i in self._sp.encode(s)]
+
+    def _to_fairseq(self, i: int) -> int:
+        return self._SPM_CONTROL_TO_FAIRSEQ[i] if i < 3 else i + self._FAIRSEQ_OFFSET
+
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """See `EncoderVocabulary.encode_with_offsets`; SentencePiece reports UTF-8 byte spans of the
+        original text (its normalization included), converted here to character spans."""
+        pieces = self._sp.encode(text, out_type="proto").pieces
+        char_of_byte = _char_index_of_bytes(text)
+        ids, spans = [], []
+        for piece in pieces:
+            ids.append(self._to_fairseq(piece.id))
+            spans.append(_trim_span(text, char_of_byte[piece.begin], char_of_byte[piece.end]))
+        return ids, spans
 
     def _to_spm_id(self, i: int) -> int | None:
         if i in (self.pad_id, self.mask_id):
@@ -473,44 +520,64 @@ class WordPieceVocabulary(EncoderVocabulary):
 
     def basic_tokenize(self, text: str) -> list[str]:
         """Normalizes `text` and splits it into words, before WordPiece."""
+        return ["".join(c for c, _ in word) for word in self._basic_words(text)]
+
+    def _basic_words(self, text: str) -> list[list[tuple[str, int]]]:
+        """`basic_tokenize` with each normalized character paired with the index of the character of
+        `text` it comes from (folding may turn one character into several)."""
         fold = self._fold()
-        chars = []
-        for c in text:
+        stream: list[tuple[str, int]] = []
+        for i, c in enumerate(text):
             if _is_control(c):
                 continue
             if c in _WHITESPACE:
-                chars.append(" ")
+                stream.append((" ", i))
+                continue
+            folded = [(x, i) for x in fold.get(c, c)]
+            stream.extend([(" ", i), *folded, (" ", i)] if _is_cjk(c) else folded)
+        words: list[list[tuple[str, int]]] = []
+        current: list[tuple[str, int]] = []
+        for c, i in [*stream, (" ", len(text))]:
+            if c == " " or _is_punctuation(c):
+                if current:
+                    words.append(current)
+                current = []
+                if c != " ":
+                    words.append([(c, i)])
             else:
-                folded = fold.get(c, c)
-                chars.append(f" {folded} " if _is_cjk(c) else folded)
-        words = []
-        for chunk in "".join(chars).split(" "):
-            start = 0
-            for i, c in enumerate(chunk):
-                if _is_punctuation(c):
-                    words += [chunk[start:i], c] if i > start else [c]
-                    start = i + 1
-            if start < len(chunk):
-                words.append(chunk[start:])
+                current.append((c, i))
         return words
 
-    def _wordpiece(self, word: str) -> list[int]:
+    def _wordpiece_spans(self, word: str) -> list[tuple[int, int, int]]:
+        """(id, start, end) of each piece of `word`, positions in `word`; [UNK] spans the word."""
         if len(word) > _MAX_WORD_CHARS:
-            return [self.unk_id]
-        ids, start = [], 0
+            return [(self.unk_id, 0, len(word))]
+        pieces, start = [], 0
         while start < len(word):
             for end in range(len(word), start, -1):
                 piece = word[start:end] if start == 0 else "##" + word[start:end]
                 if piece in self._token_to_id:
-                    ids.append(self._token_to_id[piece])
+                    pieces.append((self._token_to_id[piece], start, end))
                     start = end
                     break
             else:
-                return [self.unk_id]
-        return ids
+                return [(self.unk_id, 0, len(word))]
+        return pieces
+
+    def _wordpiece(self, word: str) -> list[int]:
+        return [i for i, _, _ in self._wordpiece_spans(word)]
 
     def _encode(self, s: str) -> Sequence[int]:
         return [i for word in self.basic_tokenize(s) for i in self._wordpiece(word)]
+
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """See `EncoderVocabulary.encode_with_offsets`."""
+        ids, spans = [], []
+        for word in self._basic_words(text):
+            for i, start, end in self._wordpiece_spans("".join(c for c, _ in word)):
+                ids.append(i)
+                spans.append((word[start][1], word[end - 1][1] + 1))
+        return ids, spans
 
     def _decode(self, ids: Iterable[int]) -> str:
         skip = {self.pad_id, self.bos_id, self.eos_id, self.mask_id}

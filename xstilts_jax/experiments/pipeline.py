@@ -1,16 +1,19 @@
-"""The X-STILTs recipe as one run: (intermediate) → target → zero-shot evaluation.
+"""The X-STILTs recipe as one run: (MLM) → (intermediate) → (target) → zero-shot evaluation.
 
 Run directory (everything about a run lives under it):
 
-    <root>/<model>/seed<k>/intermediate/<task>/     checkpoints/, tensorboard/, DONE
+    <root>/<model>/seed<k>/mlm/<task>/                checkpoints/, tensorboard/, DONE
+    <root>/<model>/seed<k>/intermediate/<task>/       checkpoints/, tensorboard/, DONE
     <root>/<model>/seed<k>/<intermediate|baseline>/<target>/
         target/                                       checkpoints/, tensorboard/, DONE
         eval/                                         predictions/*.json, scores.json, DONE
 
-A phase whose `DONE` marker exists is skipped, so a finished intermediate checkpoint is
-reused by every target instead of retrained, and a rerun continues where it stopped. The
-baseline goes down the same path minus the intermediate phase. Target heads always start
-fresh: only the encoder is carried from one phase to the next.
+A phase whose `DONE` marker exists is skipped, so a finished MLM or intermediate checkpoint
+is reused by every later run instead of retrained, and a rerun continues where it stopped.
+`DONE` records the checkpoint the next phase loads: the best by the phase's `best_metric`,
+else the last. The baseline goes down the same path minus the intermediate phase; a target
+without training (retrieval: BUCC, Tatoeba) evaluates the previous phase's encoder directly.
+Only the encoder is carried from one phase to the next; heads start fresh.
 """
 
 from __future__ import annotations
@@ -18,17 +21,19 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import gin
 import jax
 import seqio
-from flax import nnx
 
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_heads import get_provider, get_task_head
 from xstilts_jax.errors import ConfigError
-from xstilts_jax.evaluation.evaluator import evaluate_tasks
+from xstilts_jax.evaluation.evaluator import eval_split, evaluate_tasks, expand_tasks
+from xstilts_jax.evaluation.forward import EvalSettings
+from xstilts_jax.experiments.tables import format_phase, format_scores
 from xstilts_jax.models.config import EncoderConfig
+from xstilts_jax.models.heads import HeadSpec
 from xstilts_jax.models.model import Model, build_model
 from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
 from xstilts_jax.training.checkpoints import load_encoder_from
@@ -36,29 +41,36 @@ from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.trainer import TrainConfig, heads_of, train
 
 DONE = "DONE"
+BASELINE = "baseline"
 
 
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """One cell of the grid: a model, an optional intermediate task, a target, a seed."""
+    """One cell of the grid: a model, optional MLM and intermediate phases, a target, a seed."""
 
     root: str = "runs"
     pretrained: str | None = None  # a converted checkpoint directory; None = random init
+    mlm: str | None = None  # an MLM task trained first (e.g. 'mlm'); None = no MLM phase
     intermediate: str | None = None  # task or mixture; None = the baseline
-    target_train: str = ""  # the target's English training task, e.g. 'mnli' for XNLI
-    target: str = ""  # the target's name, e.g. 'xnli'
+    target: str = ""  # the target's name, e.g. 'xnli' (names the run directory and results)
+    target_train: str | None = None  # the target's English training task; None = evaluate without target training
     eval_tasks: Sequence[str] = ()  # task or mixture names; mixtures expand to their tasks
     eval_batch_size: int = 32
     eval_length: int | None = None  # None: each task's default input length
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not self.target_train or not self.target:
-            raise ConfigError("Experiment.target and Experiment.target_train must be set in gin.")
+        if not self.target:
+            raise ConfigError("Experiment.target must be set in gin (e.g. Experiment.target = 'xnli').")
+        if not self.eval_tasks:
+            raise ConfigError(f"Experiment for target {self.target!r}: bind Experiment.eval_tasks (e.g. ['xnli.all_langs']).")
 
     def run_dir(self, model_name: str) -> Path:
         return Path(self.root) / model_name / f"seed{self.seed}"
+
+    def mlm_dir(self, model_name: str) -> Path | None:
+        return None if self.mlm is None else self.run_dir(model_name) / "mlm" / self.mlm
 
     def intermediate_dir(self, model_name: str) -> Path | None:
         if self.intermediate is None:
@@ -66,7 +78,18 @@ class Experiment:
         return self.run_dir(model_name) / "intermediate" / self.intermediate
 
     def target_dir(self, model_name: str) -> Path:
-        return self.run_dir(model_name) / (self.intermediate or "baseline") / self.target
+        return self.run_dir(model_name) / (self.intermediate or BASELINE) / self.target
+
+    def phase_dirs(self, model_name: str) -> dict[str, Path]:
+        """Every phase directory of this cell by phase name, in the order they run."""
+        target = self.target_dir(model_name)
+        dirs = {
+            "mlm": self.mlm_dir(model_name),
+            "intermediate": self.intermediate_dir(model_name),
+            "target": target / "target" if self.target_train else None,
+            "eval": target / "eval",
+        }
+        return {phase: d for phase, d in dirs.items() if d is not None}
 
 
 def phase_done(directory: Path) -> bool:
@@ -74,38 +97,23 @@ def phase_done(directory: Path) -> bool:
     return (directory / DONE).is_file()
 
 
+def phase_summary(directory: Path) -> dict[str, Any]:
+    """The JSON summary a finished phase wrote into its DONE marker."""
+    return json.loads((directory / DONE).read_text())
+
+
 def mark_done(directory: Path, summary: Mapping[str, object]) -> None:
-    """Write the DONE marker (atomically) with a short JSON summary."""
+    """Write the DONE marker (atomically, first host only) with a short JSON summary."""
+    if jax.process_index() != 0:
+        return
     directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / (DONE + ".tmp")
     tmp.write_text(json.dumps(summary, indent=2, sort_keys=True))
     tmp.replace(directory / DONE)
 
 
-def expand_tasks(names: Sequence[str]) -> list[str]:
-    """Task names, with mixtures expanded to their tasks (order kept, no duplicates)."""
-    out: list[str] = []
-    for name in names:
-        provider = seqio.get_mixture_or_task(name)
-        members = [t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture) else [name]
-        out += [m for m in members if m not in out]
-    return out
-
-
-def _model_for(config: EncoderConfig, task: str, seed: int, encoder_from: str | None) -> Model:
-    """A model with the heads of `task`, its encoder loaded from `encoder_from` (heads fresh)."""
-    heads = heads_of(task)
-    names = [heads] if isinstance(heads, str) else list(heads)
-    model = build_model(config, {h: _spec_of_head(task, h) for h in names}, seed=seed)
-    if encoder_from is not None:
-        encoder_only = build_model(config, {}, seed=seed)
-        load_encoder_from(encoder_from, encoder_only)
-        nnx.update(model.encoder, nnx.state(encoder_only.encoder))
-    return model
-
-
-def _spec_of_head(task: str, head: str):  # noqa: ANN202 - HeadSpec
-    provider = seqio.get_mixture_or_task(task)
+def _head_spec(task: str, head: str) -> HeadSpec:
+    provider = get_provider(task)
     tasks = [t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture) else [task]
     for name in tasks:
         if get_task_head(name).head == head:
@@ -113,10 +121,36 @@ def _spec_of_head(task: str, head: str):  # noqa: ANN202 - HeadSpec
     raise ConfigError(f"No task of {task!r} uses head {head!r}.")
 
 
-def eval_split(task: str) -> str:
-    """Dev when the task has it (XTREME's test labels are hidden), else test (e.g. XQuAD)."""
-    splits = seqio.get_mixture_or_task(task).source.splits
-    return "validation" if "validation" in splits else "test"
+def model_for(config: EncoderConfig, tasks: Sequence[str], seed: int, load_from: str | None) -> Model:
+    """A model with the heads of `tasks`, loaded from `load_from` (the encoder, and heads it also has)."""
+    specs: dict[str, HeadSpec] = {}
+    for task in tasks:
+        heads = heads_of(task)
+        for head in [heads] if isinstance(heads, str) else list(heads):
+            specs[head] = _head_spec(task, head)
+    model = build_model(config, specs, seed=seed)
+    if load_from is not None:
+        load_encoder_from(load_from, model)
+    return model
+
+
+def _train_phase(
+    phase: str, directory: Path, config: EncoderConfig, train_config: TrainConfig, load_from: str | None,
+    seed: int, mesh_config: MeshConfig, optimizer: OptimizerConfig,
+) -> str:  # fmt: skip
+    """Run one training phase unless DONE; returns the checkpoint the next phase loads."""
+    if phase_done(directory):
+        return str(phase_summary(directory)["checkpoint"])
+    model = model_for(config, [train_config.task], seed, load_from)
+    result = train(model, directory, train_config, mesh_config, optimizer)
+    summary = {
+        "phase": phase, "task": train_config.task, "steps": result.steps, "train_loss": result.train_loss,
+        "eval": dict(result.eval_metrics), "best_step": result.best_step, "checkpoint": result.checkpoint,
+        "seconds": round(result.seconds, 1),
+    }  # fmt: skip
+    mark_done(directory, summary)
+    print(format_phase(summary))
+    return result.checkpoint
 
 
 def run_experiment(
@@ -124,58 +158,61 @@ def run_experiment(
     config: EncoderConfig,
     mesh_config: MeshConfig,
     *,
-    intermediate_train: TrainConfig | None,
-    target_train: TrainConfig,
     optimizer: OptimizerConfig,
-) -> dict[str, dict[str, float]]:
-    """Run every phase not yet DONE; returns the zero-shot scores per eval task."""
-    name = config.name
-    encoder_from = experiment.pretrained
-    inter_dir = experiment.intermediate_dir(name)
-    if inter_dir is not None:
-        if intermediate_train is None:
-            raise ConfigError(f"Experiment.intermediate={experiment.intermediate!r} but no intermediate TrainConfig.")
-        if not phase_done(inter_dir):
-            model = _model_for(config, intermediate_train.task, experiment.seed, encoder_from)
-            train(model, inter_dir, intermediate_train, mesh_config, optimizer)
-            mark_done(inter_dir, {"phase": "intermediate", "task": intermediate_train.task, "steps": intermediate_train.steps})
-        encoder_from = str(inter_dir / "checkpoints")
+    mlm_train: TrainConfig | None = None,
+    intermediate_train: TrainConfig | None = None,
+    target_train: TrainConfig | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run every phase not yet DONE; returns the zero-shot scores per eval task (with their split)."""
+    name, seed = config.name, experiment.seed
+    for phase, wanted, given in (
+        ("mlm", experiment.mlm, mlm_train),
+        ("intermediate", experiment.intermediate, intermediate_train),
+        ("target", experiment.target_train, target_train),
+    ):
+        if wanted is not None and given is None:
+            raise ConfigError(f"Experiment.{phase if phase != 'target' else 'target_train'}={wanted!r} but no {phase} TrainConfig.")
+    load_from = experiment.pretrained
+    for phase, directory, train_config in (
+        ("mlm", experiment.mlm_dir(name), mlm_train),
+        ("intermediate", experiment.intermediate_dir(name), intermediate_train),
+        ("target", experiment.target_dir(name) / "target" if experiment.target_train else None, target_train),
+    ):
+        if directory is not None and train_config is not None:
+            load_from = _train_phase(phase, directory, config, train_config, load_from, seed, mesh_config, optimizer)
 
-    target_dir = experiment.target_dir(name)
-    phase_dir = target_dir / "target"
-    if not phase_done(phase_dir):
-        model = _model_for(config, target_train.task, experiment.seed, encoder_from)
-        train(model, phase_dir, target_train, mesh_config, optimizer)
-        mark_done(phase_dir, {"phase": "target", "task": target_train.task, "steps": target_train.steps})
-
-    eval_dir = target_dir / "eval"
+    eval_dir = experiment.target_dir(name) / "eval"
     scores_path = eval_dir / "scores.json"
-    if phase_done(eval_dir):
-        return json.loads(scores_path.read_text())
-    model = _model_for(config, target_train.task, experiment.seed, str(phase_dir / "checkpoints"))
     tasks = expand_tasks(experiment.eval_tasks)
+    if phase_done(eval_dir):
+        stored = json.loads(scores_path.read_text())
+        return {task: stored[task] for task in tasks if task in stored}  # in eval-task order, as when scored
+    trained_on = [target_train.task] if experiment.target_train and target_train is not None else []
+    model = model_for(config, trained_on or tasks, seed, load_from)
+    _check_heads(model, tasks)
     mesh, rules = make_mesh(mesh_config), get_rules(mesh_config.rules)
-    scores: dict[str, dict[str, float]] = {}
-    for task in tasks:
-        split = eval_split(task)
-        result = evaluate_tasks(
-            _with_task_head(model, task), [task], split, batch_size=experiment.eval_batch_size, length=experiment.eval_length,
-            mesh=mesh, rules=rules, predictions_dir=eval_dir / "predictions",
-        )  # fmt: skip
-        scores[task] = dict(result[task], split=split)  # type: ignore[arg-type]
+    splits = {task: eval_split(task) for task in tasks}
+    results = evaluate_tasks(
+        model, tasks, splits, EvalSettings(experiment.eval_batch_size, experiment.eval_length, mesh, rules),
+        predictions_dir=eval_dir / "predictions",
+    )  # fmt: skip
+    scores: dict[str, dict[str, Any]] = {task: dict(results[task], split=splits[task]) for task in tasks}
     if jax.process_index() == 0:
         eval_dir.mkdir(parents=True, exist_ok=True)
-        scores_path.write_text(json.dumps(scores, indent=2, sort_keys=True))
-    mark_done(eval_dir, {"phase": "eval", "tasks": tasks})
+        tmp = scores_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(scores, indent=2, sort_keys=True))
+        tmp.replace(scores_path)
+    mark_done(eval_dir, {"phase": "eval", "tasks": tasks, "checkpoint": load_from})
+    print(format_scores(f"zero-shot {experiment.target} ({name}, {experiment.intermediate or BASELINE}, seed {seed})", scores))
     return scores
 
 
-def _with_task_head(model: Model, task: str) -> Model:
-    """The eval task must use a head the target model was trained with."""
-    head = get_task_head(task).head
-    if head not in model.heads:
-        raise ConfigError(
-            f"Eval task {task!r} uses head {head!r}, but the target model has heads {sorted(model.heads)}; "
-            "zero-shot evaluation needs the eval tasks to share the target training task's head."
-        )
-    return model
+def _check_heads(model: Model, tasks: Sequence[str]) -> None:
+    """Zero-shot evaluation needs every eval task's head in the model."""
+    for task in tasks:
+        head = get_task_head(task).head
+        if head not in model.heads:
+            raise ConfigError(
+                f"Eval task {task!r} uses head {head!r}, but the model has heads {sorted(model.heads)}; "
+                "zero-shot evaluation needs the eval tasks to share the target training task's head."
+            )

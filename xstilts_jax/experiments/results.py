@@ -3,7 +3,7 @@
 One row per (run, phase, task, language, split, metric) holds a value; a run row holds what the run
 was (model and its size, intermediate task or ``"none"``, target, seed, gin operative config, git
 commit) and where the numbers come from (``source``: ``"ours"``, or ``"published"`` for reference
-numbers from papers). Tasks are stored under the catalog's family name, which is the benchmark's task
+numbers from papers, imported from CSV by ``import_csv``). Tasks are stored under the catalog's family name, which is the benchmark's task
 name (``xnli.de`` is task ``xnli``, language ``de``). Every score records its split: XTREME's test
 labels are hidden, so dev sets (``validation``) are scored; XQuAD only has ``test``.
 
@@ -153,6 +153,153 @@ def _require_name(value: Any, what: str) -> str:
     return value
 
 
+def _checked_run(info: RunInfo) -> RunInfo:
+    """``info`` validated, with ``created`` set to now if it has none."""
+    for what in ("run_id", "model", "target", "intermediate"):
+        _require_name(getattr(info, what), f"RunInfo.{what}")
+    if info.source not in SOURCES:
+        raise ResultsError(f"run {info.run_id!r}: source must be one of {SOURCES}, got {info.source!r}")
+    if isinstance(info.model_params, bool) or not isinstance(info.model_params, int) or info.model_params <= 0:
+        raise ResultsError(f"run {info.run_id!r}: model_params must be a positive int, got {info.model_params!r}")
+    if info.seed is not None and (isinstance(info.seed, bool) or not isinstance(info.seed, int)):
+        raise ResultsError(f"run {info.run_id!r}: seed must be an int or None, got {info.seed!r}")
+    return dataclasses.replace(info, created=info.created or _now())
+
+
+def _score_rows(
+    run_id: str, phase: str, task: str, split: str, scores: Mapping[str, Mapping[str, float]], recorded: str
+) -> list[tuple[Any, ...]]:
+    """Validated ``scores`` table rows of one run, phase, task and split (see ``record_scores``)."""
+    for value, what in ((run_id, "run_id"), (phase, "phase"), (task, "task"), (split, "split")):
+        _require_name(value, what)
+    family, dot, language = task.partition(".")
+    _require_name(family, f"task {task!r}: the family name")
+    if dot and set(scores) != {language}:
+        raise ResultsError(
+            f"task {task!r} names language {language!r} but the scores are for {sorted(scores)}; record "
+            f"several languages under the family name {family!r}"
+        )
+    if not scores:
+        raise ResultsError(f"run {run_id!r}, task {task!r}: no scores given")
+    rows = []
+    for lang, metrics in scores.items():
+        _require_name(lang, f"task {task!r}: a language")
+        if not metrics:
+            raise ResultsError(f"run {run_id!r}, task {task!r}, language {lang!r}: no metrics given")
+        for metric, value in metrics.items():
+            _require_name(metric, f"task {task!r}, language {lang!r}: a metric name")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ResultsError(
+                    f"run {run_id!r}, task {task!r}, language {lang!r}, metric {metric!r}: value {value!r} "
+                    "is not a finite number"
+                )
+            rows.append((run_id, phase, family, lang, split, metric, float(value), recorded))
+    return rows
+
+
+def _upsert_run(conn: sqlite3.Connection, info: RunInfo) -> None:
+    columns = ", ".join(_RUN_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _RUN_COLUMNS if c not in ("run_id", "created"))
+    conn.execute(
+        f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))}) "
+        f"ON CONFLICT (run_id) DO UPDATE SET {updates}",
+        [getattr(info, c) for c in _RUN_COLUMNS],
+    )
+
+
+def _upsert_scores(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    conn.executemany(
+        "INSERT INTO scores (run_id, phase, task, language, split, metric, value, recorded) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, phase, task, language, split, metric) "
+        "DO UPDATE SET value = excluded.value, recorded = excluded.recorded",
+        rows,
+    )
+
+
+# --- importing published reference scores --------------------------------------------------------
+# One row per score. Lines starting with "#" are comments (say where the numbers come from there).
+# Optional columns default to: source "published" (the only source an import accepts), seed empty
+# (none), phase "eval", split the task's scoring split, git_commit empty, created now.
+IMPORT_REQUIRED = ("run_id", "model", "model_params", "intermediate", "target", "task", "language", "metric", "value")
+IMPORT_OPTIONAL = ("source", "seed", "phase", "split", "git_commit", "created")
+IMPORT_COLUMNS = IMPORT_REQUIRED + IMPORT_OPTIONAL
+
+
+def _int_field(text: str, where: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ResultsError(f"{where}: {what} {text!r} is not an integer") from None
+
+
+def _read_import(path: Path) -> tuple[dict[str, RunInfo], list[tuple[Any, ...]]]:
+    """The runs and score rows of an import CSV, every row validated."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            lines = [(number, line) for number, line in enumerate(f, 1) if line.strip() and not line.startswith("#")]
+    except (OSError, UnicodeDecodeError) as e:
+        raise ResultsError(f"cannot read {path} as a UTF-8 CSV file: {e}") from e
+    if not lines:
+        raise ResultsError(f"{path} has no header and no rows; expected columns {list(IMPORT_REQUIRED)}")
+    reader = csv.DictReader([line for _, line in lines])
+    header = reader.fieldnames or []
+    unknown = [c for c in header if c not in IMPORT_COLUMNS]
+    missing = [c for c in IMPORT_REQUIRED if c not in header]
+    if unknown or missing:
+        raise ResultsError(
+            f"{path}: the header must have columns {list(IMPORT_REQUIRED)} (optional: {list(IMPORT_OPTIONAL)}); "
+            + (f"missing {missing}" if missing else "")
+            + ("; " if missing and unknown else "")
+            + (f"unknown {unknown}" if unknown else "")
+        )
+    runs: dict[str, RunInfo] = {}
+    scores: list[tuple[Any, ...]] = []
+    seen: dict[tuple[Any, ...], int] = {}
+    recorded = _now()
+    for (number, _), record in zip(lines[1:], reader):
+        where = f"{path}:{number}"
+        if None in record or any(v is None for v in record.values()):
+            raise ResultsError(f"{where}: expected {len(header)} fields like the header")
+        source = record.get("source") or "published"
+        if source != "published":
+            raise ResultsError(f"{where}: source {source!r}; an import adds published reference rows only")
+        seed = record.get("seed") or ""
+        info = RunInfo(
+            run_id=record["run_id"],
+            model=record["model"],
+            model_params=_int_field(record["model_params"], where, "model_params"),
+            target=record["target"],
+            intermediate=record["intermediate"],
+            seed=_int_field(seed, where, "seed") if seed else None,
+            source="published",
+            git_commit=record.get("git_commit") or "",
+            created=record.get("created") or None,
+        )
+        try:
+            info = _checked_run(info)
+            earlier = runs.setdefault(info.run_id, info)
+            if dataclasses.replace(earlier, created=None) != dataclasses.replace(info, created=None):
+                raise ResultsError(f"run {info.run_id!r} has other model/target/intermediate/seed than on an earlier row")
+            try:
+                value = float(record["value"])
+            except ValueError:
+                raise ResultsError(f"value {record['value']!r} is not a number") from None
+            task = record["task"]
+            split = record.get("split") or SCORING_SPLITS.get(task, DEFAULT_SPLIT)
+            phase = record.get("phase") or "eval"
+            rows = _score_rows(info.run_id, phase, task, split, {record["language"]: {record["metric"]: value}}, recorded)
+            key = rows[0][:6]
+            if key in seen:
+                raise ResultsError(f"repeats line {seen[key]}'s score (same run, phase, task, language, split, metric)")
+            seen[key] = number
+            scores += rows
+        except ResultsError as e:
+            raise ResultsError(f"{where}: {e}") from None
+    if not scores:
+        raise ResultsError(f"{path} has a header but no rows")
+    return runs, scores
+
+
 class ResultsStore:
     """A SQLite results database. ``path`` defaults to the gin-bound ``results_db()``.
 
@@ -244,23 +391,9 @@ class ResultsStore:
 
     def record_run(self, info: RunInfo) -> None:
         """Insert or update a run's metadata (its first ``created`` time is kept)."""
-        for what in ("run_id", "model", "target", "intermediate"):
-            _require_name(getattr(info, what), f"RunInfo.{what}")
-        if info.source not in SOURCES:
-            raise ResultsError(f"run {info.run_id!r}: source must be one of {SOURCES}, got {info.source!r}")
-        if isinstance(info.model_params, bool) or not isinstance(info.model_params, int) or info.model_params <= 0:
-            raise ResultsError(f"run {info.run_id!r}: model_params must be a positive int, got {info.model_params!r}")
-        if info.seed is not None and (isinstance(info.seed, bool) or not isinstance(info.seed, int)):
-            raise ResultsError(f"run {info.run_id!r}: seed must be an int or None, got {info.seed!r}")
-        values = dataclasses.replace(info, created=info.created or _now())
-        columns = ", ".join(_RUN_COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _RUN_COLUMNS if c not in ("run_id", "created"))
+        values = _checked_run(info)
         with self._write() as conn:
-            conn.execute(
-                f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))}) "
-                f"ON CONFLICT (run_id) DO UPDATE SET {updates}",
-                [getattr(values, c) for c in _RUN_COLUMNS],
-            )
+            _upsert_run(conn, values)
 
     def record_scores(
         self, run_id: str, phase: str, task: str, split: str, scores: Mapping[str, Mapping[str, float]]
@@ -271,41 +404,33 @@ class ResultsStore:
         for ``de`` only); it is stored as the family name. A score already recorded under the same
         (run, phase, task, language, split, metric) is replaced.
         """
-        for value, what in ((run_id, "run_id"), (phase, "phase"), (task, "task"), (split, "split")):
-            _require_name(value, what)
-        family, dot, language = task.partition(".")
-        _require_name(family, f"task {task!r}: the family name")
-        if dot and set(scores) != {language}:
-            raise ResultsError(
-                f"task {task!r} names language {language!r} but the scores are for {sorted(scores)}; record "
-                f"several languages under the family name {family!r}"
-            )
-        if not scores:
-            raise ResultsError(f"run {run_id!r}, task {task!r}: no scores given")
-        rows = []
-        recorded = _now()
-        for lang, metrics in scores.items():
-            _require_name(lang, f"task {task!r}: a language")
-            if not metrics:
-                raise ResultsError(f"run {run_id!r}, task {task!r}, language {lang!r}: no metrics given")
-            for metric, value in metrics.items():
-                _require_name(metric, f"task {task!r}, language {lang!r}: a metric name")
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise ResultsError(
-                        f"run {run_id!r}, task {task!r}, language {lang!r}, metric {metric!r}: value {value!r} "
-                        "is not a finite number"
-                    )
-                rows.append((run_id, phase, family, lang, split, metric, float(value), recorded))
+        rows = _score_rows(run_id, phase, task, split, scores, _now())
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
                 raise ResultsError(f"run {run_id!r} is not recorded; call record_run(RunInfo(...)) first")
-            conn.executemany(
-                "INSERT INTO scores (run_id, phase, task, language, split, metric, value, recorded) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, phase, task, language, split, metric) "
-                "DO UPDATE SET value = excluded.value, recorded = excluded.recorded",
-                rows,
-            )
+            _upsert_scores(conn, rows)
         return len(rows)
+
+    def import_csv(self, path: str | os.PathLike[str]) -> tuple[int, int]:
+        """Import published reference scores from CSV (format: ``IMPORT_COLUMNS``); returns (runs, scores).
+
+        Every row becomes a score of a run with ``source = 'published'``; the whole file is validated
+        first and written in one transaction, so it is imported completely or not at all. Importing a
+        file again replaces its scores. A run id already recorded as one of our runs is refused.
+        """
+        runs, scores = _read_import(Path(path))
+        with self._write() as conn:
+            query = "SELECT run_id FROM runs WHERE run_id = ? AND source != 'published'"
+            ours = [run_id for run_id in runs if conn.execute(query, (run_id,)).fetchone() is not None]
+            if ours:
+                raise ResultsError(
+                    f"{path}: run ids {ours[:5]} are already recorded as our runs in {self.path}; "
+                    "give published rows run ids of their own (e.g. prefixed with the paper)"
+                )
+            for info in runs.values():
+                _upsert_run(conn, info)
+            _upsert_scores(conn, scores)
+        return len(runs), len(scores)
 
     def runs(self, source: str | None = None) -> list[RunInfo]:
         """Every recorded run (optionally of one source), ordered by run id."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping
 
+import gin
 import jax
 import jax.numpy as jnp
 import optax
@@ -34,14 +35,17 @@ class HeadSpec:
     """What a named head is: its kind and its size.
 
     kind: one of `HEAD_KINDS`. num_labels: classes (classification) or tags (tagging).
-    layer / pooling: for `embedding` heads, which hidden state (0 = embeddings,
-    None = last) and "mean" or "first".
+    layer / pooling: for `embedding` and `dual_encoder` heads, which hidden state (0 =
+    embeddings, None = last) and "mean" or "first". layer_fraction: instead of `layer`,
+    hidden state round(fraction × num_layers), so one spec scales with depth (X-STILTs'
+    layer 14 of 24 is 14/24).
     """
 
     kind: str
     num_labels: int = 0
     layer: int | None = None
     pooling: str = "mean"
+    layer_fraction: float | None = None
 
 
 @dataclasses.dataclass
@@ -186,15 +190,42 @@ def pool_hidden(hidden: jax.Array, segment_ids: jax.Array, pooling: str) -> jax.
     return total / jnp.maximum(jnp.sum(mask, axis=1), 1.0)
 
 
+@gin.configurable
+def embedding_representation(
+    layer: int | None = None, layer_fraction: float | None = None, pooling: str | None = None
+) -> tuple[int | None, float | None, str | None]:
+    """gin overrides for every `embedding` head built from now on (None: keep the head spec's
+    value), e.g. `--gin.embedding_representation.layer=8` to mine BUCC from hidden state 8."""
+    return layer, layer_fraction, pooling
+
+
+def representation_layer(spec: HeadSpec, config: EncoderConfig) -> int:
+    """The hidden-state index a pooled head reads: `layer`, else round(layer_fraction × depth), else the last."""
+    if spec.layer is not None:
+        layer = spec.layer
+    elif spec.layer_fraction is not None:
+        layer = round(spec.layer_fraction * config.num_layers)
+    else:
+        layer = config.num_layers
+    if not 0 <= layer <= config.num_layers:
+        raise ConfigError(
+            f"{spec.kind} head: layer={spec.layer}, layer_fraction={spec.layer_fraction} gives hidden state {layer}, "
+            f"outside 0..{config.num_layers}."
+        )
+    return layer
+
+
 class EmbeddingHead(nnx.Module):
     """Pooled sentence embedding from hidden state `layer` (no parameters); the encoder
-    runs only the blocks up to that layer."""
+    runs only the blocks up to that layer. `embedding_representation` (gin) overrides the spec."""
 
     def __init__(self, spec: HeadSpec, config: EncoderConfig, rngs: nnx.Rngs):
-        layer = config.num_layers if spec.layer is None else spec.layer
-        if not 0 <= layer <= config.num_layers:
-            raise ConfigError(f"embedding head layer={spec.layer} is outside 0..{config.num_layers}.")
-        self.encoder_layers = layer
+        if spec.kind == "embedding":
+            layer, fraction, pooling = embedding_representation()
+            if layer is not None or fraction is not None:
+                spec = dataclasses.replace(spec, layer=layer, layer_fraction=fraction)
+            spec = dataclasses.replace(spec, pooling=pooling or spec.pooling)
+        self.encoder_layers = representation_layer(spec, config)
         self.pooling = spec.pooling
         pool_hidden(jnp.zeros((1, 1, 1)), jnp.ones((1, 1)), spec.pooling)  # validate early
 
@@ -203,6 +234,42 @@ class EmbeddingHead(nnx.Module):
 
     def loss(self, outputs: Outputs, batch: Batch) -> tuple[jax.Array, jax.Array]:
         raise ConfigError("embedding heads have no training loss; use them for retrieval evaluation.")
+
+
+# XTREME-R's dual encoder (xtreme third_party/run_retrieval_qa.py) scales cosine similarities by 100.
+DUAL_ENCODER_LOGIT_SCALE = 100.0
+
+
+def _l2_normalize(x: jax.Array) -> jax.Array:
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+class DualEncoderHead(EmbeddingHead):
+    """One shared encoder for both sides of a retrieval pair (LAReQA, Mewsli-X), trained with
+    in-batch negatives: each query's candidate is the positive, every other candidate in the
+    (global) batch a negative. No parameters beyond the encoder.
+
+    Input [batch, 2, length] (query, candidate) → `logits` [batch, batch] = scale × cosine;
+    input [batch, length] (retrieval evaluation) → the L2-normalized pooled `embedding`.
+    `labels` [batch]: >= 0 marks a real pair, -1 a pair to ignore (masked rows of routed batches).
+    """
+
+    def __call__(self, inp: HeadInputs) -> Outputs:
+        pooled = _l2_normalize(pool_hidden(inp.enc.last_hidden_state, inp.enc.segment_ids, self.pooling))
+        if len(inp.lead) == 1:
+            return {"embedding": pooled}
+        if len(inp.lead) != 2 or inp.lead[1] != 2:
+            raise ConfigError(f"dual_encoder head expects input_ids [batch, 2, length] or [batch, length], got leading dims {inp.lead}.")
+        pairs = pooled.reshape(inp.lead + pooled.shape[-1:])
+        logits = DUAL_ENCODER_LOGIT_SCALE * jnp.einsum("qd,cd->qc", pairs[:, 0], pairs[:, 1])
+        return {"logits": logits, "embedding": pairs}
+
+    def loss(self, outputs: Outputs, batch: Batch) -> tuple[jax.Array, jax.Array]:
+        valid = batch["labels"] >= 0
+        # Ignored pairs are neither queries nor negatives.
+        logits = jnp.where(valid[None, :], outputs["logits"], jnp.finfo(jnp.float32).min)
+        targets = jnp.where(valid, jnp.arange(valid.shape[0]), -1)
+        return masked_cross_entropy(logits, targets)
 
 
 HeadFactory = Callable[[HeadSpec, EncoderConfig, nnx.Rngs], Any]
@@ -214,6 +281,7 @@ HEAD_KINDS: dict[str, HeadFactory] = {
     "tagging": TaggingHead,
     "mlm": MlmHead,
     "embedding": EmbeddingHead,
+    "dual_encoder": DualEncoderHead,
 }
 
 

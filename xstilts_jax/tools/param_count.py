@@ -6,7 +6,6 @@ import argparse
 import math
 from typing import Sequence
 
-import jax
 from flax import nnx
 
 from xstilts_jax.gin_utils import add_gin_flags, split_gin_overrides

@@ -1,5 +1,6 @@
 """`xstilts-jax results`: list the runs of a results database, export scores as CSV, print a run's
-XTREME / XTREME-R aggregate, or write a run's leaderboard submission from its predictions."""
+XTREME / XTREME-R aggregate, write a run's leaderboard submission from its predictions, or import
+published reference scores from CSV."""
 
 from __future__ import annotations
 
@@ -89,6 +90,10 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--predictions_dir", help="the run's <task>.<lang>[.<split>].json predictions (--submission)")
     parser.add_argument("--predictions_split", default="test", help="split of the predictions to submit")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --submission folder")
+    parser.add_argument(
+        "--import", dest="import_csv", metavar="PUBLISHED.csv",
+        help="import published reference scores (source 'published'; format: xstilts_jax/analysis/published/README.md)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if (args.aggregate or args.submission) and not args.run:
         parser.error("--aggregate and --submission need --run RUN")
@@ -96,7 +101,11 @@ def main(argv: Sequence[str]) -> int:
         parser.error("--submission needs --predictions_dir DIR")
 
     expected = _expected_languages(args.expected_languages)
-    with ResultsStore(args.db, create=False) as store:
+    # An import may start a new database (reference rows first, our runs later); everything else reads one.
+    with ResultsStore(args.db, create=args.import_csv is not None) as store:
+        if args.import_csv:
+            runs, scores = store.import_csv(args.import_csv)
+            print(f"imported {scores} published scores of {runs} runs from {args.import_csv} into {store.path}")
         if args.run:
             store.run(args.run)
         if args.csv:
@@ -118,6 +127,6 @@ def main(argv: Sequence[str]) -> int:
             )
             tasks = sorted({file.parent.name for file in files})
             print(f"wrote {len(files)} files for {', '.join(tasks)} to {args.submission}")
-        if not (args.csv or args.aggregate or args.submission):
+        if not (args.csv or args.aggregate or args.submission or args.import_csv):
             print(runs_table(store))
     return 0

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import subprocess
-from typing import Sequence
+from typing import Any, Sequence
 
 import gin
+import jax
 
+from xstilts_jax.experiments.mixtures import register_mixtures
 from xstilts_jax.experiments.pipeline import Experiment, run_experiment
 from xstilts_jax.experiments.results import ResultsStore, RunInfo, results_db
-from xstilts_jax.gin_utils import REPO_ROOT, add_gin_flags, parse_gin, split_gin_overrides
+from xstilts_jax.gin_utils import REPO_ROOT
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.partitioning import MeshConfig
+from xstilts_jax.tools.gin_command import start_gin_command
 from xstilts_jax.tools.param_count import count_params
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.trainer import TrainConfig
@@ -27,47 +29,43 @@ def git_commit() -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def run_from_gin() -> dict[str, dict[str, float]]:
+def _phase_config(scope: str, task: str | None) -> TrainConfig | None:
+    """The phase's TrainConfig from gin scope `scope`, its task fixed by the Experiment (None: no such phase)."""
+    if task is None:
+        return None
+    with gin.config_scope(scope):
+        return TrainConfig(task=task)
+
+
+def run_from_gin() -> dict[str, dict[str, Any]]:
     """Build everything from the parsed gin config, run the experiment, record its scores."""
+    register_mixtures()
     config, mesh, optimizer, experiment = EncoderConfig(), MeshConfig(), OptimizerConfig(), Experiment()
-    intermediate = None
-    if experiment.intermediate is not None:
-        with gin.config_scope("intermediate"):
-            intermediate = TrainConfig()
-    with gin.config_scope("target"):
-        target = TrainConfig()
     scores = run_experiment(
-        experiment, config, mesh, intermediate_train=intermediate, target_train=target, optimizer=optimizer
-    )
+        experiment, config, mesh, optimizer=optimizer,
+        mlm_train=_phase_config("mlm", experiment.mlm),
+        intermediate_train=_phase_config("intermediate", experiment.intermediate),
+        target_train=_phase_config("target", experiment.target_train),
+    )  # fmt: skip
     run_id = str(experiment.target_dir(config.name))
-    with ResultsStore(results_db()) as store:
-        store.record_run(
-            RunInfo(
-                run_id=run_id, model=config.name, model_params=count_params(config), target=experiment.target,
-                intermediate=experiment.intermediate or "none", seed=experiment.seed,
-                gin_config=gin.operative_config_str(), git_commit=git_commit(),
-            )
-        )  # fmt: skip
-        for task, result in scores.items():
-            values = {k: v for k, v in result.items() if k != "split"}
-            store.record_scores(run_id, "eval", task, str(result["split"]), {task.split(".", 1)[1]: values})
-    print(f"\nzero-shot scores ({run_id}):")
-    for task, result in scores.items():
-        shown = "  ".join(f"{k} {v:6.2f}" for k, v in result.items() if k != "split")
-        print(f"  {task:<14} {result['split']:<10} {shown}")
-    print(f"results recorded in {results_db()}")
+    if jax.process_index() == 0:
+        with ResultsStore(results_db()) as store:
+            store.record_run(
+                RunInfo(
+                    run_id=run_id, model=config.name, model_params=count_params(config), target=experiment.target,
+                    intermediate=experiment.intermediate or "none", seed=experiment.seed,
+                    gin_config=gin.operative_config_str(), git_commit=git_commit(),
+                )
+            )  # fmt: skip
+            for task, result in scores.items():
+                values = {k: v for k, v in result.items() if k != "split"}
+                store.record_scores(run_id, "eval", task, str(result["split"]), {task.split(".", 1)[1]: values})
+        print(f"results recorded in {results_db()}")
     return scores
 
 
 def main(argv: Sequence[str]) -> int:
     """Parse gin files and overrides, then run the experiment they describe."""
-    argv, bindings = split_gin_overrides(argv)
-    parser = argparse.ArgumentParser(prog="xstilts-jax run", description=__doc__)
-    add_gin_flags(parser)
-    args = parser.parse_args(argv)
-    if not args.gin_file:
-        parser.error("give at least one --gin_file (e.g. gin/experiments/demo.gin)")
-    gin.clear_config()
-    parse_gin(args.gin_file, bindings, args.gin_search_path)
+    start_gin_command("xstilts-jax run", __doc__, argv)
     run_from_gin()
     return 0

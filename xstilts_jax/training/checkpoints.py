@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from typing import Any, Literal, Mapping
 
 import jax
 import orbax.checkpoint as ocp
-from flax import nnx
 from orbax.checkpoint import checkpoint_managers as policies
 
 from xstilts_jax.errors import CheckpointError, ConfigError
@@ -30,6 +30,7 @@ from xstilts_jax.training.train_state import TrainState
 FORMAT = "xstilts-jax-run"
 FORMAT_VERSION = 1
 STATE, DATA, META = "state", "data", "meta"
+MODEL_MISMATCH = "does not match the model being trained"
 
 
 def _handlers() -> dict[str, ocp.CheckpointHandler]:
@@ -210,7 +211,7 @@ class Checkpointer:
         )
         if problems:
             raise CheckpointError(
-                f"checkpoint {step_dir} does not match the model being trained (a different model "
+                f"checkpoint {step_dir} {MODEL_MISMATCH} (a different model "
                 "config or heads? use a fresh run directory, or load_encoder_from for a new phase):\n  "
                 + "\n  ".join(problems)
             )
@@ -240,13 +241,34 @@ class Checkpointer:
         return state, dict(restored[DATA])
 
     def restore_latest_or_none(self, abstract_state: TrainState) -> tuple[TrainState, dict[str, Any]] | None:
-        """Resume point: the latest complete checkpoint, or None in a directory without one.
+        """Resume point: the latest readable checkpoint, or None in a directory without one.
 
-        Interrupted saves (orbax's unfinalized `*.orbax-checkpoint-tmp*` directories) are ignored.
+        Interrupted saves (orbax's unfinalized `*.orbax-checkpoint-tmp*` directories) are ignored. A
+        complete checkpoint that cannot be read (a corrupted file) is skipped with a message naming it,
+        and the previous one is used; it is left on disk untouched. A checkpoint of another model is
+        an error, not something to skip.
         """
-        if self.latest_step() is None:
-            return None
-        return self.restore(abstract_state=abstract_state)
+        problems = []
+        for step in sorted(self._manager.all_steps(), reverse=True):
+            try:
+                restored = self.restore(step, abstract_state=abstract_state)
+            except CheckpointError as e:
+                if MODEL_MISMATCH in str(e):
+                    raise
+                problems.append(f"step {step}: {e}")
+            except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types for unreadable files
+                problems.append(f"step {step}: {type(e).__name__}: {e}")
+            else:
+                if problems:
+                    print(
+                        f"warning: skipped unreadable checkpoints in {self.directory} and resumed from step {step}:\n  "
+                        + "\n  ".join(problems),
+                        file=sys.stderr,
+                    )
+                return restored
+        if problems:
+            raise CheckpointError(f"no checkpoint in {self.directory} can be read:\n  " + "\n  ".join(problems))
+        return None
 
     def wait_until_finished(self) -> None:
         """Block until the in-flight save is on disk."""

@@ -1,16 +1,19 @@
-"""The training loop of one phase: batches → sharded steps → summaries → checkpoints → eval.
+"""The training loop of one phase: batches → sharded steps → summaries → checkpoints → dev eval.
 
 Resumes automatically from the latest complete checkpoint in `run_dir/checkpoints`
 (parameters, optimizer state, step, RNG and the data position), so a preempted or
-crashed phase continues where it stopped.
+crashed phase continues where it stopped. A mixture whose tasks have different batch
+layouts is trained one layout group per step (`data/layouts.py`); the group of each step
+is drawn from the seed and the step number, so a resumed run draws the same groups.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import gin
 import jax
@@ -19,27 +22,36 @@ import seqio
 from flax import nnx
 from tqdm import tqdm
 
-from xstilts_jax.data.batches import BatchSpec, host_batches, to_global
-from xstilts_jax.data.task_heads import get_task_head, head_id
-from xstilts_jax.errors import ConfigError
+from xstilts_jax.data.batches import BatchSpec, count_examples, host_batches, to_global
+from xstilts_jax.data.layouts import LayoutGroup, layout_groups
+from xstilts_jax.data.task_heads import get_provider, get_task_head, head_id
+from xstilts_jax.errors import ConfigError, DivergenceError, Preempted
+from xstilts_jax.gin_utils import require_bound
 from xstilts_jax.models.model import Model
 from xstilts_jax.partitioning import MeshConfig, check_batch_divisible, get_rules, make_mesh
 from xstilts_jax.training.checkpoints import Checkpointer
+from xstilts_jax.training.dev_eval import EvalFn, dev_evaluator
 from xstilts_jax.training.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
+from xstilts_jax.training.preemption import PreemptionWatch
 from xstilts_jax.training.summaries import SummaryWriter
 from xstilts_jax.training.train_state import TrainState, init_train_state, split_model, train_state_shardings
 from xstilts_jax.training.train_step import Heads, jit_train_step, make_train_step
-
-EvalFn = Callable[[Model, int], Mapping[str, float]]
 
 
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """One training phase: what to read and how long to train."""
+    """One training phase: what to read, how long to train, what to evaluate on the way.
+
+    Length is `steps`, or `epochs` over the task's training examples when `steps` is None
+    (`steps` wins when both are bound, so a command-line `--gin.TrainConfig.steps=` overrides
+    a run file's epochs). `best_metric` (e.g. "eval/udpos.en/f1", or "eval/mean/accuracy" over
+    several eval tasks) selects the checkpoint the next phase loads; without it the last is used.
+    """
 
     task: str = ""  # a seqio task or mixture name
-    steps: int = 1000
+    steps: int | None = None
+    epochs: float | None = None
     batch_size: int = 32
     length: int | None = None  # default: the task's registered max_length
     pack: bool = False
@@ -47,25 +59,79 @@ class TrainConfig:
     accumulate_steps: int = 1
     save_every: int = 500
     keep: int = 2
+    eval_tasks: Sequence[str] = ()  # dev evaluation during training (tasks or mixtures)
     eval_every: int = 0  # 0: evaluate only at the end
-    best_metric: str | None = None  # e.g. "eval/xnli.en/accuracy"
+    eval_batch_size: int | None = None  # default: batch_size
+    eval_length: int | None = None  # default: length
+    best_metric: str | None = None
+    best_mode: str = "max"
     log_every: int = 10
     seed: int = 0
+    data_shards: int | None = None  # seqio shards per global batch; fixed, batches do not depend on the host count
 
     def __post_init__(self) -> None:
-        if not self.task:
-            raise ConfigError("TrainConfig.task is empty; bind it in gin (e.g. TrainConfig.task = 'mnli').")
-        for field in ("steps", "batch_size", "save_every", "log_every", "accumulate_steps"):
+        require_bound(self.task, "TrainConfig.task (TASK in gin/runs/*.gin)", "--gin.TASK=\"'mnli'\"")
+        if self.steps is None and self.epochs is None:
+            raise ConfigError(f"TrainConfig for {self.task!r}: bind TrainConfig.steps or TrainConfig.epochs in gin.")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ConfigError(f"TrainConfig.epochs must be > 0, got {self.epochs}.")
+        for field in ("batch_size", "save_every", "log_every", "accumulate_steps", "keep"):
             if getattr(self, field) < 1:
                 raise ConfigError(f"TrainConfig.{field} must be >= 1, got {getattr(self, field)}.")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"TrainConfig.steps must be >= 1, got {self.steps}.")
+        if self.best_metric is not None and not self.eval_tasks:
+            raise ConfigError(
+                f"TrainConfig.best_metric={self.best_metric!r} needs TrainConfig.eval_tasks to produce it."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseResult:
+    """What a finished phase hands to the next one and to the end-of-phase table."""
+
+    model: Model
+    steps: int
+    train_loss: float | None
+    eval_metrics: Mapping[str, float]
+    best_step: int | None
+    checkpoint: str  # the step directory the next phase loads (the best, else the last)
+    seconds: float
+
+
+def resolve_steps(config: TrainConfig) -> int:
+    """`config.steps`, or `epochs` × training examples / batch size (rounded up)."""
+    if config.steps is not None:
+        return config.steps
+    examples = count_examples(config.task, "train")
+    return max(1, math.ceil(config.epochs * examples / config.batch_size))  # type: ignore[operator]
 
 
 def heads_of(task: str) -> Heads:
     """The head a task trains, or head name → head_id when a mixture spans several heads."""
-    provider = seqio.get_mixture_or_task(task)
+    provider = get_provider(task)
     names = [t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture) else [provider.name]
     heads = sorted({get_task_head(n).head for n in names})
     return heads[0] if len(heads) == 1 else {h: head_id(h) for h in heads}
+
+
+def _group_of_step(groups: Sequence[LayoutGroup], seed: int, step: int) -> int:
+    """Which layout group trains at `step`: a draw from (seed, step), the same on every host and after a resume."""
+    if len(groups) == 1:
+        return 0
+    weights = np.array([g.weight for g in groups])
+    return int(np.random.default_rng([seed, step]).choice(len(groups), p=weights / weights.sum()))
+
+
+def _check_finite(values: Mapping[str, float], step: int, checkpointer: Checkpointer) -> None:
+    bad = {k: v for k, v in values.items() if k in ("train/loss", "train/grad_norm") and not math.isfinite(v)}
+    if bad:
+        kept = checkpointer.latest_step()
+        raise DivergenceError(
+            f"training diverged at step {step} ({', '.join(f'{k}={v}' for k, v in bad.items())}); nothing was saved "
+            f"after it; the last good checkpoint is step {kept} in {checkpointer.directory}. Lower the learning rate, "
+            "raise warmup or clip gradients, then rerun (it resumes from that checkpoint)."
+        )
 
 
 def train(
@@ -75,75 +141,133 @@ def train(
     mesh_config: MeshConfig,
     optimizer_config: OptimizerConfig,
     evaluate: EvalFn | None = None,
-) -> Model:
-    """Train `model` for `config.steps` steps (resuming if the run directory has a checkpoint)."""
+) -> PhaseResult:
+    """Train `model` (resuming if the run directory has a checkpoint); dev-evaluate with `evaluate`,
+    or with `config.eval_tasks` when `evaluate` is None.
+
+    A preemption notice (SIGTERM to any host) saves every host's state at one agreed step and
+    raises `Preempted` once the save is on disk; rerunning resumes from that step.
+    """
+    started = time.perf_counter()
     run_dir = Path(run_dir)
     mesh, rules = make_mesh(mesh_config), get_rules(mesh_config.rules)
     check_batch_divisible(config.batch_size, mesh, rules)
-    heads = heads_of(config.task)
+    if evaluate is None:
+        evaluate = dev_evaluator(
+            config.eval_tasks, config.eval_batch_size or config.batch_size, config.eval_length or config.length, mesh, rules
+        )
+    steps = resolve_steps(config)
+    groups = layout_groups(config.task)
     length = config.length or get_task_head(_first_task_name(config.task)).max_length or 256
 
     graphdef, params = split_model(model)
-    schedule = learning_rate_schedule(optimizer_config, config.steps)
-    optimizer = make_optimizer(optimizer_config, config.steps)
+    schedule = learning_rate_schedule(optimizer_config, steps)
+    optimizer = make_optimizer(optimizer_config, steps)
     state = init_train_state(params, optimizer, config.seed)
     shardings = train_state_shardings(model, jax.eval_shape(lambda: state), mesh, rules)
     abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
 
     writer = SummaryWriter(run_dir / "tensorboard", enabled=jax.process_index() == 0)
-    with Checkpointer(
-        run_dir / "checkpoints", save_every=config.save_every, keep=config.keep, best_metric=config.best_metric
-    ) as checkpointer:
+    train_loss: float | None = None
+    eval_metrics: dict[str, float] = {}
+    preempted_at: int | None = None
+    with PreemptionWatch() as preemption, Checkpointer(
+        str(run_dir / "checkpoints"), save_every=config.save_every, keep=config.keep,
+        best_metric=config.best_metric, best_mode=config.best_mode,  # type: ignore[arg-type]
+    ) as checkpointer:  # fmt: skip
         restored = checkpointer.restore_latest_or_none(abstract)
         if restored is None:
-            state, position = jax.device_put(state, shardings), {"batches": 0}
+            state, position = _place(state, shardings), {g.name: 0 for g in groups}
         else:
             state, position = restored
             print(f"resumed {run_dir} at step {int(state.step)}")
         start = int(state.step)
-        spec = BatchSpec(
-            task=config.task, split="train", length=length, batch_size=config.batch_size,
-            pack=config.pack, max_segments=config.max_segments, seed=config.seed,
-        )  # fmt: skip
-        batches = host_batches(spec, model.config.pad_id, model.config.position_offset, skip_batches=position["batches"])
-        step_fn = None
+        iterators: dict[str, Iterator[dict[str, np.ndarray]]] = {}
+        step_fns: dict[str, Any] = {}
+
+        def next_batch(group: LayoutGroup) -> dict[str, Any]:
+            if group.name not in iterators:
+                spec = BatchSpec(
+                    task=group.name, split="train", length=length, batch_size=config.batch_size, pack=config.pack,
+                    max_segments=config.max_segments, seed=config.seed, data_shards=config.data_shards,
+                )  # fmt: skip
+                iterators[group.name] = host_batches(
+                    spec, model.config.pad_id, model.config.position_offset, skip_batches=int(position.get(group.name, 0))
+                )
+            return to_global(next(iterators[group.name]), mesh, rules)
+
         tokens, window_start = 0, time.perf_counter()
-        with tqdm(total=config.steps, initial=start, desc=f"train {config.task}", unit="step", mininterval=1.0) as bar:
-            for step in range(start, config.steps):
-                batch = to_global(next(batches), mesh, rules)
-                if step_fn is None:
-                    step_fn = jit_train_step(
-                        make_train_step(graphdef, optimizer, heads, mesh, rules, True, config.accumulate_steps, schedule),
+        with tqdm(total=steps, initial=start, desc=f"train {config.task}", unit="step", mininterval=1.0) as bar:
+            for step in range(start, steps):
+                group = groups[_group_of_step(groups, config.seed, step)]
+                batch = next_batch(group)
+                if group.name not in step_fns:
+                    step_fns[group.name] = jit_train_step(
+                        make_train_step(
+                            graphdef, optimizer, heads_of(group.name), mesh, rules, True, config.accumulate_steps, schedule
+                        ),
                         shardings, batch, mesh, rules,
                     )  # fmt: skip
-                state, metrics = step_fn(state, batch)
-                position = {"batches": position["batches"] + 1}
+                state, metrics = step_fns[group.name](state, batch)
+                position = dict(position, **{group.name: int(position.get(group.name, 0)) + 1})
                 done = step + 1
                 tokens += int(metrics["tokens"])
-                if done % config.log_every == 0 or done == config.steps:
+                will_save = done % config.save_every == 0 or done == steps
+                if done % config.log_every == 0 or will_save:
                     elapsed = time.perf_counter() - window_start
                     values = {f"train/{k}": float(np.asarray(v)) for k, v in metrics.items()}
+                    _check_finite(values, done, checkpointer)
                     values["train/tokens_per_s"] = tokens / max(elapsed, 1e-9)
                     writer.scalars(done, values)
-                    bar.set_postfix(loss=f"{values['train/loss']:.4f}")
+                    train_loss = values["train/loss"]
+                    bar.set_postfix(loss=f"{train_loss:.4f}")
                     tokens, window_start = 0, time.perf_counter()
-                eval_metrics = None
-                if evaluate is not None and config.eval_every and done % config.eval_every == 0 and done < config.steps:
-                    eval_metrics = dict(evaluate(_merge(graphdef, state), done))
-                    writer.scalars(done, eval_metrics)
-                checkpointer.save(done, state, position, metrics=eval_metrics)
+                if done < steps and preemption.reached(done):  # every host, every step: the sync protocol counts them
+                    checkpointer.save(done, state, position, force=True)
+                    preempted_at = done
+                    break
+                step_eval = None
+                if evaluate is not None and (done == steps or (config.eval_every and done % config.eval_every == 0)):
+                    step_eval = dict(evaluate(_merge(graphdef, state), done))
+                    writer.scalars(done, step_eval)
+                    eval_metrics = step_eval
+                # an evaluated step is always saved, so the best checkpoint by best_metric is kept on disk
+                checkpointer.save(done, state, position, metrics=step_eval, force=step_eval is not None or done == steps)
                 bar.update()
-        final_metrics = dict(evaluate(_merge(graphdef, state), config.steps)) if evaluate is not None else None
-        if final_metrics:
-            writer.scalars(config.steps, final_metrics)
-        checkpointer.save(config.steps, state, position, metrics=final_metrics, force=True)
+        if start >= steps and checkpointer.latest_step() is not None:
+            stored = checkpointer.metrics(checkpointer.latest_step())
+            eval_metrics = dict(stored or {})
         checkpointer.wait_until_finished()
+        if preempted_at is not None:
+            writer.close()
+            raise Preempted(preempted_at, str(Path(checkpointer.directory) / str(preempted_at)))
+        best = checkpointer.best_step()
+        chosen = best if best is not None else checkpointer.latest_step()
+        checkpoint = str(Path(checkpointer.directory) / str(chosen))
     writer.close()
-    return _merge(graphdef, state)
+    return PhaseResult(
+        model=_merge(graphdef, state), steps=steps, train_loss=train_loss, eval_metrics=eval_metrics, best_step=best,
+        checkpoint=checkpoint, seconds=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def _place(state: TrainState, shardings: Any) -> TrainState:
+    """Put the initial state, built whole on every host, onto the mesh's shardings."""
+    if jax.process_count() == 1:
+        return jax.device_put(state, shardings)
+
+    # device_put cannot reach other hosts' devices: each host fills its own shards from its full copy
+    def put(x: jax.Array, sharding: jax.sharding.Sharding) -> jax.Array:
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(x), sharding), impl=jax.random.key_impl(x))
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+    return jax.tree.map(put, state, shardings)
 
 
 def _first_task_name(task: str) -> str:
-    provider = seqio.get_mixture_or_task(task)
+    provider = get_provider(task)
     return provider.tasks[0].name if isinstance(provider, seqio.Mixture) else provider.name
 
 

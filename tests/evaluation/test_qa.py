@@ -1,0 +1,149 @@
+"""Span QA decoding end to end: registered QA tasks → tiny model → n-best span decoding → official metrics."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import gin
+import numpy as np
+import pytest
+import seqio
+from tfds_mocks import mock_tfds, squad_json_examples
+
+import tasks  # noqa: F401  (registers the catalog)
+from tasks import sources, vocabulary
+from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.evaluation import qa_metrics
+from xstilts_jax.evaluation.evaluator import evaluate_tasks
+from xstilts_jax.evaluation.forward import EvalSettings, forward_batches
+from xstilts_jax.evaluation.predictors import predict
+from xstilts_jax.evaluation.qa import best_answer, window_candidates
+from xstilts_jax.models import build_model
+from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+
+DATA = Path(sources.__file__).resolve().parent / "data"
+LENGTH = 48  # several windows per example with the sample vocabulary
+
+
+@pytest.fixture(autouse=True)
+def _env(catalog_env):
+    return catalog_env
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return EvalSettings(8, LENGTH, make_mesh(MeshConfig(data=2, fsdp=4, rules="fsdp")), get_rules("fsdp"))
+
+
+def _model(tiny_config, task):
+    config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
+    return build_model(config, {get_task_head(task).head: get_task_head(task).spec})
+
+
+def _file_answers(path: Path) -> list[list[str]]:
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    return [[a["text"] for a in qa["answers"]] for d in data for p in d["paragraphs"] for qa in p["qas"]]
+
+
+def _brute_force(model, task, split, settings, max_answer_length=30):
+    """Best span over every (start, end) token pair of every window, without top-k."""
+    ds = seqio.get_mixture_or_task(task).get_dataset(
+        {"inputs": LENGTH}, split=split, shuffle=False, try_in_mem_cache=False, trim_output_features=False
+    )
+    rows = {(int(r["idx"]), int(r["window"])): r for r in ds.as_numpy_iterator()}
+    best: dict[int, tuple[float, str]] = {idx: (-np.inf, "") for idx, _ in rows}
+
+    def select(out):
+        return {"start": out["start_logits"], "end": out["end_logits"]}
+
+    for batch, out in forward_batches(model, task, split, get_task_head(task).head, settings, select):
+        for r, key in enumerate(zip(batch["idx"].tolist(), batch["window"].tolist())):
+            offsets, context = rows[key]["offsets"], rows[key]["context"].decode()
+            for s in range(len(offsets)):
+                for e in range(s, min(len(offsets), s + max_answer_length)):
+                    if offsets[s, 0] >= 0 and offsets[e, 0] >= 0 and offsets[e, 1] > offsets[s, 0]:
+                        score = float(out["start"][r][s]) + float(out["end"][r][e])
+                        if score > best[key[0]][0]:
+                            best[key[0]] = (score, context[offsets[s, 0] : offsets[e, 1]])
+    return [best[i][1] for i in sorted(best)]
+
+
+@pytest.mark.slow
+def test_span_decoding_equals_brute_force_and_scores_officially(tiny_config, settings, tmp_path):
+    raw = {
+        "test": squad_json_examples(DATA / "xquad" / "xquad.zh.json"),
+        "validation": squad_json_examples(DATA / "mlqa" / "MLQA_V1" / "dev" / "dev-context-zh-question-zh.json"),
+    }
+    model = _model(tiny_config, "xquad.zh")  # XQuAD and MLQA share SQuAD's head
+    gin.bind_parameter("span_decoding.n_best_size", LENGTH)  # top-k over every token: same as brute force
+    with mock_tfds(raw):
+        gold, pred = predict(model, "xquad.zh", "test", settings)
+        assert gold == _file_answers(DATA / "xquad" / "xquad.zh.json")
+        assert pred == _brute_force(model, "xquad.zh", "test", settings)
+        results = evaluate_tasks(model, ["mlqa.zh"], "validation", settings, predictions_dir=tmp_path)
+    predictions = json.loads((tmp_path / "mlqa.zh.validation.json").read_text())
+    contexts = [ex["context"] for ex in raw["validation"]]
+    assert len(predictions) == len(contexts) and all(p in c for p, c in zip(predictions, contexts))
+    golds = [ex["answers"]["text"] for ex in raw["validation"]]
+    assert results["mlqa.zh"] == qa_metrics.mlqa("zh")(golds, predictions)
+    assert qa_metrics.squad_v1(gold, pred).keys() == results["mlqa.zh"].keys() == {"exact_match", "f1"}
+
+
+def test_squad_v2_no_answer_threshold(tiny_config, settings):
+    raw = {"validation": squad_json_examples(DATA / "squad" / "dev-v2.0.json", v2=True)}
+    model = _model(tiny_config, "squad_v2")
+    with mock_tfds(raw):
+        gin.bind_parameter("span_decoding.null_score_diff_threshold", -1e9)
+        gold, always_null = predict(model, "squad_v2", "validation", settings)
+        gin.bind_parameter("span_decoding.null_score_diff_threshold", 1e9)
+        _, never_null = predict(model, "squad_v2", "validation", settings)
+    assert gold == [["about 1,230 kilometres", "1,230 kilometres"], [], ["Rotterdam"]]
+    assert always_null == ["", "", ""] and all(never_null)
+    scores = qa_metrics.squad_v2(gold, always_null)
+    assert scores["no_answer_exact_match"] == 100.0 and scores["has_answer_exact_match"] == 0.0
+
+
+def test_window_candidates_and_best_answer():
+    # tokens: <s> q </s> </s> c0 c1 c2 </s> ; context "ab cd ef", c_i = the i-th word
+    offsets = np.array([[-1, -1]] * 4 + [[0, 2], [3, 5], [6, 8]] + [[-1, -1]])
+    starts, ends = np.array([5, 1, 6, 4, 9]), np.array([4, 6, 5, 1, 9])
+    scores = np.arange(5, dtype=np.float32)
+    got = window_candidates(starts, scores, ends, scores, offsets, max_answer_length=2)
+    # (5,5) "cd", (5,6) "cd ef", (6,6) "ef", (4,4) "ab", (4,5) "ab cd"; (4,6) is 3 tokens; e < s,
+    # question tokens and padding (9) are excluded
+    assert sorted(got) == sorted([(0 + 2, 3, 5), (0 + 1, 3, 8), (2 + 1, 6, 8), (3 + 0, 0, 2), (3 + 2, 0, 5)])
+    assert best_answer("ab cd ef", got, [1.0], allow_no_answer=False) == "ab cd"
+    assert best_answer("ab cd ef", got, [6.0, 9.0], allow_no_answer=True) == ""  # min null 6 - best 5 > 0
+    assert best_answer("ab cd ef", got, [5.5], allow_no_answer=True, null_score_diff_threshold=1.0) == "ab cd"
+    assert best_answer("ab cd ef", [], [0.0], allow_no_answer=False) == ""
+
+
+@pytest.mark.slow
+def test_two_process_span_decoding_equals_one_process(tmp_path, catalog_env, catalog_vocab_dir, tiny_config):
+    """Each host decodes the examples of its data shard; every host ends with all of them."""
+    worker = Path(__file__).with_name("qa_multihost_worker.py")
+    env = dict(os.environ, XSTILTS_DATA_DIR=str(catalog_env), XSTILTS_VOCAB_DIR=str(catalog_vocab_dir))
+    env.update(XLA_FLAGS="--xla_force_host_platform_device_count=4", PYTHONPATH=str(DATA.parents[1]))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "pred"
+    procs = [
+        subprocess.Popen([sys.executable, str(worker), str(port), str(i), str(out)], cwd=DATA.parents[1], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        for i in range(2)
+    ]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(log[-3000:] for log in logs)
+    per_process = [json.loads(Path(f"{out}.{i}.json").read_text()) for i in range(2)]
+    assert per_process[0] == per_process[1]
+    model = build_model(tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size),
+                        {"squad": get_task_head("xquad.ro").spec}, seed=0)  # fmt: skip
+    settings = EvalSettings(8, 32, make_mesh(MeshConfig(data=2, fsdp=4, rules="fsdp")), get_rules("fsdp"))
+    gold, pred = predict(model, "xquad.ro", "test", settings)
+    # Hosts hold interleaved shards, so the gathered order is by host; the (gold, answer) pairs agree.
+    assert sorted(map(json.dumps, zip(*per_process[0]))) == sorted(map(json.dumps, zip(gold, pred)))
+    assert len(gold) == 2

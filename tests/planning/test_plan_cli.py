@@ -1,0 +1,118 @@
+"""`xstilts-jax plan` in its own process (libtpu as a compile-only backend, never mixed with the
+CPU test backend): the real train step compiled for TPU topologies on this CPU."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.partitioning import MeshConfig
+from xstilts_jax.planning.topology import GENERATIONS, GIB
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def plan(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    return subprocess.run(
+        [sys.executable, "-m", "xstilts_jax.cli", "plan", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env,
+    )  # fmt: skip
+
+
+def gib(out: str, label: str) -> float:
+    return float(re.search(rf"^  {label}\s+([\d.]+) GiB", out, re.M).group(1))
+
+
+@pytest.mark.slow
+def test_encoder_30b_compiles_for_v5p_and_fits():
+    """A >30B encoder's real train step for a v5p slice (8 chips): memory, FLOPs, verdict, exit 0."""
+    result = plan("--gin_file=gin/models/encoder_30b.gin", "--topology=v5p-16", "--head=classification",
+                  "--batch=8", "--seq_len=128", "--remat=full", "--dtype=bfloat16")
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr[-3000:]
+    assert "topology   v5p-16 (v5p:2x2x2, 8 chips), 95 GiB HBM" in out
+    assert "mesh       data=1 x fsdp=8 x tensor=1, rules fsdp" in out
+    # fp32 params + AdamW moments of ~31B parameters sharded 8 ways: ~46 GB per chip in the arguments
+    assert 40 < gib(out, "arguments") < 50
+    total = gib(out, "total")
+    assert total == pytest.approx(gib(out, "arguments") + gib(out, "temporaries") + gib(out, "outputs") + gib(out, "code"), abs=0.02)
+    assert total <= GENERATIONS["v5p"].hbm_bytes / GIB and "verdict      FITS" in out
+    flops = float(re.search(r"^FLOPs/step\s+([\d.e+]+)", out, re.M).group(1))
+    assert flops == pytest.approx(6 * 29_595_009_024 * 1024 + 12 * 48 * 128 * 7168 * 1024, rel=1e-3)
+    ideal_ms = float(re.search(r"^step time\s+([\d.]+) ms at 100% MFU", out, re.M).group(1))
+    assert ideal_ms == pytest.approx(flops / (8 * 459e12) * 1e3, rel=1e-2)
+    assert re.search(r"^compile\s+[\d.]+ s", out, re.M)
+
+
+def test_two_slices_compile_and_a_plan_that_does_not_fit_exits_3():
+    """Multi-slice (DCN data axis from gin) through libtpu's num_slices; a 6.4B two-layer encoder on
+    4-chip v5e slices is refused by the TPU compiler: exit status 3 and what to change."""
+    wide = ["--gin.EncoderConfig.hidden_size=16384", "--gin.EncoderConfig.num_heads=128", "--gin.EncoderConfig.mlp_dim=65536"]
+    result = plan("--gin_file=gin/models/tiny.gin", "--gin_file=gin/meshes/multislice.gin", "--topology=v5e-4",
+                  "--batch=16", "--seq_len=128", *wide, timeout=300)
+    out = result.stdout
+    assert result.returncode == 3, out + result.stderr[-3000:]
+    assert "v5e-4 x 2 slices (v5e:2x2, 8 chips)" in out
+    assert "mesh       data=2 x fsdp=4 x tensor=1 (data axis = 2 slices over DCN x 1 in-slice)" in out
+    assert "the TPU compiler gave up: RESOURCE_EXHAUSTED" in out
+    assert "DOES NOT FIT: the compiler ran out of HBM, the chip has 16 GiB" in out
+    for hint in ("--remat=full", "--topology=v5e-8", "--mesh=fsdp:-1,tensor:4", "--accumulate_steps=2"):
+        assert hint in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--batch=6", "--seq_len=64"], "not divisible by the 4 batch shards"),
+        (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4"], "--seq_len=512 exceeds tiny's position table (128)"),
+    ],
+)
+def test_bad_input_is_one_clear_line(args, message):
+    result = plan(*args, timeout=120)
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def plan_main(monkeypatch):
+    """The plan command in-process, for errors raised before any backend exists."""
+    from xstilts_jax.planning.aot import PLANNER_ENV
+    from xstilts_jax.tools.plan import main
+
+    for key in PLANNER_ENV:
+        monkeypatch.setenv(key, os.environ.get(key, PLANNER_ENV[key]))
+    return main
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--gin_file=gin/models/tiny.gin"], "--topology is required"),
+        (["--topology=v5p-8"], "give the model with --gin_file"),
+        (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--mesh=fsdp:2,model:2"], "--mesh='fsdp:2,model:2'"),
+        (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--mesh=fsdp:two"], "size of 'fsdp' must be an integer"),
+        (["--gin_file=gin/models/tiny.gin", "--gin_file=gin/meshes/multislice.gin", "--topology=v5e-4", "--num_slices=3"],
+         "MeshConfig.dcn_data=2 but --num_slices=3"),
+        (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--gin.EncoderConfig.num_heads=5"], "not divisible by num_heads=5"),
+        (["--ladder_table", "--generations=v9"], "Unknown TPU generation 'v9'"),
+        (["--ladder_table", "--remats=fast"], "--remats: unknown remat policy 'fast'"),
+    ],
+)
+def test_bad_flags_are_config_errors(plan_main, args, message):
+    with pytest.raises(ConfigError) as info:
+        plan_main(args)
+    assert message in str(info.value)
+
+
+def test_mesh_flag_picks_the_rules_preset():
+    from xstilts_jax.tools.plan import parse_mesh
+
+    assert parse_mesh("fsdp:-1,tensor:4", MeshConfig()) == MeshConfig(data=1, fsdp=-1, tensor=4, rules="fsdp_tensor")
+    assert parse_mesh("data:2,fsdp:-1", MeshConfig(rules="fsdp_tensor")) == MeshConfig(data=2, fsdp=-1, tensor=1, rules="fsdp")
+    assert parse_mesh("data:-1,rules:data_parallel", MeshConfig()).rules == "data_parallel"
+    assert parse_mesh("fsdp:-1", MeshConfig(dcn_data=2)).dcn_data == 2

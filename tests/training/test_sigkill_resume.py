@@ -1,0 +1,70 @@
+"""A `train` run killed with SIGKILL mid-training and restarted ends bit-identical to an uninterrupted run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tasks  # noqa: F401  (registers the catalog)
+from tasks import vocabulary
+from xstilts_jax.experiments.pipeline import model_for, phase_summary
+from xstilts_jax.models.ladder import model_config
+
+REPO = Path(__file__).resolve().parents[2]
+STEPS = 16
+
+
+def _command(run_dir: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "xstilts_jax.cli", "train",
+        "--gin_file=gin/models/tiny.gin", "--gin_file=gin/runs/target.gin", "--gin_file=gin/meshes/toy_cpu8.gin",
+        "--gin.TASK='udpos'", f"--gin.MODEL_DIR='{run_dir}'", f"--gin.TrainConfig.steps={STEPS}",
+        "--gin.TrainConfig.save_every=2", "--gin.TrainConfig.batch_size=8", "--gin.TrainConfig.length=32",
+        "--gin.OptimizerConfig.learning_rate=1e-3",
+    ]  # fmt: skip
+
+
+def _env(catalog_env, catalog_vocab_dir) -> dict[str, str]:
+    env = dict(os.environ, XSTILTS_DATA_DIR=str(catalog_env), XSTILTS_VOCAB_DIR=str(catalog_vocab_dir))
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+    return env
+
+
+def _final_params(run_dir: Path, catalog_vocab_dir) -> list[np.ndarray]:
+    import jax
+    from flax import nnx
+
+    checkpoint = phase_summary(run_dir)["checkpoint"]
+    assert checkpoint.endswith(f"/{STEPS}")
+    model = model_for(model_config("tiny"), ["udpos"], 0, checkpoint)
+    return [np.asarray(x) for x in jax.tree.leaves(nnx.state(model, nnx.Param).to_pure_dict())]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_restart_is_bit_identical(tmp_path, catalog_env, catalog_vocab_dir):
+    env = _env(catalog_env, catalog_vocab_dir)
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(_command(straight), cwd=REPO, env=env, check=True, capture_output=True, timeout=600)
+
+    proc = subprocess.Popen(_command(killed), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = killed / "checkpoints"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (checkpoints / "6").is_dir():  # orbax renames a step dir only when complete
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "DONE").exists()
+    restarted = subprocess.run(_command(killed), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert restarted.returncode == 0, restarted.stderr[-2000:]
+    assert "resumed" in restarted.stdout
+
+    vocabulary.reset()
+    os.environ["XSTILTS_VOCAB_DIR"] = str(catalog_vocab_dir)
+    a, b = _final_params(straight, catalog_vocab_dir), _final_params(killed, catalog_vocab_dir)
+    assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))

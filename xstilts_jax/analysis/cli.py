@@ -1,0 +1,46 @@
+"""`xstilts-jax analyze`: does the gain from intermediate-task training shrink with model size?
+
+Reads a results database, writes DIR/report.html (self-contained), DIR/summary.md and the PNG
+figures, and prints where the report is and the scaling verdicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from xstilts_jax.analysis import report
+from xstilts_jax.analysis.collect import DEFAULT_PHASE
+from xstilts_jax.analysis.gains import Trend
+from xstilts_jax.analysis.run import analyze_into
+from xstilts_jax.analysis.stats import N_BOOT, RNG_SEED
+from xstilts_jax.experiments.results import results_db
+
+
+def verdict_summary(trends: Sequence[Trend]) -> str:
+    """The verdict table as aligned text: measure, intermediate, source, slope and verdict."""
+    table = report.verdict_table(trends)
+    keep = [0, 1, 2, 4, 5, 6]
+    rows = [[row[i] for i in keep] for row in [table.header, *table.rows]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(keep))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def main(argv: Sequence[str]) -> int:
+    """Analyze a results database into an output folder and print the verdicts."""
+    parser = argparse.ArgumentParser(prog="xstilts-jax analyze", description=__doc__)
+    parser.add_argument("--db", default=None, help=f"results database (default: {results_db()})")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for report.html, summary.md and the PNGs")
+    parser.add_argument("--phase", default=DEFAULT_PHASE, help="phase whose scores to analyze")
+    parser.add_argument("--n_boot", type=int, default=N_BOOT, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=RNG_SEED, help="bootstrap generator seed")
+    args = parser.parse_args(argv)
+    if args.n_boot < 100:
+        parser.error("--n_boot must be at least 100")
+    db = args.db or results_db()
+    html_path, analysis = analyze_into(db, args.out, phase=args.phase, n_boot=args.n_boot, seed=args.seed)
+    for line in report.warnings(analysis):
+        print(f"note: {line}")
+    print(verdict_summary(analysis.trends))
+    print(f"report: {html_path}")
+    return 0

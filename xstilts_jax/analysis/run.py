@@ -1,0 +1,91 @@
+"""``run_analysis``: read a results database, compute gains, trends and verdicts, draw the figures
+and write ``report.html`` (self-contained) and ``summary.md``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from xstilts_jax.analysis import plots, report
+from xstilts_jax.analysis.collect import DEFAULT_PHASE, collect, open_store
+from xstilts_jax.analysis.gains import Analysis, analyze
+from xstilts_jax.analysis.stats import N_BOOT, RNG_SEED
+
+TITLE = "Does the gain from intermediate-task training shrink with model size?"
+# Figures this module writes; earlier ones in the output folder are replaced, nothing else is touched.
+_FIGURE_PATTERNS = ("gain_*.png", "heatmap_*.png", "languages_*.png")
+
+
+def _figure_jobs(analysis: Analysis, measures: Sequence[str], out: Path) -> dict[str, list[tuple[Path, Callable[[], Path]]]]:
+    """Section -> (file, drawing function) pairs, so drawing can run under one progress bar."""
+    sections = ("Gain vs parameters", "Heatmaps", "Per-language gains")
+    jobs: dict[str, list[tuple[Path, Callable[[], Path]]]] = {section: [] for section in sections}
+    for measure in measures:
+        trends = [t for t in analysis.trends if t.measure == measure]
+        if trends:
+            path = out / f"gain_{plots.file_stem(measure)}.png"
+            jobs["Gain vs parameters"].append((path, lambda p=path, m=measure, t=trends: plots.gain_vs_params(m, t, p)))
+    for source, params, model in sorted({(g.source, g.params, g.model) for g in analysis.size_gains}):
+        gains = [g for g in analysis.size_gains if (g.source, g.params) == (source, params)]
+        path = out / f"heatmap_{plots.file_stem(source, model)}.png"
+        title = f"gain (points), intermediate task × measure\n{model} ({params:,} parameters, {source})"
+        jobs["Heatmaps"].append((path, lambda p=path, t=title, g=gains: plots.heatmap(t, g, measures, p)))
+    for source, task, intermediate in sorted({(g.source, g.task, g.intermediate) for g in analysis.language_gains}):
+        lang = [g for g in analysis.language_gains if (g.source, g.task, g.intermediate) == (source, task, intermediate)]
+        group = [g for g in analysis.group_gains if (g.source, g.task, g.intermediate) == (source, task, intermediate)]
+        path = out / f"languages_{plots.file_stem(source, task, intermediate)}.png"
+        title = f"{task}: gain from {intermediate} per language ({source})"
+        draw = lambda p=path, t=title, lg=lang, gg=group: plots.language_bars(t, lg, gg, p)  # noqa: E731
+        jobs["Per-language gains"].append((path, draw))
+    return jobs
+
+
+def analyze_into(
+    db: str | Path, out_dir: str | Path, *, phase: str = DEFAULT_PHASE, n_boot: int = N_BOOT, seed: int = RNG_SEED
+) -> tuple[Path, Analysis]:
+    """``run_analysis`` that also returns the computed ``Analysis``."""
+    db, out = Path(db), Path(out_dir)
+    with open_store(db) as store:
+        collected = collect(store, phase)
+        runs = len(store.runs())
+    analysis = analyze(collected, n_boot=n_boot, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    for pattern in _FIGURE_PATTERNS:
+        for stale in out.glob(pattern):
+            stale.unlink()
+    jobs = _figure_jobs(analysis, collected.measure_order, out)
+    total = sum(len(items) for items in jobs.values())
+    figures: dict[str, list[Path]] = {}
+    with tqdm(total=total, desc="figures", unit="png", disable=total == 0) as bar:
+        for section, items in jobs.items():
+            for path, draw in items:
+                draw()
+                figures.setdefault(section, []).append(path)
+                bar.update()
+    verdicts, gains, groups = (
+        report.verdict_table(analysis.trends), report.gains_table(analysis), report.group_tables(analysis)
+    )  # fmt: skip
+    facts = report.facts(db, analysis, runs)
+    warn = report.warnings(analysis)
+    all_figures = [p for paths in figures.values() for p in paths]
+    report.write_markdown(out / "summary.md", TITLE, facts, warn, [verdicts, gains, *groups], all_figures, analysis.notes)
+    sections = [
+        report.Section("Verdicts", [verdicts], figures.get("Gain vs parameters", [])),
+        report.Section("Gains per model size", [gains], figures.get("Heatmaps", [])),
+        report.Section("Per-language gains", groups, figures.get("Per-language gains", [])),
+    ]
+    html_path = report.write_html(out / "report.html", TITLE, facts, warn, sections, analysis.notes)
+    return html_path, analysis
+
+
+def run_analysis(
+    db: str | Path, out_dir: str | Path, *, phase: str = DEFAULT_PHASE, n_boot: int = N_BOOT, seed: int = RNG_SEED
+) -> Path:
+    """Analyze results database ``db`` into ``out_dir``: ``report.html``, ``summary.md`` and the PNGs.
+
+    Returns the path of ``report.html``. Works on any number of model sizes; with one, the report says
+    that slopes need at least two and still shows gains per task and language.
+    """
+    return analyze_into(db, out_dir, phase=phase, n_boot=n_boot, seed=seed)[0]

@@ -1,0 +1,189 @@
+"""Span QA decoding: start/end logits of every window of an example → the answer text.
+
+A QA example is featurized into windows (question + part of the context); each window's task
+features carry `idx` (the example), `window`, `offsets` [len, 2] (per token, the character span
+of the context it came from; -1 outside the context), `allow_no_answer` and the strings
+`context` and `answers`. The forward pass keeps the `n_best_size` best start and end tokens
+per window (`jax.lax.top_k`, on device); on the host every pair with both tokens in the context,
+start <= end and at most `max_answer_length` tokens is a candidate scored start + end logit. The
+example's answer is its best candidate over all windows, cut from the original context by
+character offsets (exact for scripts without spaces). Where the data has unanswerable
+questions (SQuAD 2.0), the answer is "" when the smallest no-answer score over the windows
+(first token start + end) exceeds the best candidate's score by more than
+`null_score_diff_threshold` (Hugging Face / XTREME `run_squad.py`).
+
+Multi-host: each host reads its own data shard twice (window metadata, then the forward pass) and
+decodes its own examples, whose windows all come from one source example; the per-host answers
+are gathered in process order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import gin
+import jax
+import numpy as np
+import seqio
+
+from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.evaluation.forward import EvalSettings, forward_batches, gather_in_order
+from xstilts_jax.models.model import Model
+
+# (score, character start, character end) of one answer candidate.
+Candidate = tuple[float, int, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class SpanDecoding:
+    """How spans are decoded (see `span_decoding`)."""
+
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    null_score_diff_threshold: float = 0.0
+
+
+@gin.configurable
+def span_decoding(
+    n_best_size: int = 20, max_answer_length: int = 30, null_score_diff_threshold: float = 0.0
+) -> SpanDecoding:
+    """gin-bound decoding settings: start/end tokens kept per window, the longest answer in tokens,
+    and the no-answer margin for SQuAD 2.0-style data (Hugging Face / XTREME defaults)."""
+    if n_best_size < 1 or max_answer_length < 1:
+        raise ConfigError(
+            f"span_decoding: n_best_size and max_answer_length must be >= 1, got {n_best_size} and {max_answer_length}."
+        )
+    return SpanDecoding(n_best_size, max_answer_length, null_score_diff_threshold)
+
+
+def window_candidates(
+    start_index: np.ndarray,
+    start_score: np.ndarray,
+    end_index: np.ndarray,
+    end_score: np.ndarray,
+    offsets: np.ndarray,
+    max_answer_length: int,
+) -> list[Candidate]:
+    """Valid answer candidates of one window from its best start and end tokens.
+
+    offsets: [len, 2] character span per token, -1 outside the context (tokens past `len`, e.g.
+    padding, are never valid).
+    """
+    out = []
+    n = len(offsets)
+    for s, s_score in zip(start_index.tolist(), start_score.tolist()):
+        if s >= n or offsets[s, 0] < 0:
+            continue
+        for e, e_score in zip(end_index.tolist(), end_score.tolist()):
+            if e >= n or offsets[e, 0] < 0 or e < s or e - s + 1 > max_answer_length:
+                continue
+            char_start, char_end = int(offsets[s, 0]), int(offsets[e, 1])
+            if char_end > char_start:
+                out.append((s_score + e_score, char_start, char_end))
+    return out
+
+
+def best_answer(
+    context: str,
+    candidates: Iterable[Candidate],
+    null_scores: Sequence[float],
+    allow_no_answer: bool,
+    null_score_diff_threshold: float = 0.0,
+) -> str:
+    """The answer text of one example from the candidates and no-answer scores of all its windows."""
+    best = max(candidates, key=lambda c: c[0], default=None)
+    if best is None:
+        return ""
+    if allow_no_answer and min(null_scores) - best[0] > null_score_diff_threshold:
+        return ""
+    return context[best[1] : best[2]]
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+@dataclasses.dataclass
+class _Example:
+    context: str
+    answers: list[str]
+    allow_no_answer: bool
+    candidates: list[Candidate] = dataclasses.field(default_factory=list)
+    null_scores: list[float] = dataclasses.field(default_factory=list)
+
+
+def _read_windows(task: str, split: str, length: int) -> tuple[dict[int, _Example], dict[tuple[int, int], np.ndarray]]:
+    """This host's examples and per-window offsets, from the task's own features.
+
+    Evaluation gives each host the examples with `idx % hosts == host` (`data/batches.host_batches`).
+    """
+    hosts, host = jax.process_count(), jax.process_index()
+    ds = seqio.get_mixture_or_task(task).get_dataset(
+        {"inputs": length}, split=split, shuffle=False, num_epochs=1, trim_output_features=False, try_in_mem_cache=False
+    )
+    if hosts > 1:
+        ds = ds.filter(lambda ex: ex["idx"] % hosts == host)
+    missing = {"idx", "window", "offsets", "context", "answers", "allow_no_answer"} - set(ds.element_spec)
+    if missing:
+        raise ConfigError(
+            f"Task {task!r} is scored by span decoding but its features lack {sorted(missing)}; featurize it with "
+            "the catalog's QA preprocessor (tasks.qa_features.encode_qa)."
+        )
+    examples: dict[int, _Example] = {}
+    offsets: dict[tuple[int, int], np.ndarray] = {}
+    for row in ds.as_numpy_iterator():
+        idx = int(row["idx"])
+        if idx not in examples:
+            examples[idx] = _Example(
+                _text(row["context"]), [_text(a) for a in row["answers"]], bool(row["allow_no_answer"])
+            )
+        offsets[(idx, int(row["window"]))] = row["offsets"]
+    return examples, offsets
+
+
+def _top_k(k: int):
+    def select(outputs: Mapping[str, jax.Array]) -> Mapping[str, jax.Array]:
+        start_score, start_index = jax.lax.top_k(outputs["start_logits"], k)
+        end_score, end_index = jax.lax.top_k(outputs["end_logits"], k)
+        return {
+            "start_score": start_score,
+            "start_index": start_index,
+            "end_score": end_score,
+            "end_index": end_index,
+            "null_score": outputs["no_answer_score"],
+        }
+
+    return select
+
+
+def predict_spans(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[list[str]], list[str]]:
+    """Gold answer lists and predicted answer texts of every example of a span QA task."""
+    info = get_task_head(task)
+    length = settings.length or info.max_length or 384
+    decoding = span_decoding()
+    examples, offsets = _read_windows(task, split, length)
+    select = _top_k(min(decoding.n_best_size, length))
+    for batch, out in forward_batches(model, task, split, info.head, settings, select):
+        for r, (idx, window) in enumerate(zip(batch["idx"].tolist(), batch["window"].tolist())):
+            example = examples[idx]
+            example.candidates += window_candidates(
+                out["start_index"][r],
+                out["start_score"][r],
+                out["end_index"][r],
+                out["end_score"][r],
+                offsets[(idx, window)],
+                decoding.max_answer_length,
+            )
+            example.null_scores.append(float(out["null_score"][r]))
+    local = {
+        idx: [
+            ex.answers,
+            best_answer(ex.context, ex.candidates, ex.null_scores, ex.allow_no_answer, decoding.null_score_diff_threshold),
+        ]
+        for idx, ex in examples.items()
+    }
+    rows = gather_in_order(local)
+    return [gold for gold, _ in rows], [pred for _, pred in rows]

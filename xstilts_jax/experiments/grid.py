@@ -1,0 +1,121 @@
+"""The experiment grid: model sizes × intermediate (none / each task / mixtures) × targets × seeds.
+
+A grid gin file binds `Grid.*` and the shared settings. Each cell is configured by parsing, in
+order, the model's gin (`gin/models/<model>.gin`), the target's gin (`gin/targets/<target>.gin`),
+the grid's own gin files (so their bindings override the target defaults), the command line's
+`--gin.X=V` overrides, and the cell's bindings (`Experiment.intermediate`, `Experiment.seed`,
+`Experiment.pretrained`). Cells are run one after another in this process; a finished phase
+(`DONE`) is never rerun, so interrupting and restarting a grid continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import gin
+
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.experiments.pipeline import Experiment, phase_done
+from xstilts_jax.gin_utils import REPO_ROOT, parse_gin
+from xstilts_jax.models.config import EncoderConfig
+
+DONE, PARTIAL, TODO = "done", "partial", "todo"
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """What the grid spans. `intermediates` may hold None (the baseline); `pretrained` maps a
+    model name to its converted checkpoint (models without one start from random init or MLM);
+    `eval_tasks` replaces a target's eval tasks (default: its gin's, every language)."""
+
+    models: Sequence[str] = ()
+    intermediates: Sequence[str | None] = (None,)
+    targets: Sequence[str] = ()
+    seeds: Sequence[int] = (0,)
+    pretrained: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    eval_tasks: Mapping[str, Sequence[str]] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.models or not self.targets:
+            raise ConfigError("Grid.models and Grid.targets must each name at least one entry in the grid gin file.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One grid cell and the gin that configures it."""
+
+    model: str
+    intermediate: str | None
+    target: str
+    seed: int
+    gin_files: tuple[str, ...]
+    bindings: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} / {self.intermediate or 'baseline'} / {self.target} / seed {self.seed}"
+
+
+def _gin_file(kind: str, name: str) -> str:
+    """`gin/<kind>/<name>.gin` (or `name` itself when it is a path to a .gin file)."""
+    if name.endswith(".gin"):
+        return name
+    path = f"gin/{kind}/{name}.gin"
+    if not (Path.cwd() / path).exists() and not (REPO_ROOT / path).exists():
+        raise ConfigError(f"Grid names {kind[:-1]} {name!r}, but {path} does not exist; add it or fix the name.")
+    return path
+
+
+def grid_cells(grid_files: Sequence[str], bindings: Sequence[str] = ()) -> list[Cell]:
+    """The grid's cells in run order (model, seed, intermediate, target), from its gin files."""
+    gin.clear_config()
+    parse_gin(grid_files, bindings)
+    grid = Grid()
+    cells = []
+    for model in grid.models:
+        for seed in grid.seeds:
+            for intermediate in grid.intermediates:
+                for target in grid.targets:
+                    cell_bindings = [f"Experiment.intermediate = {intermediate!r}", f"Experiment.seed = {seed}"]
+                    if model in grid.pretrained:
+                        cell_bindings.append(f"Experiment.pretrained = {grid.pretrained[model]!r}")
+                    if target in grid.eval_tasks:
+                        cell_bindings.append(f"Experiment.eval_tasks = {list(grid.eval_tasks[target])!r}")
+                    files = (_gin_file("models", model), _gin_file("targets", target), *grid_files)
+                    cells.append(Cell(model, intermediate, target, seed, files, (*bindings, *cell_bindings)))
+    return cells
+
+
+def configure(cell: Cell) -> None:
+    """Make the cell's gin config the current one."""
+    gin.clear_config()
+    parse_gin(cell.gin_files, cell.bindings)
+
+
+def phase_status(directory: Path) -> str:
+    """done (DONE marker), partial (started: checkpoints or predictions on disk), or todo."""
+    if phase_done(directory):
+        return DONE
+    return PARTIAL if directory.is_dir() and any(directory.iterdir()) else TODO
+
+
+def cell_status(cell: Cell) -> tuple[str, dict[str, str]]:
+    """The cell's status and each of its phases' (configures gin for the cell)."""
+    configure(cell)
+    experiment, name = Experiment(), EncoderConfig().name
+    phases = {phase: phase_status(d) for phase, d in experiment.phase_dirs(name).items()}
+    if phases.get("eval") == DONE:
+        return DONE, phases
+    # a shared phase finished by another cell (MLM, intermediate) is reuse, not this cell's progress
+    own = [phases.get("target", TODO), phases.get("eval", TODO)]
+    return (PARTIAL if any(s != TODO for s in own) else TODO), phases
+
+
+def iter_status(cells: Sequence[Cell]) -> Iterator[tuple[Cell, str, dict[str, str]]]:
+    """(cell, status, phase statuses) for every cell."""
+    for cell in cells:
+        status, phases = cell_status(cell)
+        yield cell, status, phases

@@ -1,0 +1,162 @@
+"""Compile the trainer's real train step for a TPU topology on a CPU host (no TPU, no memory).
+
+The process must load libtpu as a compile-only backend: call `prepare_environment()`
+before JAX creates any backend (the `plan` command does). Parameters, optimizer state
+and the batch are abstract (`jax.ShapeDtypeStruct` with shardings); nothing is allocated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.models.config import EncoderConfig
+from xstilts_jax.models.heads import HeadSpec
+from xstilts_jax.models.model import build_model
+from xstilts_jax.partitioning import MeshConfig, batch_shardings, check_batch_divisible, get_rules, make_mesh
+from xstilts_jax.planning.topology import Topology
+from xstilts_jax.training.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
+from xstilts_jax.training.train_state import init_train_state, split_model, train_state_shardings
+from xstilts_jax.training.train_step import jit_train_step, make_train_step
+
+# Features of a batch per head kind, as the feature converters emit them (packed rows for MLM).
+HEAD_FEATURES: dict[str, tuple[tuple[str, str], ...]] = {
+    "mlm": (("input_ids", "row"), ("segment_ids", "row"), ("positions", "row"), ("labels", "row")),
+    "classification": (("input_ids", "row"), ("labels", "example")),
+    "tagging": (("input_ids", "row"), ("labels", "row")),
+    "span": (("input_ids", "row"), ("start_positions", "example"), ("end_positions", "example")),
+}
+_NUM_LABELS = {"mlm": 0, "classification": 3, "tagging": 17, "span": 0}
+
+
+# Let libtpu load as a compile-only backend on a machine without TPUs, quietly.
+PLANNER_ENV: dict[str, str] = {
+    "ALLOW_MULTIPLE_LIBTPU_LOAD": "1",
+    "TPU_SKIP_MDS_QUERY": "1",
+    "TPU_STDERR_LOG_LEVEL": "3",
+    "TPU_MIN_LOG_LEVEL": "3",
+}
+
+
+def prepare_environment() -> None:
+    """Set `PLANNER_ENV` (unless already set); call before the process's first JAX backend."""
+    for key, value in PLANNER_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def topology_devices(topology: Topology) -> list[jax.Device]:
+    """Compile-only devices of `topology` from libtpu."""
+    from jax.experimental import topologies
+
+    kwargs: dict[str, object] = {"chip_config_name": topology.generation.chip_config}
+    if topology.num_slices > 1:
+        kwargs["num_slices"] = topology.num_slices
+    try:
+        devices = list(topologies.get_topology_desc(topology.libtpu_name, "tpu", **kwargs).devices)
+    except Exception as e:  # libtpu reports bad shapes as RuntimeError/ValueError with its own text
+        raise ConfigError(
+            f"libtpu cannot describe topology {topology.describe()}: {e}. Install libtpu (pip install -e '.[tpu]') "
+            "and use a standard slice size."
+        ) from e
+    if len(devices) != topology.chips:
+        raise ConfigError(f"libtpu gave {len(devices)} devices for {topology.describe()}; expected one per chip.")
+    return devices
+
+
+class CompilerOutOfMemory(Exception):
+    """The TPU compiler refused the step: its buffers cannot fit in HBM at all."""
+
+    def __init__(self, message: str, compile_s: float, mesh_shape: dict[str, int]):
+        super().__init__(message)
+        self.compile_s = compile_s
+        self.mesh_shape = mesh_shape
+
+
+@dataclasses.dataclass(frozen=True)
+class CompiledStep:
+    """Per-chip memory of the compiled step (bytes) and how long compiling took."""
+
+    argument_bytes: int
+    output_bytes: int
+    alias_bytes: int
+    temp_bytes: int
+    code_bytes: int
+    compile_s: float
+    mesh_shape: dict[str, int]
+
+    @property
+    def total_bytes(self) -> int:
+        """Peak per-chip footprint: inputs + outputs not donated into inputs + temporaries + code."""
+        return self.argument_bytes + self.output_bytes - self.alias_bytes + self.temp_bytes + self.code_bytes
+
+
+def abstract_batch(head: str, batch: int, seq_len: int) -> dict[str, jax.ShapeDtypeStruct]:
+    """Shapes of one global batch for `head` (int32 features)."""
+    if head not in HEAD_FEATURES:
+        raise ConfigError(f"--head={head!r} cannot be planned; choose one of {sorted(HEAD_FEATURES)}.")
+    shapes = {"row": (batch, seq_len), "example": (batch,)}
+    return {name: jax.ShapeDtypeStruct(shapes[kind], jnp.int32) for name, kind in HEAD_FEATURES[head]}
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSpec:
+    """What to compile: the model, the TPU slice(s), the mesh, and one global batch for one head."""
+
+    config: EncoderConfig
+    topology: Topology
+    mesh_config: MeshConfig
+    batch: int
+    seq_len: int
+    head: str = "mlm"
+    accumulate_steps: int = 1
+
+
+def compile_train_step(
+    spec: StepSpec, optimizer_config: OptimizerConfig | None = None, devices: Sequence[jax.Device] | None = None
+) -> CompiledStep:
+    """Lower and compile `make_train_step` (+ `jit_train_step`) for `spec.topology` on abstract inputs."""
+    config, topology, mesh_config, head = spec.config, spec.topology, spec.mesh_config, spec.head
+    batch, seq_len = spec.batch, spec.seq_len
+    if seq_len > config.max_length:
+        raise ConfigError(f"--seq_len={seq_len} exceeds {config.name}'s position table ({config.max_length}).")
+    devices = list(devices) if devices is not None else topology_devices(topology)
+    mesh, rules = make_mesh(mesh_config, devices), get_rules(mesh_config.rules)
+    check_batch_divisible(batch, mesh, rules)
+    head_spec = HeadSpec(head, _NUM_LABELS[head]) if head in _NUM_LABELS else HeadSpec(head)
+    model = nnx.eval_shape(lambda: build_model(config, {head: head_spec}, seed=0))
+    graphdef, params = split_model(model)
+    optimizer_config = optimizer_config or OptimizerConfig()
+    optimizer = make_optimizer(optimizer_config, 1000)
+    state = jax.eval_shape(lambda p: init_train_state(p, optimizer, 0), params)
+    shardings = train_state_shardings(model, state, mesh, rules)
+    state = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
+    example = abstract_batch(head, batch, seq_len)
+    in_batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=s)
+                for (k, v), s in zip(example.items(), batch_shardings(example, mesh, rules).values())}
+    step = make_train_step(graphdef, optimizer, head, mesh, rules, True, spec.accumulate_steps,
+                           learning_rate_schedule(optimizer_config, 1000))
+    start = time.perf_counter()
+    try:
+        compiled = jit_train_step(step, shardings, example, mesh, rules).lower(state, in_batch).compile()
+    except jax.errors.JaxRuntimeError as e:
+        if "RESOURCE_EXHAUSTED" in str(e):
+            raise CompilerOutOfMemory(str(e).splitlines()[0], time.perf_counter() - start, dict(mesh.shape)) from e
+        raise
+    seconds = time.perf_counter() - start
+    mem = compiled.memory_analysis()
+    return CompiledStep(
+        argument_bytes=int(mem.argument_size_in_bytes),
+        output_bytes=int(mem.output_size_in_bytes),
+        alias_bytes=int(mem.alias_size_in_bytes),
+        temp_bytes=int(mem.temp_size_in_bytes),
+        code_bytes=int(mem.generated_code_size_in_bytes),
+        compile_s=seconds,
+        mesh_shape=dict(mesh.shape),
+    )

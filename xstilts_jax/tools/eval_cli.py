@@ -1,0 +1,63 @@
+"""`xstilts-jax eval`: zero-shot evaluation of a checkpoint on tasks (every language of a target).
+
+    xstilts-jax eval --gin_file=gin/models/xlmr_large.gin --gin_file=gin/runs/eval.gin \\
+        --gin.CHECKPOINT="'runs/udpos/checkpoints/1000'" --gin.EVAL_TASKS="['udpos.all_langs']" \\
+        --gin.EVAL_DIR="'runs/udpos/eval'"
+
+Writes predictions/<task>.<split>.json and scores.json into the eval directory and prints the
+per-task table. Each task is scored on its dev split, or test where it has no dev split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Sequence
+
+import gin
+
+from xstilts_jax.evaluation.evaluator import eval_split, evaluate_tasks, expand_tasks
+from xstilts_jax.evaluation.forward import EvalSettings
+from xstilts_jax.experiments.pipeline import model_for
+from xstilts_jax.gin_utils import require_bound
+from xstilts_jax.tools.gin_command import start_gin_command
+from xstilts_jax.experiments.tables import format_scores
+from xstilts_jax.models.config import EncoderConfig
+from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+from xstilts_jax.tools.train_cli import write_operative_config
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class EvalRun:
+    """What to score: a checkpoint (None = random init), the tasks, where to write, batch and length."""
+
+    checkpoint: str | None = None
+    eval_tasks: Sequence[str] = ()
+    eval_dir: str = ""
+    batch_size: int = 32
+    length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.checkpoint is gin.REQUIRED:  # None is allowed: a randomly initialized model
+            require_bound(self.checkpoint, "EvalRun.checkpoint (CHECKPOINT)", "--gin.CHECKPOINT=\"'runs/x/checkpoints/100'\"")
+        require_bound(self.eval_tasks or None, "EvalRun.eval_tasks (EVAL_TASKS)", "--gin.EVAL_TASKS=\"['xnli.all_langs']\"")
+        require_bound(self.eval_dir, "EvalRun.eval_dir (EVAL_DIR)", "--gin.EVAL_DIR=\"'runs/x/eval'\"")
+
+
+def main(argv: Sequence[str]) -> int:
+    """Score the checkpoint on every eval task and write predictions and scores."""
+    start_gin_command("xstilts-jax eval", __doc__, argv)
+    run, config, mesh_config = EvalRun(), EncoderConfig(), MeshConfig()
+    tasks = expand_tasks(run.eval_tasks)
+    model = model_for(config, tasks, 0, run.checkpoint)
+    mesh, rules = make_mesh(mesh_config), get_rules(mesh_config.rules)
+    splits = {task: eval_split(task) for task in tasks}
+    directory = Path(run.eval_dir)
+    results = evaluate_tasks(model, tasks, splits, EvalSettings(run.batch_size, run.length, mesh, rules), directory / "predictions")
+    scores = {task: dict(results[task], split=splits[task]) for task in tasks}
+    write_operative_config(directory)
+    (directory / "scores.json").write_text(json.dumps(scores, indent=2, sort_keys=True))
+    print(format_scores(f"scores of {run.checkpoint or 'a randomly initialized model'}", scores))
+    return 0

@@ -1,0 +1,76 @@
+"""`xstilts-jax grid --gin_file=gin/experiments/X.gin [--dry_run] [--keep_going]`: an experiment grid.
+
+`--dry_run` lists every cell (model, intermediate, target, seed) with its status — done (zero-shot
+scores exist), partial (its target or eval phase started), todo — and each phase's status. Without
+it, the todo and partial cells run in order (finished phases are skipped, shared MLM and
+intermediate phases are reused) and a table of target headlines per cell ends the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Sequence
+
+from xstilts_jax.distributed import initialize_from_config
+from xstilts_jax.experiments.grid import DONE, Cell, configure, grid_cells, iter_status
+from xstilts_jax.experiments.tables import format_grid
+from xstilts_jax.gin_utils import add_gin_flags, split_gin_overrides
+from xstilts_jax.tools.run_cli import run_from_gin
+
+
+def print_status(cells: Sequence[Cell]) -> dict[str, int]:
+    """Print one line per cell; returns the count per status."""
+    counts = {"done": 0, "partial": 0, "todo": 0}
+    print(f"   {'#':>3}  {'status':<8} {'model':<12} {'intermediate':<22} {'target':<10} {'seed':>4}  phases")
+    for i, (cell, status, phases) in enumerate(iter_status(cells), 1):
+        counts[status] += 1
+        shown = " ".join(f"{phase}:{s}" for phase, s in phases.items())
+        print(f"   {i:>3}  {status:<8} {cell.model:<12} {str(cell.intermediate or 'baseline'):<22} {cell.target:<10} {cell.seed:>4}  {shown}")
+    print(f"{len(cells)} cells: {counts['done']} done, {counts['partial']} partial, {counts['todo']} todo")
+    return counts
+
+
+def run_grid(cells: Sequence[Cell], keep_going: bool = False) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Run every cell not done; returns (model, intermediate, seed) → target → zero-shot scores (done cells included)."""
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    statuses = list(iter_status(cells))
+    todo = [cell for cell, status, _ in statuses if status != DONE]
+    print(f"grid: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run")
+    failures = []
+    for i, cell in enumerate(cells, 1):
+        print(f"\n=== cell {i}/{len(cells)}: {cell.label}")
+        configure(cell)
+        try:
+            scores = run_from_gin()
+        except Exception as e:  # noqa: BLE001 - reported per cell with --keep_going
+            if not keep_going:
+                raise
+            failures.append((cell, e))
+            print(f"cell failed: {cell.label}: {e}", file=sys.stderr)
+            continue
+        rows.setdefault((cell.model, cell.intermediate or "baseline", cell.seed), {})[cell.target] = scores
+    if failures:
+        print(f"{len(failures)} cells failed: " + "; ".join(c.label for c, _ in failures), file=sys.stderr)
+    return rows
+
+
+def main(argv: Sequence[str]) -> int:
+    """List or run the grid the gin files declare."""
+    argv, bindings = split_gin_overrides(argv)
+    parser = argparse.ArgumentParser(prog="xstilts-jax grid", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_gin_flags(parser)
+    parser.add_argument("--dry_run", action="store_true", help="list the cells and their status; run nothing")
+    parser.add_argument("--keep_going", action="store_true", help="run the other cells when one fails")
+    args = parser.parse_args(argv)
+    if not args.gin_file:
+        parser.error("give the grid's --gin_file (e.g. gin/experiments/demo.gin)")
+    cells = grid_cells(args.gin_file, bindings)
+    if args.dry_run:
+        print_status(cells)
+        return 0
+    initialize_from_config()  # after the grid's gin files (they may bind DistributedConfig), before any JAX work
+    rows = run_grid(cells, keep_going=args.keep_going)
+    print("\ntarget headlines per cell (dev, mean over languages) and their XTREME-R-style mean:")
+    print(format_grid(rows, list(dict.fromkeys(cell.target for cell in cells))))
+    return 0

@@ -1,0 +1,123 @@
+"""`xstilts-jax plan`: compile the real train step for a TPU topology on this CPU and say whether it fits.
+
+    xstilts-jax plan --gin_file=gin/models/encoder_60b.gin --topology=v5p-256 [--mesh=fsdp:-1,tensor:4]
+        [--num_slices=2] [--batch=N --seq_len=512 --remat=full --dtype=bfloat16 --head=mlm --mfu=0.4]
+    xstilts-jax plan --ladder_table [--models=...] [--generations=v4,v5p,v6e]
+
+Exit status: 0 fits, 3 does not fit (the report says what to change), 1 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Sequence
+
+import gin
+
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.gin_utils import add_gin_flags, parse_gin, split_gin_overrides
+from xstilts_jax.models.config import EncoderConfig
+from xstilts_jax.models.remat import REMAT_POLICIES
+from xstilts_jax.partitioning import MESH_AXES, MeshConfig
+from xstilts_jax.planning import ladder_table
+from xstilts_jax.planning.aot import StepSpec, prepare_environment
+from xstilts_jax.planning.plan import format_plan, make_plan
+from xstilts_jax.planning.topology import parse_topology
+
+EXIT_DOES_NOT_FIT = 3
+
+
+def parse_mesh(text: str, base: MeshConfig) -> MeshConfig:
+    """'fsdp:-1,tensor:4' (axes not named become 1) → MeshConfig; rules follow tensor unless `rules:` is named."""
+    fields: dict[str, object] = {a: 1 for a in MESH_AXES}
+    named_rules = None
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition(":")
+        if not sep or key not in (*MESH_AXES, "rules", "dcn_data"):
+            raise ConfigError(f"--mesh={text!r}: expected comma-separated AXIS:SIZE with AXIS in {MESH_AXES + ('dcn_data',)} or rules:NAME.")
+        if key == "rules":
+            named_rules = value
+        else:
+            try:
+                fields[key] = int(value)
+            except ValueError:
+                raise ConfigError(f"--mesh={text!r}: size of {key!r} must be an integer, got {value!r}.") from None
+    rules = named_rules or ("fsdp_tensor" if fields["tensor"] != 1 else "fsdp" if base.rules == "fsdp_tensor" else base.rules)
+    fields.setdefault("dcn_data", base.dcn_data)
+    return MeshConfig(rules=rules, **fields)  # type: ignore[arg-type]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xstilts-jax plan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_gin_flags(parser)
+    parser.add_argument("--topology", help="TPU slice: v4-512, v5p-256, v5e-256, v6e-256, or libtpu form v5p:4x4x8")
+    parser.add_argument("--num_slices", type=int, help="slices joined over DCN (default: MeshConfig.dcn_data from gin, else 1)")
+    parser.add_argument("--mesh", help="mesh axes, e.g. fsdp:-1,tensor:4 (default: MeshConfig from gin, else fsdp:-1)")
+    parser.add_argument("--batch", type=int, help="global batch in rows (default: 2 per chip)")
+    parser.add_argument("--seq_len", type=int, default=512)
+    parser.add_argument("--head", default="mlm", help="mlm (pretraining), classification, tagging or span")
+    parser.add_argument("--remat", help="none, save_dots or full (default: EncoderConfig.remat from gin)")
+    parser.add_argument("--dtype", help="compute dtype (default: EncoderConfig.dtype from gin)")
+    parser.add_argument("--accumulate_steps", type=int, default=1)
+    parser.add_argument("--mfu", type=float, default=0.4, help="model FLOPs utilization for the stated step time")
+    parser.add_argument("--ladder_table", action="store_true", help="search the smallest fitting slice per model and TPU; print the README table")
+    parser.add_argument("--models", default=",".join(ladder_table.TABLE_MODELS), help="models for --ladder_table")
+    parser.add_argument("--generations", default=",".join(ladder_table.TABLE_GENERATIONS), help="TPU generations for --ladder_table")
+    parser.add_argument("--remats", default=",".join(ladder_table.REMATS), help="remat policies the --ladder_table search tries")
+    return parser
+
+
+def print_ladder_table(args: argparse.Namespace) -> int:
+    """Print the table row by row (each row is one or more compiles)."""
+    work, remats = ladder_table.Workload(seq_len=args.seq_len), tuple(args.remats.split(","))
+    for gen in args.generations.split(","):
+        parse_topology(f"{gen}-8")  # a clear error for an unknown generation
+    for remat in remats:
+        if remat not in REMAT_POLICIES:
+            raise ConfigError(f"--remats: unknown remat policy {remat!r}; choose from {sorted(REMAT_POLICIES)}.")
+    print(ladder_table.caption(work, remats) + "\n")
+    print(ladder_table.HEADER, flush=True)
+    rows = ladder_table.ladder_rows(
+        args.models.split(","), args.generations.split(","), work, remats,
+        progress=lambda what: print(f"planning {what} ...", file=sys.stderr, flush=True),
+    )
+    for row in rows:
+        print(row, flush=True)
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """Plan one configuration (exit 0 fits, 3 does not) or print the ladder table."""
+    prepare_environment()  # before this process creates its first JAX backend (they are lazy)
+    argv, bindings = split_gin_overrides(argv)
+    args = build_parser().parse_args(argv)
+    if args.ladder_table:
+        return print_ladder_table(args)
+    if not args.topology:
+        raise ConfigError("--topology is required, e.g. --topology=v5p-256 (or use --ladder_table).")
+    if not args.gin_file:
+        raise ConfigError("give the model with --gin_file=gin/models/NAME.gin (and optionally a gin/meshes/ file).")
+    gin.clear_config()
+    parse_gin(args.gin_file, bindings, args.gin_search_path)
+    try:
+        config = EncoderConfig()
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"EncoderConfig from {args.gin_file} + {bindings}: {e}") from e
+    config = config.replace(**{k: v for k, v in (("remat", args.remat), ("dtype", args.dtype)) if v})
+    mesh_config = parse_mesh(args.mesh, MeshConfig()) if args.mesh else MeshConfig()
+    slices = args.num_slices or mesh_config.dcn_data
+    if mesh_config.dcn_data == 1:
+        mesh_config = dataclasses.replace(mesh_config, dcn_data=slices)
+    if mesh_config.dcn_data != slices:
+        raise ConfigError(f"MeshConfig.dcn_data={mesh_config.dcn_data} but --num_slices={slices}; they must match.")
+    topology = parse_topology(args.topology, slices)
+    batch = args.batch or 2 * topology.chips
+    plan = make_plan(StepSpec(config, topology, mesh_config, batch, args.seq_len, args.head, args.accumulate_steps), args.mfu)
+    print(format_plan(plan))
+    return 0 if plan.fits else EXIT_DOES_NOT_FIT
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
