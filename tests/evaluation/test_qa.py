@@ -147,3 +147,31 @@ def test_two_process_span_decoding_equals_one_process(tmp_path, catalog_env, cat
     # Hosts hold interleaved shards, so the gathered order is by host; the (gold, answer) pairs agree.
     assert sorted(map(json.dumps, zip(*per_process[0]))) == sorted(map(json.dumps, zip(gold, pred)))
     assert len(gold) == 2
+
+
+@pytest.mark.slow
+def test_squad_then_zero_shot_xquad_through_the_pipeline(tiny_config, tmp_path):
+    """The XQuAD target as `xstilts-jax run` drives it: train on SQuAD (TFDS, mocked), score XQuAD per language."""
+    from xstilts_jax.experiments.pipeline import Experiment, phase_summary, run_experiment
+    from xstilts_jax.training.optimizer import OptimizerConfig
+    from xstilts_jax.training.trainer import TrainConfig
+
+    raw = {
+        "train": squad_json_examples(DATA / "squad" / "train-v1.1.json"),
+        "validation": squad_json_examples(DATA / "squad" / "dev-v1.1.json"),
+        "test": squad_json_examples(DATA / "xquad" / "xquad.zh.json"),
+    }
+    config = tiny_config.replace(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
+    experiment = Experiment(root=str(tmp_path), target="xquad", target_train="squad",
+                            eval_tasks=("xquad.zh", "xquad.ro"), eval_batch_size=8, eval_length=LENGTH)  # fmt: skip
+    train = TrainConfig(task="squad", steps=4, batch_size=8, length=LENGTH, save_every=2, eval_tasks=("squad",),
+                        eval_every=2, best_metric="eval/squad/f1")  # fmt: skip
+    with mock_tfds(raw):
+        scores = run_experiment(
+            experiment, config, MeshConfig(data=2, fsdp=4, rules="fsdp"), optimizer=OptimizerConfig(learning_rate=1e-3),
+            target_train=train,
+        )  # fmt: skip
+    assert set(scores) == {"xquad.zh", "xquad.ro"}  # zh from TFDS (mocked), ro from xtreme's file layout
+    for result in scores.values():
+        assert result["split"] == "test" and {"exact_match", "f1"} <= set(result) and 0.0 <= result["f1"] <= 100.0
+    assert "eval/squad/f1" in phase_summary(experiment.target_dir("tiny_test") / "target")["eval"]
