@@ -42,11 +42,12 @@ def output_features(schema: str) -> dict[str, seqio.Feature]:
     Special tokens come from the preprocessors, so no feature appends EOS.
     """
     inputs_rank, targets_rank = _RANKS[schema]
+    ids = seqio.PassThroughVocabulary(size=0)
     return {
         "inputs": seqio.Feature(vocabulary=MODEL_VOCABULARY, add_eos=False, dtype=tf.int32, rank=inputs_rank),
-        "targets": seqio.Feature(
-            vocabulary=seqio.PassThroughVocabulary(size=0), add_eos=False, dtype=tf.int32, rank=targets_rank
-        ),
+        # declared so batches carry it (and mixtures keep it): BERT/mBERT embed the pair's second segment as type 1
+        "token_type_ids": seqio.Feature(vocabulary=ids, add_eos=False, dtype=tf.int32, rank=inputs_rank, required=False),
+        "targets": seqio.Feature(vocabulary=ids, add_eos=False, dtype=tf.int32, rank=targets_rank),
     }
 
 

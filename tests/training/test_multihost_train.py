@@ -18,6 +18,7 @@ from flax import nnx
 
 import tasks  # noqa: F401  (registers the catalog)
 from xstilts_jax.cli import main as cli_main
+from xstilts_jax.partitioning import MeshConfig
 from xstilts_jax.experiments.pipeline import model_for, phase_summary
 from xstilts_jax.models.ladder import model_config
 
@@ -42,7 +43,7 @@ def _flags(run_dir: Path) -> list[str]:
 
 
 def _params(checkpoint: Path) -> list[np.ndarray]:
-    model = model_for(model_config("tiny"), ["udpos"], 0, str(checkpoint))
+    model = model_for(model_config("tiny"), ["udpos"], 0, str(checkpoint), MeshConfig())
     return [np.asarray(x) for x in jax.tree.leaves(nnx.state(model, nnx.Param).to_pure_dict())]
 
 

@@ -12,6 +12,7 @@ import pytest
 
 import tasks  # noqa: F401  (registers the catalog)
 from tasks import vocabulary
+from xstilts_jax.partitioning import MeshConfig
 from xstilts_jax.experiments.pipeline import model_for, phase_summary
 from xstilts_jax.models.ladder import model_config
 
@@ -41,7 +42,7 @@ def _final_params(run_dir: Path, catalog_vocab_dir) -> list[np.ndarray]:
 
     checkpoint = phase_summary(run_dir)["checkpoint"]
     assert checkpoint.endswith(f"/{STEPS}")
-    model = model_for(model_config("tiny"), ["udpos"], 0, checkpoint)
+    model = model_for(model_config("tiny"), ["udpos"], 0, checkpoint, MeshConfig())
     return [np.asarray(x) for x in jax.tree.leaves(nnx.state(model, nnx.Param).to_pure_dict())]
 
 

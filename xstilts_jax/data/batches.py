@@ -73,13 +73,15 @@ def feature_converter(task_or_mixture: str, pad_id: int, position_offset: int, s
     provider = get_provider(task_or_mixture)
     first = (provider.tasks if isinstance(provider, seqio.Mixture) else [provider])[0]
     extra = PASSTHROUGH_FEATURES[kind]
+    # a task that declares token_type_ids (pairs, choices, tags, QA) hands them to the model (BERT's segment B)
+    types = "token_type_ids" in first.output_features
     if spec.pack:
         return PackedEncoderFeatureConverter(
             pad_id=pad_id, label_kind=kind, max_segments=spec.max_segments, position_offset=position_offset,
-            extra_features=extra,
-        )
+            token_type_ids=types, extra_features=extra,
+        )  # fmt: skip
     choices = {"num_choices": len(get_task_head(first.name).label_names)} if kind == "choice" else {}
-    return PaddedEncoderFeatureConverter(pad_id=pad_id, label_kind=kind, extra_features=extra, **choices)
+    return PaddedEncoderFeatureConverter(pad_id=pad_id, label_kind=kind, token_type_ids=types, extra_features=extra, **choices)
 
 
 def _converted(spec: BatchSpec, pad_id: int, position_offset: int, shard: seqio.ShardInfo | None) -> tf.data.Dataset:

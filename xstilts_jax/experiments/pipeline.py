@@ -34,9 +34,10 @@ from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.experiments.tables import format_phase, format_scores
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import HeadSpec
-from xstilts_jax.models.model import Model, build_model
+from xstilts_jax.models.model import Model
 from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
 from xstilts_jax.training.checkpoints import load_encoder_from
+from xstilts_jax.training.model_init import build_sharded_model
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.trainer import TrainConfig, heads_of, train
 
@@ -121,14 +122,17 @@ def _head_spec(task: str, head: str) -> HeadSpec:
     raise ConfigError(f"No task of {task!r} uses head {head!r}.")
 
 
-def model_for(config: EncoderConfig, tasks: Sequence[str], seed: int, load_from: str | None) -> Model:
-    """A model with the heads of `tasks`, loaded from `load_from` (the encoder, and heads it also has)."""
+def model_for(
+    config: EncoderConfig, tasks: Sequence[str], seed: int, load_from: str | None, mesh_config: MeshConfig
+) -> Model:
+    """A model with the heads of `tasks`, created sharded on `mesh_config`'s mesh and loaded from
+    `load_from` (the encoder, and heads it also has) into those shardings."""
     specs: dict[str, HeadSpec] = {}
     for task in tasks:
         heads = heads_of(task)
         for head in [heads] if isinstance(heads, str) else list(heads):
             specs[head] = _head_spec(task, head)
-    model = build_model(config, specs, seed=seed)
+    model = build_sharded_model(config, specs, seed, make_mesh(mesh_config), get_rules(mesh_config.rules))
     if load_from is not None:
         load_encoder_from(load_from, model)
     return model
@@ -141,7 +145,7 @@ def _train_phase(
     """Run one training phase unless DONE; returns the checkpoint the next phase loads."""
     if phase_done(directory):
         return str(phase_summary(directory)["checkpoint"])
-    model = model_for(config, [train_config.task], seed, load_from)
+    model = model_for(config, [train_config.task], seed, load_from, mesh_config)
     result = train(model, directory, train_config, mesh_config, optimizer)
     summary = {
         "phase": phase, "task": train_config.task, "steps": result.steps, "train_loss": result.train_loss,
@@ -188,7 +192,7 @@ def run_experiment(
         stored = json.loads(scores_path.read_text())
         return {task: stored[task] for task in tasks if task in stored}  # in eval-task order, as when scored
     trained_on = [target_train.task] if experiment.target_train and target_train is not None else []
-    model = model_for(config, trained_on or tasks, seed, load_from)
+    model = model_for(config, trained_on or tasks, seed, load_from, mesh_config)
     _check_heads(model, tasks)
     mesh, rules = make_mesh(mesh_config), get_rules(mesh_config.rules)
     splits = {task: eval_split(task) for task in tasks}

@@ -51,7 +51,7 @@ def main(argv: Sequence[str]) -> int:
     start_gin_command("xstilts-jax eval", __doc__, argv)
     run, config, mesh_config = EvalRun(), EncoderConfig(), MeshConfig()
     tasks = expand_tasks(run.eval_tasks)
-    model = model_for(config, tasks, 0, run.checkpoint)
+    model = model_for(config, tasks, 0, run.checkpoint, mesh_config)
     mesh, rules = make_mesh(mesh_config), get_rules(mesh_config.rules)
     splits = {task: eval_split(task) for task in tasks}
     directory = Path(run.eval_dir)

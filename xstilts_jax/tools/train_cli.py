@@ -51,9 +51,10 @@ def main(argv: Sequence[str]) -> int:
     """Train one phase as the gin files and overrides describe."""
     start_gin_command("xstilts-jax train", __doc__, argv)
     run, config, train_config = TrainRun(), EncoderConfig(), TrainConfig()
-    model = model_for(config, [train_config.task], train_config.seed, run.init_from)
+    mesh_config = MeshConfig()
+    model = model_for(config, [train_config.task], train_config.seed, run.init_from, mesh_config)
     directory = Path(run.model_dir)
-    result = train(model, directory, train_config, MeshConfig(), OptimizerConfig())
+    result = train(model, directory, train_config, mesh_config, OptimizerConfig())
     summary = {
         "phase": "train", "task": train_config.task, "steps": result.steps, "train_loss": result.train_loss,
         "eval": dict(result.eval_metrics), "best_step": result.best_step, "checkpoint": result.checkpoint,

@@ -18,6 +18,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import gin
 import jax
 import numpy as np
+import optax
 import seqio
 from flax import nnx
 from tqdm import tqdm
@@ -145,6 +146,10 @@ def train(
     """Train `model` (resuming if the run directory has a checkpoint); dev-evaluate with `evaluate`,
     or with `config.eval_tasks` when `evaluate` is None.
 
+    `model`'s parameters become the train state (donated, or freed when a checkpoint is resumed):
+    use `PhaseResult.model` afterwards. Build it with `build_sharded_model` (`model_init.py`) so a
+    large model is created on the mesh; on one host a model built whole is moved there first.
+
     A preemption notice (SIGTERM to any host) saves every host's state at one agreed step and
     raises `Preempted` once the save is on disk; rerunning resumes from that step.
     """
@@ -163,9 +168,9 @@ def train(
     graphdef, params = split_model(model)
     schedule = learning_rate_schedule(optimizer_config, steps)
     optimizer = make_optimizer(optimizer_config, steps)
-    state = init_train_state(params, optimizer, config.seed)
-    shardings = train_state_shardings(model, jax.eval_shape(lambda: state), mesh, rules)
-    abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
+    shape = jax.eval_shape(lambda: init_train_state(params, optimizer, config.seed))
+    shardings = train_state_shardings(model, shape, mesh, rules)
+    abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), shape, shardings)
 
     writer = SummaryWriter(run_dir / "tensorboard", enabled=jax.process_index() == 0)
     train_loss: float | None = None
@@ -177,9 +182,10 @@ def train(
     ) as checkpointer:  # fmt: skip
         restored = checkpointer.restore_latest_or_none(abstract)
         if restored is None:
-            state, position = _place(state, shardings), {g.name: 0 for g in groups}
+            state, position = _initial_state(params, optimizer, config.seed, shardings), {g.name: 0 for g in groups}
         else:
             state, position = restored
+            _free(params)
             print(f"resumed {run_dir} at step {int(state.step)}")
         start = int(state.step)
         iterators: dict[str, Iterator[dict[str, np.ndarray]]] = {}
@@ -251,19 +257,37 @@ def train(
     )  # fmt: skip
 
 
-def _place(state: TrainState, shardings: Any) -> TrainState:
-    """Put the initial state, built whole on every host, onto the mesh's shardings."""
-    if jax.process_count() == 1:
-        return jax.device_put(state, shardings)
+def _initial_state(
+    params: dict[str, Any], optimizer: optax.GradientTransformation, seed: int, shardings: TrainState
+) -> TrainState:
+    """The step-0 state on the mesh: the optimizer moments are created sharded inside jit, and the
+    model's parameter buffers are donated into the state, so a 30B+ model is never held twice."""
+    if not _on_mesh(params, shardings.params):
+        if jax.process_count() > 1:
+            raise ConfigError(
+                "train() on several hosts needs a model whose parameters are already on the mesh; build it "
+                "with xstilts_jax.training.model_init.build_sharded_model (experiments.pipeline.model_for does)."
+            )
+        params = jax.device_put(params, shardings.params)
+    init = jax.jit(
+        lambda p: init_train_state(p, optimizer, seed), in_shardings=(shardings.params,), out_shardings=shardings,
+        donate_argnums=0,
+    )  # fmt: skip
+    return init(params)
 
-    # device_put cannot reach other hosts' devices: each host fills its own shards from its full copy
-    def put(x: jax.Array, sharding: jax.sharding.Sharding) -> jax.Array:
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            return jax.random.wrap_key_data(put(jax.random.key_data(x), sharding), impl=jax.random.key_impl(x))
-        host = np.asarray(x)
-        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
-    return jax.tree.map(put, state, shardings)
+def _on_mesh(params: dict[str, Any], shardings: dict[str, Any]) -> bool:
+    return all(
+        isinstance(x, jax.Array) and x.sharding.is_equivalent_to(s, x.ndim)
+        for x, s in zip(jax.tree.leaves(params), jax.tree.leaves(shardings))
+    )
+
+
+def _free(params: dict[str, Any]) -> None:
+    """Release the model's initial parameters when a checkpoint replaces them (resume)."""
+    for x in jax.tree.leaves(params):
+        if isinstance(x, jax.Array) and not x.is_deleted():
+            x.delete()
 
 
 def _first_task_name(task: str) -> str:
