@@ -61,3 +61,23 @@ def test_evaluate_tasks_writes_predictions_and_scores(tiny_config, tmp_path):
         gold, _ = predict(model, task, "test", EvalSettings(8, 64, mesh, rules))
         assert results[task] == metrics.accuracy(gold, predictions)
         assert 0.0 <= results[task]["accuracy"] <= 100.0
+
+
+def test_mlm_dev_evaluation_scores_the_masked_tokens_of_every_line(tiny_config):
+    from xstilts_jax.data.batches import BatchSpec, host_batches
+
+    mesh, rules = make_mesh(MESH), get_rules("fsdp")
+    model = _model(tiny_config, "mlm")
+    # length 16: long lines become several chunks sharing the line's idx, re-joined per line
+    gold, pred = predict(model, "mlm", "validation", EvalSettings(8, 16, mesh, rules))
+    expected: dict[int, list[int]] = {}
+    spec = BatchSpec("mlm", "validation", 16, 8, shuffle=False, repeat=False)
+    for batch in host_batches(spec, model.config.pad_id, model.config.position_offset):
+        for idx, labels in zip(batch["idx"], batch["labels"]):
+            expected.setdefault(int(idx), []).extend(int(t) for t in labels if t >= 0)
+    assert gold == [expected[i] for i in sorted(expected)] and sum(map(len, gold)) > 20
+    assert [len(p) for p in pred] == [len(g) for g in gold]
+    assert gold == predict(model, "mlm", "validation", EvalSettings(8, 16, mesh, rules))[0]  # fixed eval masks
+    score = evaluate_tasks(model, ["mlm"], "validation", EvalSettings(8, 16, mesh, rules))["mlm"]["accuracy"]
+    flat_gold, flat_pred = sum(gold, []), sum(pred, [])
+    assert score == pytest.approx(100 * sum(g == p for g, p in zip(flat_gold, flat_pred)) / len(flat_gold))

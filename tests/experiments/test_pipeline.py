@@ -33,7 +33,9 @@ def _run(tmp_path, tiny_config, intermediate, target="udpos", mlm=None):
         experiment,
         config,
         MeshConfig(data=2, fsdp=4, rules="fsdp"),
-        mlm_train=TrainConfig(task="mlm", steps=2, **small) if mlm else None,
+        mlm_train=TrainConfig(
+            task="mlm", steps=2, eval_every=1, eval_tasks=("mlm",), best_metric="eval/mlm/accuracy", **small
+        ) if mlm else None,
         intermediate_train=TrainConfig(task="socialiqa", steps=2, **small) if intermediate else None,
         target_train=TrainConfig(
             task="udpos", steps=4, eval_every=2, eval_tasks=("udpos.en",), best_metric="eval/udpos.en/f1", **small
@@ -52,9 +54,12 @@ def test_three_phases_then_reuse_and_skip(tmp_path, tiny_config, monkeypatch):
     target = experiment.target_dir("tiny_test")
     assert phase_done(experiment.mlm_dir("tiny_test")) and phase_done(inter)
     assert phase_done(target / "target") and phase_done(target / "eval")
-    # each phase hands on a checkpoint: the last for MLM and intermediate, the best dev F1 for the target
+    # each phase hands on a checkpoint: the best dev masked-token accuracy for MLM, the last for the
+    # intermediate phase (no eval tasks), the best dev F1 for the target
     mlm_summary, target_summary = phase_summary(experiment.mlm_dir("tiny_test")), phase_summary(target / "target")
-    assert mlm_summary["checkpoint"].endswith("/mlm/mlm/checkpoints/2") and mlm_summary["best_step"] is None
+    assert mlm_summary["best_step"] in (1, 2) and set(mlm_summary["eval"]) == {"eval/mlm/accuracy"}
+    assert mlm_summary["checkpoint"].endswith(f"/mlm/mlm/checkpoints/{mlm_summary['best_step']}")
+    assert phase_summary(inter)["best_step"] is None and phase_summary(inter)["checkpoint"].endswith("/checkpoints/2")
     assert target_summary["best_step"] in (2, 4) and target_summary["checkpoint"].endswith(f"/{target_summary['best_step']}")
     assert set(target_summary["eval"]) == {"eval/udpos.en/f1", "eval/udpos.en/precision", "eval/udpos.en/recall"}
     assert phase_summary(target / "eval")["checkpoint"] == target_summary["checkpoint"]

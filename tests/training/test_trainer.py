@@ -137,9 +137,9 @@ def test_heads_of_routes_mixtures_over_several_heads():
 
 
 def test_epochs_become_steps_over_the_training_examples():
-    assert resolve_steps(TrainConfig(task="toy_train", epochs=1.0, batch_size=8)) == 8
-    assert resolve_steps(TrainConfig(task="toy_train", epochs=0.3, batch_size=8)) == 3  # 19.2 examples, rounded up
-    assert resolve_steps(TrainConfig(task="toy_train", epochs=2, steps=5, batch_size=8)) == 5  # steps win
+    assert resolve_steps(TrainConfig(task="toy_train", epochs=1.0, batch_size=8), 16) == 8
+    assert resolve_steps(TrainConfig(task="toy_train", epochs=0.3, batch_size=8), 16) == 3  # 19.2 examples, rounded up
+    assert resolve_steps(TrainConfig(task="toy_train", epochs=2, steps=5, batch_size=8), 16) == 5  # steps win
     with pytest.raises(ConfigError, match="steps or TrainConfig.epochs"):
         TrainConfig(task="toy_train")
     with pytest.raises(ConfigError, match="eval_tasks"):

@@ -149,11 +149,19 @@ def to_global(batch: Mapping[str, np.ndarray], mesh: Mesh, rules: Rules) -> dict
     return out
 
 
-def count_examples(task_or_mixture: str, split: str) -> int:
-    """Examples of a task (summed over a mixture's tasks) in `split`, for epochs → steps.
+# Label kinds whose preprocessing can turn one source example into several (QA windows over a
+# long context, tagging sentences split at the input length, MLM chunks of long lines): epochs
+# count what the model trains on, the preprocessed examples, as XTREME counts QA features.
+EXPANDING_KINDS = frozenset({"span", "tags", "tokens"})
 
-    Uses the source's count when it knows it (TFDS metadata), else counts the preprocessed
-    examples once (file sources; a tagging sentence split into pieces counts once per piece).
+
+def count_examples(task_or_mixture: str, split: str, length: int) -> int:
+    """Training examples of a task (summed over a mixture's tasks) in `split` at input `length`,
+    for epochs → steps.
+
+    Uses the source's count when it knows it (TFDS metadata) and preprocessing keeps one example
+    per source example; otherwise (file sources, `EXPANDING_KINDS`) counts the preprocessed
+    examples at `length` once.
     """
     provider = get_provider(task_or_mixture)
     tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
@@ -161,9 +169,11 @@ def count_examples(task_or_mixture: str, split: str) -> int:
     for task in tasks:
         if split not in task.source.splits:
             raise ConfigError(f"Task {task.name!r} has no {split!r} split (it has {list(task.source.splits)}).")
-        known = task.source.num_input_examples(split)
+        expands = get_task_head(task.name).label_kind in EXPANDING_KINDS
+        known = None if expands else task.source.num_input_examples(split)
         if known is None:
-            ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, num_epochs=1)
+            print(f"counting the {split} examples of {task.name} at length {length} (epochs → steps) ...", flush=True)
+            ds = task.get_dataset(sequence_length={"inputs": length}, split=split, shuffle=False, num_epochs=1)
             known = int(ds.reduce(0, lambda n, _: n + 1))
         total += int(known)
     if total == 0:

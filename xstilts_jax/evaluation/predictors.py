@@ -62,11 +62,26 @@ def predict_tags(model: Model, task: str, split: str, settings: EvalSettings) ->
     return _names(info, gather_in_order(gold)), _names(info, gather_in_order(pred))
 
 
+def predict_tokens(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[Any], list[Any]]:
+    """Masked tokens (MLM): per example, the gold ids and the argmax ids at its masked positions
+    (labels >= 0), over all the chunks of a long line in order."""
+    info = get_task_head(task)
+    gold: dict[int, list[int]] = {}
+    pred: dict[int, list[int]] = {}
+    for batch, out in forward_batches(model, task, split, info.head, settings, _argmax):
+        for idx, labels, prediction in zip(batch["idx"], batch["labels"], out["prediction"]):
+            masked = labels >= 0
+            gold.setdefault(int(idx), []).extend(labels[masked].tolist())
+            pred.setdefault(int(idx), []).extend(prediction[masked].tolist())
+    return gather_in_order(gold), gather_in_order(pred)
+
+
 PREDICTORS: dict[str, Predictor] = {
     "class": predict_labels,
     "choice": predict_labels,
     "tags": predict_tags,
     "span": predict_spans,
+    "tokens": predict_tokens,
     **RETRIEVAL_PREDICTORS,  # "nearest", "ranking", "mining"
 }
 

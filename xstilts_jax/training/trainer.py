@@ -100,11 +100,11 @@ class PhaseResult:
     seconds: float
 
 
-def resolve_steps(config: TrainConfig) -> int:
-    """`config.steps`, or `epochs` × training examples / batch size (rounded up)."""
+def resolve_steps(config: TrainConfig, length: int) -> int:
+    """`config.steps`, or `epochs` × training examples at input `length` / batch size (rounded up)."""
     if config.steps is not None:
         return config.steps
-    examples = count_examples(config.task, "train")
+    examples = count_examples(config.task, "train", length)
     return max(1, math.ceil(config.epochs * examples / config.batch_size))  # type: ignore[operator]
 
 
@@ -161,9 +161,9 @@ def train(
         evaluate = dev_evaluator(
             config.eval_tasks, config.eval_batch_size or config.batch_size, config.eval_length or config.length, mesh, rules
         )
-    steps = resolve_steps(config)
-    groups = layout_groups(config.task)
     length = config.length or get_task_head(_first_task_name(config.task)).max_length or 256
+    steps = resolve_steps(config, length)
+    groups = layout_groups(config.task)
 
     graphdef, params = split_model(model)
     schedule = learning_rate_schedule(optimizer_config, steps)
