@@ -61,6 +61,22 @@ def test_routed_batch_trains_each_example_with_its_head(tiny_config):
         summed_loss(graphdef, state.params, batch, {"nli": 7}, None)
 
 
+def test_routed_heads_each_read_their_own_encoder_depth(tiny_config):
+    # two dual encoders, one on hidden state 1 of 2: each must see what it sees when trained alone
+    heads = {"shallow": HeadSpec("dual_encoder", layer=1), "deep": HeadSpec("dual_encoder")}
+    graphdef, _, state, _ = _setup(tiny_config, heads)
+    flat = _batch(tiny_config, n=16)
+    batch = {"input_ids": flat["input_ids"].reshape(8, 2, -1), "labels": jnp.zeros(8, jnp.int32)}
+    head_id = jnp.array([3, 5, 3, 3, 5, 5, 3, 5], jnp.int32)
+    routed, count = summed_loss(graphdef, state.params, dict(batch, head_id=head_id), {"shallow": 3, "deep": 5}, None)
+    alone = []
+    for name, hid in (("shallow", 3), ("deep", 5)):
+        labels = jnp.where(head_id == hid, batch["labels"], -1)
+        alone.append(float(summed_loss(graphdef, state.params, dict(batch, labels=labels), name, None)[0]))
+    assert int(count) == 8 and alone[0] != pytest.approx(alone[1])
+    np.testing.assert_allclose(routed, sum(alone), rtol=1e-6)
+
+
 def test_step_reports_learning_rate_and_tokens(tiny_config):
     graphdef, optimizer, state, schedule = _setup(tiny_config, {"c": HeadSpec("classification", 2)})
     batch = _batch(tiny_config)

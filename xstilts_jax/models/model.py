@@ -81,8 +81,8 @@ class Model(nnx.Module):
         self, batch: Batch, head_ids: Mapping[str, int], *, dropout_rng: jax.Array | None = None
     ) -> tuple[jax.Array, jax.Array]:
         """Summed loss over a batch mixing tasks: each example (its `head_id` feature) trains
-        only its own head. The encoder runs once; each head sees the batch with the targets of
-        other heads' examples masked out."""
+        only its own head, on the encoder depth it reads (as `__call__` gives it); each head sees
+        the batch with the targets of other heads' examples masked out."""
         missing = [h for h in head_ids if h not in self.heads]
         if missing:
             raise ConfigError(f"Model has no heads {missing}; its heads are {sorted(self.heads)}.")
@@ -92,10 +92,13 @@ class Model(nnx.Module):
         head_rngs: list[jax.Array | None] = [None] * len(head_ids)
         if dropout_rng is not None:
             enc_rng, *head_rngs = jax.random.split(dropout_rng, len(head_ids) + 1)
-        enc, lead = self.encode(batch, dropout_rng=enc_rng)
+        # the encoder runs once per depth the heads read (one run unless a head reads an inner layer)
+        depth = {name: getattr(self.heads[name], "encoder_layers", None) for name in head_ids}
+        encoded = {n: self.encode(batch, dropout_rng=enc_rng, num_layers=n) for n in dict.fromkeys(depth.values())}
         words = self.encoder.embeddings.word[...]
         total, count = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
         for (name, hid), rng in zip(head_ids.items(), head_rngs):
+            enc, lead = encoded[depth[name]]
             mine = batch["head_id"] == hid
             masked = dict(batch)
             for key in LABEL_FEATURES:
