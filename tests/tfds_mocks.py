@@ -18,7 +18,11 @@ import tensorflow_datasets as tfds
 def mock_tfds(raw: dict[str, list[dict]]) -> Iterator[None]:
     """Serve `raw[split]` (examples as the builder's generator yields them) for any TFDS builder."""
 
-    def as_dataset(self, split, decoders=None, read_config=None, shuffle_files=False, **kwargs):
+    def as_dataset(self, split=None, *, shuffle_files=False, decoders=None, read_config=None, as_supervised=False,
+                   batch_size=None, **kwargs):  # fmt: skip
+        # Replaces `DatasetBuilder.as_dataset` itself: TFDS's mocked one swaps epath's file backend
+        # process-wide while it runs, which redirects the files a background orbax save writes meanwhile.
+        assert not as_supervised and batch_size is None, "the catalog reads TFDS datasets as feature dicts"
         features = self.info.features
         signature = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.tf_dtype), features.get_tensor_info())
         rows = [as_arrays(signature, features.encode_example(ex)) for ex in raw[str(split)]]
@@ -28,7 +32,8 @@ def mock_tfds(raw: dict[str, list[dict]]) -> Iterator[None]:
         return len(raw[str(self._map_split(split))])
 
     with (
-        tfds.testing.mock_data(policy=tfds.testing.MockPolicy.USE_CODE, as_dataset_fn=as_dataset),
+        tfds.testing.mock_data(policy=tfds.testing.MockPolicy.USE_CODE),
+        mock.patch.object(tfds.core.DatasetBuilder, "as_dataset", as_dataset),
         mock.patch.object(seqio.utils.LazyTfdsLoader, "size", size),
     ):
         yield
