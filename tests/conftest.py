@@ -10,6 +10,13 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["NO_GCE_CHECK"] = "true"
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests are deterministic by default so `make test` (and CI) cannot fail on a new random
+# draw; `pytest --hypothesis-profile=explore` searches fresh examples with more of them.
+settings.register_profile("default", derandomize=True, print_blob=True)
+settings.register_profile("explore", max_examples=500, derandomize=False, print_blob=True)
+settings.load_profile("default")
 
 
 @pytest.fixture(scope="session")
