@@ -146,8 +146,8 @@ def train(
     """Train `model` (resuming if the run directory has a checkpoint); dev-evaluate with `evaluate`,
     or with `config.eval_tasks` when `evaluate` is None.
 
-    `model`'s parameters become the train state (donated, or freed when a checkpoint is resumed):
-    use `PhaseResult.model` afterwards. Build it with `build_sharded_model` (`model_init.py`) so a
+    `model`'s parameters become the train state (donated when they are already on the mesh, freed
+    when a checkpoint is resumed): use `PhaseResult.model` afterwards. Build it with `build_sharded_model` (`model_init.py`) so a
     large model is created on the mesh; on one host a model built whole is moved there first.
 
     A preemption notice (SIGTERM to any host) saves every host's state at one agreed step and
