@@ -232,3 +232,78 @@ def check_batch_divisible(batch_size: int, mesh: Mesh, rules: Rules) -> None:
             f"Batch size {batch_size} is not divisible by the {shards} batch shards of mesh axes {names}; "
             f"use a batch size that is a multiple of {shards}."
         )
+
+
+# --- the Partitioner ---------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Partitioner:
+    """The mesh and its logical rules, built once from a `MeshConfig` (t5x's `PjitPartitioner`):
+    shardings of parameters and batches by logical names, and host-local ↔ global arrays.
+
+    Code that places or moves arrays takes a `Partitioner`, not a (mesh, rules) pair.
+    """
+
+    mesh: Mesh
+    rules: Rules
+
+    @classmethod
+    def from_config(cls, config: MeshConfig, devices: Sequence[jax.Device] | None = None) -> "Partitioner":
+        """The partitioner of `config`'s mesh (over `devices`, default all) and rules preset."""
+        return cls(make_mesh(config, devices), get_rules(config.rules))
+
+    def spec(self, logical: Sequence[str | None] | None) -> PartitionSpec:
+        """The mesh PartitionSpec of an array with these logical axis names."""
+        return logical_to_mesh_spec(logical, self.rules, self.mesh)
+
+    def sharding(self, logical: Sequence[str | None] | None) -> NamedSharding:
+        """The NamedSharding of an array with these logical axis names."""
+        return NamedSharding(self.mesh, self.spec(logical))
+
+    def replicated(self) -> NamedSharding:
+        """A sharding that keeps a full copy on every device."""
+        return NamedSharding(self.mesh, PartitionSpec())
+
+    def activation_rules(self) -> contextlib.AbstractContextManager[None]:
+        """Context in which `constrain` places activations on this mesh by these rules."""
+        return axis_rules(self.mesh, self.rules)
+
+    def module_shardings(self, module: nnx.Module) -> dict[str, Any]:
+        """NamedShardings of a module's parameters (pure dict) by their logical axis names."""
+        specs = nnx.get_partition_spec(nnx.state(module, nnx.Param))
+        axes = jax.tree.map(
+            lambda s: tuple(s) if isinstance(s, PartitionSpec) else (),
+            nnx.to_pure_dict(specs),
+            is_leaf=lambda x: isinstance(x, PartitionSpec),
+        )
+        return jax.tree.map(self.sharding, axes, is_leaf=lambda x: isinstance(x, tuple))
+
+    def batch_sharding(self, ndim: int) -> NamedSharding:
+        """A batch array's sharding: the leading dim on the `batch` rule, the rest replicated."""
+        return batch_sharding(self.mesh, self.rules, ndim)
+
+    def batch_shardings(self, batch: Mapping[str, Any]) -> dict[str, NamedSharding]:
+        """Shardings for every feature of a batch (arrays or abstract arrays)."""
+        return {k: self.batch_sharding(np.ndim(v) if not hasattr(v, "ndim") else v.ndim) for k, v in batch.items()}
+
+    def check_batch_divisible(self, batch_size: int) -> None:
+        """Raise a clear error when the global batch cannot be split over the batch mesh axes."""
+        check_batch_divisible(batch_size, self.mesh, self.rules)
+
+    def to_global(self, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
+        """Assemble every host's local rows into global arrays sharded on the `batch` rule."""
+        out = {}
+        for key, value in batch.items():
+            global_shape = (value.shape[0] * jax.process_count(),) + value.shape[1:]
+            out[key] = jax.make_array_from_process_local_data(self.batch_sharding(value.ndim), value, global_shape)
+        return out
+
+    def to_host_local(self, value: jax.Array) -> np.ndarray:
+        """This host's rows of a batch-sharded global array (the inverse of `to_global`)."""
+        if jax.process_count() == 1:
+            return np.asarray(value)
+        from jax.experimental import multihost_utils
+
+        spec = self.batch_sharding(value.ndim).spec
+        return np.asarray(multihost_utils.global_array_to_host_local_array(value, self.mesh, spec))
