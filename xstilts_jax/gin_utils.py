@@ -43,7 +43,7 @@ def parse_gin(files: Sequence[str], bindings: Sequence[str] = (), search_paths: 
             raise ConfigError(f"gin file {f!r} not found (looked in the current directory and {REPO_ROOT}).")
     try:
         gin.parse_config_files_and_bindings(list(files), list(bindings), finalize_config=False)
-    except (ValueError, KeyError, gin.config.ParseError if hasattr(gin.config, "ParseError") else ValueError) as e:
+    except (ValueError, KeyError, SyntaxError) as e:
         raise ConfigError(f"gin configuration error: {e}") from e
 
 

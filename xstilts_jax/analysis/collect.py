@@ -45,11 +45,6 @@ class System:
         seed = (0, 0) if self.seed is None else (1, self.seed)
         return (self.source, self.params, self.model, self.intermediate, *seed)
 
-    @property
-    def is_baseline(self) -> bool:
-        """Whether these runs had no intermediate task."""
-        return self.intermediate == NO_INTERMEDIATE
-
 
 @dataclasses.dataclass
 class Collected:
