@@ -299,7 +299,7 @@ def _leaves(tree: Mapping[str, Any]) -> Iterator[np.ndarray]:
 
 def convert(hf_dir: str, out_dir: str, overwrite: bool = False) -> str:
     """Convert `hf_dir` into an xstilts-jax checkpoint at `out_dir`; returns a short summary."""
-    from xstilts_jax.tools.pretrained import save_pretrained  # local: keeps `--help` free of orbax
+    from xstilts_jax.checkpoints.pretrained import save_pretrained  # local: keeps `--help` free of orbax
 
     model_type, config, params = load_hf_checkpoint(hf_dir)
     save_pretrained(out_dir, config, params, vocab_dir=hf_dir, overwrite=overwrite)
