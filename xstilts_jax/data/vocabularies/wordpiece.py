@@ -9,7 +9,6 @@ import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 
-import gin
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -99,7 +98,6 @@ def _tf_patterns() -> dict[str, str]:
     }
 
 
-@gin.configurable
 class WordPieceVocabulary(EncoderVocabulary):
     """BERT / mBERT WordPiece (`vocab.txt`), equal to HF `BertTokenizer`.
 

@@ -6,7 +6,6 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 
-import gin
 import sentencepiece
 import tensorflow as tf
 import tensorflow_text as tf_text
@@ -34,7 +33,6 @@ def _trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     return (start, end) if start < end else (end, end)
 
 
-@gin.configurable
 class XlmrSentencePieceVocabulary(EncoderVocabulary):
     """XLM-R's SentencePiece model with fairseq ids, equal to HF `XLMRobertaTokenizer`.
 
