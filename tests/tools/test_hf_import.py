@@ -14,7 +14,7 @@ from safetensors.numpy import load_file, save_file
 from xstilts_jax.checkpoints.pretrained import load_config, load_pretrained
 from xstilts_jax.cli import main as cli_main
 from xstilts_jax.errors import CheckpointError, ConfigError
-from xstilts_jax.tools.hf_import import load_hf_checkpoint, read_hf_config
+from xstilts_jax.checkpoints.hf_import import load_hf_checkpoint, read_hf_config
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*vocabulary files")
 
