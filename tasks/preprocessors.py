@@ -1,6 +1,6 @@
 """seqio preprocessors: canonical raw examples → the task features the feature converters take.
 
-Sources (`tasks/sources.py`) yield one of three schemas (strings tf.string, ints int32):
+Sources (`tasks/sources/`) yield one of three schemas (strings tf.string, ints int32):
 
   pair    {"idx", "text_a", "text_b", "label"}       ("text_b" absent: one sentence)
   choice  {"idx", "context", "choices" [C], "label"}

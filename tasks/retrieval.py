@@ -20,7 +20,7 @@ state round(14/24 × depth) (X-STILTs: layer 14 of XLM-R Large's 24; gin
 `embedding_representation` overrides it). LAReQA and Mewsli-X each train a `dual_encoder`
 head (mean pooling of the last layer, in-batch negatives). Examples are single texts (a query
 or a candidate, numbered by `idx`); which is which and the gold come from the readers in
-`tasks/retrieval_sources.py`, registered with the engine's scorer.
+`tasks/sources/retrieval.py`, registered with the engine's scorer.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ import seqio
 import tensorflow as tf
 
 from tasks import preprocessors, registry
-from tasks import retrieval_sources as rs
-from tasks.sources import SourceSpec, _file_source
+from tasks.sources import retrieval as rs
+from tasks.sources import SourceSpec
+from tasks.sources.files import file_source
 from tasks.vocabulary import MODEL_VOCABULARY
 from xstilts_jax.data.task_heads import TaskHead, register_task_head
 from xstilts_jax.errors import InputError
@@ -137,7 +138,7 @@ def _pairs_dataset(pairs: Sequence[rs.Pair]) -> tf.data.Dataset:
 def _spec(read: Callable[[str], tf.data.Dataset], splits: Mapping[str, str], schema: str, family: Family, citation: str, how: str) -> SourceSpec:
     """A file source (our split -> the files' split name -> dataset) with what the README says about it."""
     return SourceSpec(
-        source=_file_source(read, splits),
+        source=file_source(read, splits),
         canonicalize=lambda ds: ds,
         schema=schema,
         label_names=(),

@@ -54,7 +54,7 @@ def catalog_env(monkeypatch, catalog_vocab_dir):
 
     from tasks import sources, vocabulary
 
-    data = Path(sources.__file__).resolve().parent / "data"
+    data = Path(sources.__file__).resolve().parents[1] / "data"
     monkeypatch.setenv("XSTILTS_VOCAB_DIR", str(catalog_vocab_dir))
     monkeypatch.setenv(sources.ENV_DATA_DIR, str(data))
     vocabulary.reset()

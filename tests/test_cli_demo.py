@@ -44,7 +44,7 @@ def test_demo_runs_the_grid_records_scores_and_reports(capsys, tmp_path):
     assert "not research results" in out
     report = tmp_path / "report" / "report.html"
     assert f"report:  {report}" in out and report.is_file()
-    from xstilts_jax.experiments.results import ResultsStore
+    from xstilts_jax.experiments.results.store import ResultsStore
 
     with ResultsStore(str(tmp_path / "results.sqlite")) as store:
         rows = store.scores(metric="f1")

@@ -16,7 +16,7 @@ from xstilts_jax.errors import Preempted, XstiltsError
 # command -> (module:function, one-line help). Each function takes argv and returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
     "params": ("xstilts_jax.tools.param_count:main", "print a model's parameter breakdown"),
-    "convert": ("xstilts_jax.tools.hf_import:main", "convert a local Hugging Face checkpoint"),
+    "convert": ("xstilts_jax.tools.convert_cli:main", "convert a local Hugging Face checkpoint"),
     "embed": ("xstilts_jax.tools.embed:main", "embed one sentence per line with a checkpoint"),
     "tasks": ("xstilts_jax.tools.list_tasks:main", "list the task catalog (tasks, heads, mixtures)"),
     "train": ("xstilts_jax.tools.train_cli:main", "train one phase from gin (t5x style): --gin_file=gin/runs/target.gin ..."),

@@ -24,7 +24,7 @@ import sentencepiece
 from xstilts_jax.gin_utils import REPO_ROOT, add_gin_flags, split_gin_overrides
 from xstilts_jax.analysis import run_analysis
 from xstilts_jax.experiments.grid import configure, grid_cells
-from xstilts_jax.experiments.results import results_db
+from xstilts_jax.experiments.results.store import results_db
 from xstilts_jax.experiments.tables import format_grid, format_languages
 from xstilts_jax.tools.grid_cli import run_grid
 

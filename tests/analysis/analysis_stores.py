@@ -4,7 +4,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from xstilts_jax.experiments.results import ResultsStore, RunInfo
+from xstilts_jax.experiments.results.records import RunInfo
+from xstilts_jax.experiments.results.store import ResultsStore
 
 SIZES = {"xlmr_base": 278_043_648, "xlmr_large": 559_890_432, "xlmr_xl": 3_500_000_000, "xlmr_xxl": 10_700_000_000}
 LANGS = ("en", "de", "sw", "ur")

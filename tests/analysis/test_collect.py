@@ -6,7 +6,8 @@ from xstilts_jax.analysis.collect import System, collect
 from xstilts_jax.analysis.example import published_csv
 from xstilts_jax.analysis.gains import analyze
 from xstilts_jax.evaluation.aggregation import Benchmark, aggregate
-from xstilts_jax.experiments.results import ResultsStore, RunInfo
+from xstilts_jax.experiments.results.records import RunInfo
+from xstilts_jax.experiments.results.store import ResultsStore
 from xstilts_jax.models.ladder import PUBLISHED_PARAMS
 
 # DESIGN.md §1, Phang et al. 2020: XLM-R Large -> X-STILTs test scores (QA: F1).

@@ -4,7 +4,8 @@ import pytest
 
 from xstilts_jax.analysis.example import published_csv
 from xstilts_jax.cli import main as cli
-from xstilts_jax.experiments.results import ResultsError, ResultsStore, RunInfo
+from xstilts_jax.experiments.results.records import ResultsError, RunInfo
+from xstilts_jax.experiments.results.store import ResultsStore
 
 HEADER = "run_id,model,model_params,intermediate,target,task,language,metric,value"
 

@@ -6,7 +6,7 @@ from analysis_stores import write_store
 from xstilts_jax.analysis import stats
 from xstilts_jax.analysis.collect import collect
 from xstilts_jax.analysis.gains import analyze
-from xstilts_jax.experiments.results import ResultsStore
+from xstilts_jax.experiments.results.store import ResultsStore
 
 
 def _trend(path, measure="xnli"):
@@ -61,7 +61,7 @@ def test_gain_is_paired_by_seed(tmp_path):
 
 
 def test_seeds_that_do_not_match_are_compared_as_groups(tmp_path):
-    from xstilts_jax.experiments.results import RunInfo
+    from xstilts_jax.experiments.results.records import RunInfo
 
     values = {("none", 0): 60.0, ("none", 1): 62.0, ("mnli", 7): 64.0, ("mnli", 8): 65.0, ("mnli", 9): 66.0}
     with ResultsStore(tmp_path / "r.sqlite") as store:

@@ -6,7 +6,8 @@ from analysis_stores import write_store
 
 from xstilts_jax.analysis import run_analysis
 from xstilts_jax.cli import main as cli
-from xstilts_jax.experiments.results import ResultsStore, RunInfo
+from xstilts_jax.experiments.results.records import RunInfo
+from xstilts_jax.experiments.results.store import ResultsStore
 
 
 def _demo_like_store(path):

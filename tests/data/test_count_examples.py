@@ -8,7 +8,7 @@ from tasks import sources
 from tfds_mocks import mock_tfds, squad_json_examples
 from xstilts_jax.data.batches import count_examples
 
-DATA = Path(sources.__file__).resolve().parent / "data"
+DATA = Path(sources.__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(autouse=True)

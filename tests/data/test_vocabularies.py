@@ -364,8 +364,13 @@ def test_load_vocabulary_errors_clearly(tmp_path: pathlib.Path) -> None:
         XlmrSentencePieceVocabulary(tmp_path / "missing.model")
 
 
-def test_gin_can_bind_vocabularies(bert_dir: pathlib.Path) -> None:
-    gin.parse_config("test_vocabularies/WordPieceVocabulary.lowercase = False")
-    with gin.config_scope("test_vocabularies"):
-        vocab = WordPieceVocabulary(bert_dir / "vocab.txt")
-    assert not vocab.lowercase
+def test_vocabulary_options_come_from_the_checkpoint_not_gin(tmp_path: pathlib.Path, bert_dir: pathlib.Path) -> None:
+    # `load_vocabulary` passes every option from the checkpoint's files (tokenizer_config.json), so
+    # a gin binding of the vocabulary classes could never take effect: binding one is an error.
+    bindings = ("WordPieceVocabulary.lowercase = False", "XlmrSentencePieceVocabulary.sentencepiece_model_file = 'x'")
+    for binding in bindings:
+        with pytest.raises(ValueError, match="No configurable matching"):
+            gin.parse_config(binding)
+    (tmp_path / "vocab.txt").write_bytes((bert_dir / "vocab.txt").read_bytes())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False}))
+    assert not load_vocabulary(tmp_path).lowercase

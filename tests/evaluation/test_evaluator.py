@@ -15,7 +15,7 @@ from xstilts_jax.evaluation.predictors import predict
 from xstilts_jax.models import build_model
 from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
 
-DATA = Path(sources.__file__).resolve().parent / "data"
+DATA = Path(sources.__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(autouse=True)

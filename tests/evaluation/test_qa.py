@@ -24,7 +24,7 @@ from xstilts_jax.evaluation.qa import best_answer, window_candidates
 from xstilts_jax.models import build_model
 from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
 
-DATA = Path(sources.__file__).resolve().parent / "data"
+DATA = Path(sources.__file__).resolve().parents[1] / "data"
 LENGTH = 48  # several windows per example with the sample vocabulary
 
 

@@ -13,7 +13,7 @@ from xstilts_jax.partitioning import MeshConfig
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.trainer import TrainConfig
 
-DATA = Path(sources.__file__).resolve().parent / "data"
+DATA = Path(sources.__file__).resolve().parents[1] / "data"
 EVAL = ("udpos.en", "udpos.de", "udpos.ar", "udpos.zh")
 
 

@@ -10,14 +10,9 @@ import gin
 import pytest
 
 from xstilts_jax.cli import main as cli
-from xstilts_jax.experiments.results import (
-    CSV_COLUMNS,
-    SCHEMA_VERSION,
-    ResultsError,
-    ResultsStore,
-    RunInfo,
-    write_submission,
-)
+from xstilts_jax.experiments.results.records import CSV_COLUMNS, ResultsError, RunInfo
+from xstilts_jax.experiments.results.store import SCHEMA_VERSION, ResultsStore, results_db
+from xstilts_jax.experiments.results.submission import write_submission
 
 RUN = RunInfo(
     run_id="xlmr_large-mnli-xnli-s1",
@@ -243,7 +238,7 @@ def test_schema_version_and_foreign_files_are_refused(tmp_path):
 
 def test_default_path_is_bound_in_gin(tmp_path):
     gin.parse_config(f"results_db.path = '{tmp_path / 'bound' / 'r.sqlite'}'")
-    with ResultsStore() as store:
+    with ResultsStore(results_db()) as store:
         assert store.path == tmp_path / "bound" / "r.sqlite"
     assert store.path.is_file()
     with sqlite3.connect(store.path) as conn:

@@ -10,9 +10,9 @@ import pytest
 import torch
 import transformers as tr
 
+from xstilts_jax.checkpoints.pretrained import load_pretrained
 from xstilts_jax.models import HeadSpec
-from xstilts_jax.tools.hf_import import convert
-from xstilts_jax.tools.pretrained import load_pretrained
+from xstilts_jax.checkpoints.hf_import import convert
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*vocabulary files")  # the HF dirs have no tokenizer
 

@@ -27,7 +27,7 @@ from xstilts_jax.data.task_heads import get_task_head, head_id, heads_for
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models import build_model
 
-DATA = Path(sources.__file__).resolve().parent / "data"
+DATA = Path(sources.__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(autouse=True)

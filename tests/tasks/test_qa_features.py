@@ -195,7 +195,7 @@ def test_read_squad_json_names_a_bad_file(tmp_path: pathlib.Path) -> None:
 
 
 # --- sources -------------------------------------------------------------------------------------
-DATA = pathlib.Path(sources.__file__).resolve().parent / "data"
+DATA = pathlib.Path(sources.__file__).resolve().parents[1] / "data"
 
 
 def _read(spec: sources.SourceSpec, split: str) -> list[dict]:

@@ -10,7 +10,7 @@ import seqio
 
 import tasks
 from tasks import retrieval, vocabulary
-from tasks import retrieval_sources as rs
+from tasks.sources import retrieval as rs
 from xstilts_jax.data.batches import BatchSpec, host_batches
 from xstilts_jax.data.task_heads import get_task_head
 from xstilts_jax.errors import ConfigError, InputError

@@ -24,7 +24,7 @@ from tasks import sources
 from tfds_mocks import mock_tfds
 from xstilts_jax.errors import ConfigError, InputError
 
-DATA = Path(sources.__file__).resolve().parent / "data"
+DATA = Path(sources.__file__).resolve().parents[1] / "data"
 OUR_SPLITS = {"train", "validation", "test"}
 
 

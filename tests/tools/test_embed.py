@@ -11,10 +11,10 @@ import sentencepiece as spm
 import torch
 import transformers as tr
 
+from xstilts_jax.checkpoints.pretrained import load_pretrained
 from xstilts_jax.cli import main as cli_main
 from xstilts_jax.data.vocabularies import load_vocabulary
 from xstilts_jax.tools.embed import bucket_length, embed_sentences
-from xstilts_jax.tools.pretrained import load_pretrained
 
 TESTDATA = pathlib.Path(__file__).parents[2] / "tasks" / "data" / "multilingual.txt"
 TOL = 1e-4

@@ -11,10 +11,10 @@ import pytest
 import transformers as tr
 from safetensors.numpy import load_file, save_file
 
+from xstilts_jax.checkpoints.pretrained import load_config, load_pretrained
 from xstilts_jax.cli import main as cli_main
 from xstilts_jax.errors import CheckpointError, ConfigError
-from xstilts_jax.tools.hf_import import load_hf_checkpoint, read_hf_config
-from xstilts_jax.tools.pretrained import load_config, load_pretrained
+from xstilts_jax.checkpoints.hf_import import load_hf_checkpoint, read_hf_config
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*vocabulary files")
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from xstilts_jax.checkpoints.pretrained import load_config, load_pretrained, save_pretrained
 from xstilts_jax.errors import CheckpointError
 from xstilts_jax.models import HeadSpec, build_model
-from xstilts_jax.tools.pretrained import load_config, load_pretrained, save_pretrained
 
 MLM = HeadSpec("mlm")
 CLS3 = HeadSpec("classification", num_labels=3)

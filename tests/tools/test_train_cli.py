@@ -4,8 +4,8 @@ import pytest
 
 import tasks  # noqa: F401  (registers the catalog)
 from xstilts_jax import cli
+from xstilts_jax.checkpoints.pretrained import save_pretrained
 from xstilts_jax.models.ladder import model_config
-from xstilts_jax.tools.pretrained import save_pretrained
 
 BASE = ["--gin_file=gin/models/tiny.gin", "--gin_file=gin/runs/target.gin", "--gin_file=gin/meshes/toy_cpu8.gin"]
 

@@ -12,11 +12,11 @@ import optax
 import pytest
 from flax import nnx
 
+from xstilts_jax.checkpoints.pretrained import save_pretrained
+from xstilts_jax.checkpoints.run import Checkpointer, load_encoder_from
 from xstilts_jax.errors import CheckpointError, ConfigError
 from xstilts_jax.models import HeadSpec, build_model
 from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
-from xstilts_jax.tools.pretrained import save_pretrained
-from xstilts_jax.training.checkpoints import Checkpointer, load_encoder_from
 from xstilts_jax.training.optimizer import OptimizerConfig, make_optimizer
 from xstilts_jax.training.train_state import TrainState, init_train_state, split_model, train_state_shardings
 from xstilts_jax.training.train_step import jit_train_step, make_train_step

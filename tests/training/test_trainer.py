@@ -17,7 +17,7 @@ from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.data.layouts import layout_groups
 from xstilts_jax.errors import ConfigError, DivergenceError
 from xstilts_jax.training import trainer
-from xstilts_jax.training.checkpoints import Checkpointer
+from xstilts_jax.checkpoints.run import Checkpointer
 from xstilts_jax.training.model_init import build_sharded_model
 from xstilts_jax.training.train_state import split_model
 from xstilts_jax.training.trainer import TrainConfig, _group_of_step, heads_of, resolve_steps, train

@@ -14,7 +14,7 @@ from xstilts_jax.analysis.collect import DEFAULT_PHASE
 from xstilts_jax.analysis.gains import Trend
 from xstilts_jax.analysis.run import analyze_into
 from xstilts_jax.analysis.stats import N_BOOT, RNG_SEED
-from xstilts_jax.experiments.results import results_db
+from xstilts_jax.experiments.results.store import results_db
 
 
 def verdict_summary(trends: Sequence[Trend]) -> str:

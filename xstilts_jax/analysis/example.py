@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from xstilts_jax.analysis import languages as lang_table
-from xstilts_jax.experiments.results import NO_INTERMEDIATE, ResultsStore, RunInfo
+from xstilts_jax.experiments.results.records import NO_INTERMEDIATE, RunInfo
+from xstilts_jax.experiments.results.store import ResultsStore
 from xstilts_jax.models.ladder import PUBLISHED_PARAMS
 
 SIZES: Mapping[str, int] = {name: PUBLISHED_PARAMS[name] for name in ("xlmr_base", "xlmr_large", "xlmr_xl", "xlmr_xxl")}

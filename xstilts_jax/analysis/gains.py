@@ -16,7 +16,7 @@ import numpy as np
 from xstilts_jax.analysis import languages as lang_table
 from xstilts_jax.analysis import stats
 from xstilts_jax.analysis.collect import Collected, System
-from xstilts_jax.experiments.results import NO_INTERMEDIATE
+from xstilts_jax.experiments.results.records import NO_INTERMEDIATE
 
 
 @dataclasses.dataclass(frozen=True)

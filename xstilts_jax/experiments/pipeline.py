@@ -36,7 +36,7 @@ from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import HeadSpec
 from xstilts_jax.models.model import Model
 from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
-from xstilts_jax.training.checkpoints import load_encoder_from
+from xstilts_jax.checkpoints.run import load_encoder_from
 from xstilts_jax.training.model_init import build_sharded_model
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.trainer import TrainConfig, heads_of, train

@@ -17,7 +17,7 @@ from xstilts_jax.errors import InputError
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import pool_hidden
 from xstilts_jax.models.model import Model
-from xstilts_jax.tools.pretrained import load_config, load_pretrained
+from xstilts_jax.checkpoints.pretrained import load_config, load_pretrained
 
 POOLINGS = ("mean", "first")
 _MIN_BUCKET = 16

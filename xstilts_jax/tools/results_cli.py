@@ -9,7 +9,8 @@ import json
 from collections.abc import Mapping, Sequence
 
 from xstilts_jax.evaluation.aggregation import BENCHMARKS, BenchmarkScore
-from xstilts_jax.experiments.results import DEFAULT_SPLIT, SCORING_SPLITS, ResultsError, ResultsStore, results_db
+from xstilts_jax.experiments.results.records import DEFAULT_SPLIT, SCORING_SPLITS, ResultsError
+from xstilts_jax.experiments.results.store import ResultsStore, results_db
 
 
 def _number(value: float | None) -> str:
@@ -102,7 +103,7 @@ def main(argv: Sequence[str]) -> int:
 
     expected = _expected_languages(args.expected_languages)
     # An import may start a new database (reference rows first, our runs later); everything else reads one.
-    with ResultsStore(args.db, create=args.import_csv is not None) as store:
+    with ResultsStore(args.db or results_db(), create=args.import_csv is not None) as store:
         if args.import_csv:
             runs, scores = store.import_csv(args.import_csv)
             print(f"imported {scores} published scores of {runs} runs from {args.import_csv} into {store.path}")

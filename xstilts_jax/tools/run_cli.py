@@ -10,7 +10,8 @@ import jax
 
 from xstilts_jax.experiments.mixtures import register_mixtures
 from xstilts_jax.experiments.pipeline import Experiment, run_experiment
-from xstilts_jax.experiments.results import ResultsStore, RunInfo, results_db
+from xstilts_jax.experiments.results.records import RunInfo
+from xstilts_jax.experiments.results.store import ResultsStore, results_db
 from xstilts_jax.gin_utils import REPO_ROOT
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.partitioning import MeshConfig

@@ -30,7 +30,7 @@ from xstilts_jax.errors import ConfigError, DivergenceError, Preempted
 from xstilts_jax.gin_utils import require_bound
 from xstilts_jax.models.model import Model
 from xstilts_jax.partitioning import MeshConfig, check_batch_divisible, get_rules, make_mesh
-from xstilts_jax.training.checkpoints import Checkpointer
+from xstilts_jax.checkpoints.run import Checkpointer
 from xstilts_jax.training.dev_eval import EvalFn, dev_evaluator
 from xstilts_jax.training.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
 from xstilts_jax.training.preemption import PreemptionWatch

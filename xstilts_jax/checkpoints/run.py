@@ -24,7 +24,8 @@ from orbax.checkpoint import checkpoint_managers as policies
 
 from xstilts_jax.errors import CheckpointError, ConfigError
 from xstilts_jax.models.model import Model
-from xstilts_jax.tools.pretrained import CONFIG_FILE, _flat, _shape_problems, restore_params, restore_selected_params
+from xstilts_jax.checkpoints.params import flat, restore_selected_params, shape_problems
+from xstilts_jax.checkpoints.pretrained import CONFIG_FILE, restore_params
 from xstilts_jax.training.train_state import TrainState
 
 FORMAT = "xstilts-jax-run"
@@ -61,7 +62,7 @@ def _abstract_tree(state: TrainState) -> dict[str, Any]:
 def _stored_param_shapes(manager: ocp.CheckpointManager, step: int) -> dict[str, tuple[int, ...]]:
     """Flat name → shape of the parameters saved at `step`."""
     tree = manager.item_metadata(step)[STATE].tree
-    return {k: tuple(v.shape) for k, v in _flat(tree["params"]).items()}
+    return {k: tuple(v.shape) for k, v in flat(tree["params"]).items()}
 
 
 class Checkpointer:
@@ -203,9 +204,9 @@ class Checkpointer:
             )
         step_dir = os.path.join(self.directory, str(step))
         target = _abstract_tree(abstract_state)
-        problems = _shape_problems(
+        problems = shape_problems(
             _stored_param_shapes(self._manager, step),
-            {k: tuple(v.shape) for k, v in _flat(target["params"]).items()},
+            {k: tuple(v.shape) for k, v in flat(target["params"]).items()},
             "checkpoint",
             "train state",
         )
@@ -306,7 +307,7 @@ def _run_checkpoint(path: str) -> tuple[str, dict[str, tuple[int, ...]]] | None:
 def load_encoder_from(directory_or_checkpoint: str, model: Model) -> Model:
     """Load an earlier phase's weights into `model` in place (and return it).
 
-    The source is a converted pretrained directory (`tools/pretrained.py`), a
+    The source is a converted pretrained directory (`checkpoints/pretrained.py`), a
     Checkpointer directory (its latest complete step), or one step directory of it.
     The encoder is always loaded; heads of `model` that the source also has are
     loaded, other heads keep their fresh values, and source heads the model lacks are

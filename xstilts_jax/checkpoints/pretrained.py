@@ -17,10 +17,10 @@ import uuid
 import warnings
 from typing import Any, Mapping
 
-import jax
 import orbax.checkpoint as ocp
-from flax import nnx, traverse_util
+from flax import nnx
 
+from xstilts_jax.checkpoints.params import flat, restore_selected_params, shape_problems
 from xstilts_jax.errors import CheckpointError
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import HeadSpec
@@ -33,35 +33,9 @@ GIN_FILE = "model.gin"
 PARAMS_DIR = "params"
 
 
-def _flat(tree: Mapping[str, Any]) -> dict[str, Any]:
-    return {"/".join(map(str, k)): v for k, v in traverse_util.flatten_dict(dict(tree)).items()}
-
-
-def _unflat(flat: Mapping[str, Any]) -> dict[str, Any]:
-    return traverse_util.unflatten_dict({tuple(k.split("/")): v for k, v in flat.items()})
-
-
-def _shape_problems(
-    found: Mapping[str, tuple[int, ...]],
-    expected: Mapping[str, tuple[int, ...]],
-    found_label: str = "checkpoint",
-    expected_label: str = "model",
-) -> list[str]:
-    """One line per parameter that is missing, unexpected, or of another shape."""
-    problems = []
-    for name in sorted(set(found) | set(expected)):
-        if name not in found:
-            problems.append(f"{name}: missing from the {found_label} ({expected_label} expects {expected[name]})")
-        elif name not in expected:
-            problems.append(f"{name}: in the {found_label} {found[name]} but not in the {expected_label}")
-        elif tuple(found[name]) != tuple(expected[name]):
-            problems.append(f"{name}: {found_label} {tuple(found[name])} vs {expected_label} {tuple(expected[name])}")
-    return problems
-
-
 def _encoder_shapes(config: EncoderConfig) -> dict[str, tuple[int, ...]]:
     abstract = nnx.eval_shape(lambda: Model(config, {}, rngs=nnx.Rngs(params=0)))
-    return {k: tuple(v.shape) for k, v in _flat(nnx.state(abstract, nnx.Param).to_pure_dict()).items()}
+    return {k: tuple(v.shape) for k, v in flat(nnx.state(abstract, nnx.Param).to_pure_dict()).items()}
 
 
 def _vocabulary_files() -> tuple[str, ...]:
@@ -95,8 +69,8 @@ def save_pretrained(
     encoder = params.get("encoder")
     if not isinstance(encoder, Mapping):
         raise CheckpointError(f"params for {directory} have no 'encoder' subtree; got keys {sorted(params)}.")
-    found = {f"encoder/{k}": tuple(v.shape) for k, v in _flat(encoder).items()}
-    problems = _shape_problems(found, _encoder_shapes(config), "params", "config")
+    found = {f"encoder/{k}": tuple(v.shape) for k, v in flat(encoder).items()}
+    problems = shape_problems(found, _encoder_shapes(config), "params", "config")
     if problems:
         raise CheckpointError(
             f"encoder parameters do not match config {config.name!r}; nothing written to {directory}:\n  "
@@ -193,52 +167,10 @@ def restore_params(model: Model, directory: str) -> Model:
             "(convert it again with `xstilts-jax convert`)."
         )
     with ocp.StandardCheckpointer() as checkpointer:
-        stored = {k: tuple(v.shape) for k, v in _flat(checkpointer.metadata(params_dir).item_metadata.tree).items()}
+        stored = {k: tuple(v.shape) for k, v in flat(checkpointer.metadata(params_dir).item_metadata.tree).items()}
 
     return restore_selected_params(model, params_dir, stored, source=directory)
 
-
-def restore_selected_params(
-    model: Model, checkpoint_path: str, stored: Mapping[str, tuple[int, ...]], *, source: str, subtree: str | None = None
-) -> Model:
-    """Restore the encoder and the heads both sides have from an orbax PyTree checkpoint, in place.
-
-    `stored` is the checkpoint's flat 'a/b/c' → shape of the parameters (under `subtree`,
-    when the parameters sit inside a larger saved tree). Heads only the model has keep their
-    values; heads only the checkpoint has are not read. Any shape difference is a
-    CheckpointError naming every parameter; restored arrays take the model's shardings.
-    """
-    state = nnx.state(model, nnx.Param)
-    current = _flat(nnx.to_pure_dict(state))
-    shared_heads = {k.split("/")[1] for k in stored if k.startswith("heads/")} & set(model.heads)
-
-    def selected(name: str) -> bool:
-        parts = name.split("/")
-        return parts[0] == "encoder" or (parts[0] == "heads" and parts[1] in shared_heads)
-
-    wanted = [k for k in current if selected(k)]
-    problems = _shape_problems(
-        {k: v for k, v in stored.items() if selected(k)}, {k: tuple(current[k].shape) for k in wanted}
-    )
-    if problems:
-        raise CheckpointError(
-            f"checkpoint {source} does not match model {model.config.name!r} (a head whose size changed "
-            "needs a new name):\n  " + "\n  ".join(problems)
-        )
-    target = _unflat(
-        {k: jax.ShapeDtypeStruct(current[k].shape, current[k].dtype, sharding=current[k].sharding) for k in wanted}
-    )
-    item = target if subtree is None else {subtree: target}
-    with ocp.PyTreeCheckpointer() as checkpointer:
-        restored = checkpointer.restore(
-            checkpoint_path,
-            args=ocp.args.PyTreeRestore(
-                item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True
-            ),
-        )
-    nnx.replace_by_pure_dict(state, restored if subtree is None else restored[subtree])
-    nnx.update(model, state)
-    return model
 
 
 def load_pretrained(directory: str, heads: Mapping[str, HeadSpec], seed: int = 0) -> Model:

@@ -1,4 +1,4 @@
-"""`xstilts-jax convert`: a local Hugging Face encoder directory → an xstilts-jax checkpoint.
+"""A local Hugging Face encoder directory → an xstilts-jax pretrained checkpoint (`xstilts-jax convert`).
 
 Supported `model_type`s: `xlm-roberta`, `roberta`, `bert` (post-LN) and `xlm-roberta-xl`
 (pre-LN). Weights are read only from safetensors (`model.safetensors` or a sharded
@@ -8,13 +8,11 @@ unpickling can execute code.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import sys
 import warnings
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 from safetensors import safe_open
@@ -299,7 +297,7 @@ def _leaves(tree: Mapping[str, Any]) -> Iterator[np.ndarray]:
 
 def convert(hf_dir: str, out_dir: str, overwrite: bool = False) -> str:
     """Convert `hf_dir` into an xstilts-jax checkpoint at `out_dir`; returns a short summary."""
-    from xstilts_jax.tools.pretrained import save_pretrained  # local: keeps `--help` free of orbax
+    from xstilts_jax.checkpoints.pretrained import save_pretrained  # local: keeps `--help` free of orbax
 
     model_type, config, params = load_hf_checkpoint(hf_dir)
     save_pretrained(out_dir, config, params, vocab_dir=hf_dir, overwrite=overwrite)
@@ -313,13 +311,3 @@ def convert(hf_dir: str, out_dir: str, overwrite: bool = False) -> str:
         f"wrote {os.path.abspath(out_dir)}"
     )
 
-
-def main(argv: Sequence[str]) -> int:
-    """CLI: `xstilts-jax convert --hf_dir DIR --out DIR [--overwrite]`."""
-    parser = argparse.ArgumentParser(prog="xstilts-jax convert", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hf_dir", required=True, help="local Hugging Face model directory (safetensors weights)")
-    parser.add_argument("--out", required=True, help="output checkpoint directory")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
-    args = parser.parse_args(argv)
-    print(convert(args.hf_dir, args.out, overwrite=args.overwrite), file=sys.stdout)
-    return 0

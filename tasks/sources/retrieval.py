@@ -6,7 +6,7 @@ Training readers return (query, candidate, candidate context) pairs for the dual
 Files are parsed in Python (they are at most a few hundred MB; Mewsli-X's candidate set is the
 largest) and cached per path, since a task's source and its scorer both read them.
 
-Layouts under `data_dir()` (see `tasks.sources.data_dir`):
+Layouts under `data_dir()` (see `tasks.sources.files.data_dir`):
 - `bucc2018/{lg}-en.{dev,test}.{lg,en}`: `id<TAB>sentence` lines; `{lg}-en.{dev,test}.gold`: `id<TAB>id`
   (xtreme's download deletes `*test.gold`; BUCC's training gold restores it).
 - `tatoeba/tatoeba.{l3}-eng.{l3,eng}`: LASER's aligned files, line i ↔ line i. xtreme's
@@ -28,7 +28,7 @@ import json
 import re
 from typing import Any, Callable, Iterator, Sequence
 
-from tasks.sources import _Layout, _read_text, data_dir
+from tasks.sources.files import Layout, data_dir, read_text
 from xstilts_jax.errors import ConfigError, InputError
 from xstilts_jax.evaluation.retrieval import RetrievalSplit
 
@@ -83,12 +83,12 @@ def _per_data_dir(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _lines(path: str) -> list[str]:
-    text = _read_text(path)
+    text = read_text(path)
     return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
 
 
 # --- BUCC 2018 -------------------------------------------------------------------------------
-BUCC_LAYOUT = _Layout(
+BUCC_LAYOUT = Layout(
     "bucc2018",
     "`{lg}-en.{dev,test}.{lg}` and `.en`: `id<TAB>sentence` per line; `{lg}-en.{dev,test}.gold`: `source id<TAB>English id`",
     "google-research/xtreme `scripts/download_data.sh` (download_bucc18) writes bucc2018/ under download/.",
@@ -156,7 +156,7 @@ TATOEBA_CODES: dict[str, str] = {
     "tr": "tur", "ur": "urd", "vi": "vie", "zh": "cmn", "az": "aze", "lt": "lit", "pl": "pol", "uk": "ukr",
     "ro": "ron",
 }  # fmt: skip
-TATOEBA_LAYOUT = _Layout(
+TATOEBA_LAYOUT = Layout(
     "tatoeba",
     "LASER's `tatoeba.{xxx}-eng.{xxx}` and `tatoeba.{xxx}-eng.eng`: one sentence per line, line i of one the translation of line i of the other",
     "the LASER repository's data/tatoeba/v1/ (what xtreme's download_tatoeba fetches); copy its files into tatoeba/.",
@@ -180,12 +180,12 @@ def tatoeba(lang: str, file_split: str) -> EvalData:
 
 
 # --- LAReQA (XQuAD-R) and its SQuAD training pairs --------------------------------------------
-LAREQA_LAYOUT = _Layout(
+LAREQA_LAYOUT = Layout(
     "lareqa",
     "`xquad-r/{lang}.json`: SQuAD JSON whose paragraphs carry `sentence_breaks` ([start, end] character spans)",
     "google-research/xtreme `scripts/download_lareqa.sh` (the google-research-datasets/lareqa repository) writes lareqa/.",
 )
-SQUAD_LAYOUT = _Layout(
+SQUAD_LAYOUT = Layout(
     "lareqa (training)",
     "SQuAD v1.1 JSON (`data` → `paragraphs` → `context`, `qas` with `answers[0].answer_start`)",
     "google-research/xtreme `scripts/download_data.sh` (download_squad) writes squad/train-v1.1.json and dev-v1.1.json.",
@@ -217,7 +217,7 @@ def sentence_breaks(text: str) -> list[tuple[int, int]]:
 
 def _squad_paragraphs(path: str) -> Iterator[dict[str, Any]]:
     try:
-        data = json.loads(_read_text(path))
+        data = json.loads(read_text(path))
         for article in data["data"]:
             yield from article["paragraphs"]
     except (ValueError, KeyError, TypeError) as e:
@@ -290,7 +290,7 @@ def squad_pairs(file_split: str) -> tuple[Pair, ...]:
 
 
 # --- Mewsli-X --------------------------------------------------------------------------------
-MEWSLIX_LAYOUT = _Layout(
+MEWSLIX_LAYOUT = Layout(
     "mewslix",
     "JSON lines in Mewsli-X's schema: candidate_set_entities.jsonl (Entity), wikinews_mentions-{dev,test}.jsonl "
     "(ContextualMentions), wikipedia_pairs-{train,dev}.jsonl (MentionEntityPair)",

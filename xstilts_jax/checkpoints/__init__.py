@@ -1,0 +1,3 @@
+"""Both checkpoint formats: `pretrained` (a converted model directory: config, gin, parameters,
+vocabulary) and `run` (a run's train-state checkpoints, `Checkpointer`); `params` holds what they
+share (flat parameter names, shape checks, restoring the encoder and shared heads into a model)."""
