@@ -161,7 +161,8 @@ def train(
     check_batch_divisible(config.batch_size, mesh, rules)
     if evaluate is None:
         evaluate = dev_evaluator(
-            config.eval_tasks, config.eval_batch_size or config.batch_size, config.eval_length or config.length, mesh, rules
+            config.eval_tasks, config.eval_batch_size or config.batch_size, config.eval_length or config.length, mesh, rules,
+            config.input_lengths,
         )
     length = config.length or default_length(config.task, config.input_lengths)
     steps = resolve_steps(config, length)
