@@ -33,6 +33,7 @@ from tasks import preprocessors, sources
 from tasks.registry import CATALOG, CatalogEntry, MetricFn
 from tasks.sources import SourceSpec
 from tasks.vocabulary import MODEL_VOCABULARY
+from xstilts_jax.data.label_kinds import IGNORE_LABEL
 from xstilts_jax.data.task_heads import TaskHead, register_task_head
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.heads import HeadSpec
@@ -42,7 +43,6 @@ HEAD = "mlm"
 LABEL_KIND = "tokens"
 TEXT = "text"  # the canonical schema of this source: {"idx", "text"}
 DEFAULT_CORPUS = "multilingual.txt"
-MAX_LENGTH = 128  # default input length of the task (runs override it with TrainConfig.length)
 _SPECIALS_PER_CHUNK = 2
 _AUTOTUNE = tf.data.AUTOTUNE
 
@@ -190,7 +190,7 @@ def mask_ids(
         random_ids += tf.cast(random_ids >= special, tf.int32)
     inputs = tf.where(chosen & (action < rates.mask), mask_id, ids)
     inputs = tf.where(chosen & (action >= rates.mask) & (action < rates.mask + rates.random), random_ids, inputs)
-    targets = tf.where(chosen, ids, preprocessors.IGNORE_LABEL)
+    targets = tf.where(chosen, ids, IGNORE_LABEL)
     return inputs, targets
 
 
@@ -232,6 +232,6 @@ def register_mlm_tasks(metric_fns: Sequence[MetricFn] = ()) -> seqio.Task:
         metric_fns=list(metric_fns),
     )
     seqio.TaskRegistry.add_provider(TASK, task)
-    register_task_head(TASK, TaskHead(head=HEAD, spec=HeadSpec("mlm"), label_kind=LABEL_KIND, max_length=MAX_LENGTH))
+    register_task_head(TASK, TaskHead(head=HEAD, spec=HeadSpec("mlm"), label_kind=LABEL_KIND))
     CATALOG[TASK] = CatalogEntry(name=TASK, source=spec, head=HEAD, role="train")
     return task

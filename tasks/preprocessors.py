@@ -28,13 +28,13 @@ from collections.abc import Mapping, Sequence
 import seqio
 import tensorflow as tf
 
+from xstilts_jax.data.label_kinds import IGNORE_LABEL
 from xstilts_jax.errors import ConfigError
 
 Features = dict[str, tf.Tensor]
 OutputFeatures = Mapping[str, seqio.Feature]
 Lengths = Mapping[str, int | None] | None
 
-IGNORE_LABEL = -1
 # `[CLS] words [SEP]` / `<s> words </s>`: a tagging input is one segment.
 _SINGLE_SEGMENT_SPECIALS = 2
 _AUTOTUNE = tf.data.AUTOTUNE

@@ -29,13 +29,13 @@ import numpy as np
 import tensorflow as tf
 
 from tasks import preprocessors
+from xstilts_jax.data.label_kinds import IGNORE_LABEL
 from xstilts_jax.data.vocabularies import EncoderVocabulary
 from xstilts_jax.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
 
 NO_OFFSET = -1
-IGNORE = -1
 BAD_INPUT_MODES = ("fail", "skip")
 
 
@@ -151,7 +151,7 @@ def featurize(
         offsets = [(NO_OFFSET, NO_OFFSET)] * len(ids)
         offsets[first : first + end - start] = context_offsets[start:end]
         if problem is not None:
-            label = (IGNORE, IGNORE)
+            label = (IGNORE_LABEL, IGNORE_LABEL)
         elif not answers:
             label = (0, 0)
         else:

@@ -22,26 +22,25 @@ import tensorflow as tf
 from tasks import preprocessors, qa_features
 from tasks.sources import SourceSpec
 from tasks.vocabulary import MODEL_VOCABULARY
+from xstilts_jax.data.label_kinds import LABEL_KINDS
 from xstilts_jax.data.task_heads import TaskHead, register_task_head
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.heads import HeadSpec
 
-# Schema -> (label kind of the features, the seqio preprocessor that encodes it).
+# Schema -> the label kind of its encoded features (a row of the label-kind table).
 SCHEMA_KINDS = {"pair": "class", "choice": "choice", "tags": "tags", "qa": "span"}
 
 MetricFn = Callable[..., dict[str, float]]
 
 
-# Schema -> (rank of `inputs`, rank of `targets`); QA `targets` are [start, end] token positions.
-_RANKS = {"pair": (1, 0), "choice": (2, 0), "tags": (1, 1), "qa": (1, 1)}
-
-
 def output_features(schema: str) -> dict[str, seqio.Feature]:
-    """The seqio features of a schema's tasks; `inputs` uses the model's vocabulary (resolved lazily).
+    """The seqio features of a schema's tasks, ranked as its label kind's table row says; `inputs`
+    uses the model's vocabulary (resolved lazily).
 
     Special tokens come from the preprocessors, so no feature appends EOS.
     """
-    inputs_rank, targets_rank = _RANKS[schema]
+    ranks = LABEL_KINDS[SCHEMA_KINDS[schema]].ranks
+    inputs_rank, targets_rank = ranks["inputs"], ranks["targets"]
     ids = seqio.PassThroughVocabulary(size=0)
     return {
         "inputs": seqio.Feature(vocabulary=MODEL_VOCABULARY, add_eos=False, dtype=tf.int32, rank=inputs_rank),
@@ -58,14 +57,6 @@ def long_tagging_sentences(mode: str = "split") -> str:
     if mode not in ("split", "truncate"):
         raise ConfigError(f"long_tagging_sentences.mode must be 'split' or 'truncate', got {mode!r}.")
     return mode
-
-
-@gin.configurable
-def default_max_length(
-    label_kind: str, classification: int = 256, multiple_choice: int = 256, tagging: int = 256, span: int = 384
-) -> int:
-    """Default input length per label kind (DESIGN.md: 256 for classification and tagging, 384 for QA)."""
-    return {"class": classification, "choice": multiple_choice, "tags": tagging, "span": span}[label_kind]
 
 
 def _encode_tags(
@@ -151,7 +142,6 @@ def register_task(
             spec=head_spec_for(spec),
             label_kind=kind,
             label_names=spec.label_names,
-            max_length=default_max_length(kind),
         ),
     )
     CATALOG[name] = CatalogEntry(name=name, source=spec, head=head, role=role, language=language)

@@ -37,6 +37,7 @@ from tasks.sources import retrieval as rs
 from tasks.sources import SourceSpec
 from tasks.sources.files import file_source
 from tasks.vocabulary import MODEL_VOCABULARY
+from xstilts_jax.data.label_kinds import LABEL_KINDS
 from xstilts_jax.data.task_heads import TaskHead, register_task_head
 from xstilts_jax.errors import InputError
 from xstilts_jax.evaluation import metrics
@@ -50,7 +51,6 @@ LAREQA_LANGS: tuple[str, ...] = ("ar", "de", "el", "en", "es", "hi", "ru", "th",
 # google-research/xtreme `third_party/utils_mewslix.py`: MENTION_LANGUAGES.
 MEWSLIX_LANGS: tuple[str, ...] = ("ar", "de", "en", "es", "fa", "ja", "pl", "ro", "ta", "tr", "uk")
 
-RETRIEVAL_LENGTH = 512  # DESIGN.md: max length 512 for retrieval
 SENTENCE_EMBEDDING = HeadSpec("embedding", pooling="mean", layer_fraction=14 / 24)
 DUAL_ENCODER = HeadSpec("dual_encoder", pooling="mean")
 
@@ -212,10 +212,12 @@ def encode_pairs(dataset: tf.data.Dataset, output_features: preprocessors.Output
 
 # --- registration ------------------------------------------------------------------------------
 def _register(name: str, spec: SourceSpec, family: Family, *, kind: str, role: str, language: str, metric_fns: Sequence) -> None:
-    rank = 2 if kind == "pairs" else 1
-    features = {"inputs": seqio.Feature(vocabulary=MODEL_VOCABULARY, add_eos=False, dtype=tf.int32, rank=rank)}
-    if kind == "pairs":
-        features["targets"] = seqio.Feature(vocabulary=seqio.PassThroughVocabulary(size=0), add_eos=False, dtype=tf.int32, rank=0)
+    ranks = LABEL_KINDS[kind].ranks
+    features = {"inputs": seqio.Feature(vocabulary=MODEL_VOCABULARY, add_eos=False, dtype=tf.int32, rank=ranks["inputs"])}
+    if "targets" in ranks:
+        features["targets"] = seqio.Feature(
+            vocabulary=seqio.PassThroughVocabulary(size=0), add_eos=False, dtype=tf.int32, rank=ranks["targets"]
+        )
     encode = encode_pairs if kind == "pairs" else encode_texts
     task = seqio.Task(
         name,
@@ -225,7 +227,7 @@ def _register(name: str, spec: SourceSpec, family: Family, *, kind: str, role: s
         metric_fns=list(metric_fns),
     )
     seqio.TaskRegistry.add_provider(name, task)
-    register_task_head(name, TaskHead(head=family.head, spec=family.spec, label_kind=kind, max_length=RETRIEVAL_LENGTH))
+    register_task_head(name, TaskHead(head=family.head, spec=family.spec, label_kind=kind))
     registry.CATALOG[name] = registry.CatalogEntry(name=name, source=spec, head=family.head, role=role, language=language)
 
 

@@ -21,8 +21,8 @@ import tasks
 from tasks import catalog, registry, sources, vocabulary
 from tfds_mocks import mock_tfds, squad_json_examples
 from xstilts_jax.cli import main as cli
-from xstilts_jax.data.batches import PASSTHROUGH_FEATURES
 from xstilts_jax.data.feature_converters import PaddedEncoderFeatureConverter, PackedEncoderFeatureConverter
+from xstilts_jax.data.label_kinds import LABEL_KINDS
 from xstilts_jax.data.task_heads import get_task_head, head_id, heads_for
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models import build_model
@@ -157,7 +157,7 @@ WALK = [
 
 
 def _dataset(task_name: str, split: str, kind: str, pack: bool = False, length: int = 48):
-    extra = PASSTHROUGH_FEATURES[kind]
+    extra = LABEL_KINDS[kind].passthrough
     if pack:
         converter = PackedEncoderFeatureConverter(pad_id=1, label_kind=kind, max_segments=4, extra_features=extra)
     else:

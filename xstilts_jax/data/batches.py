@@ -3,7 +3,8 @@
 Each host reads its own shards of the data (`seqio.ShardInfo`), batches `global / hosts`
 examples, and the global array is assembled with `jax.make_array_from_process_local_data`.
 The feature converter is chosen from the task-head registry (label kind, number of
-choices), so a new task needs no code here.
+choices) and the label-kind table (`label_kinds.py`: passthrough features, packing), so a
+new task needs no code here.
 """
 
 from __future__ import annotations
@@ -18,25 +19,10 @@ import tensorflow as tf
 from jax.sharding import Mesh
 
 from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter, PaddedEncoderFeatureConverter
+from xstilts_jax.data.label_kinds import InputLengths, get_label_kind
 from xstilts_jax.data.task_heads import get_provider, get_task_head
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.partitioning import Rules, batch_sharding
-
-# Features passed through to the model batch, per label kind: every catalog task provides `idx`
-# and `head_id`; tagging adds its split-sentence bookkeeping. A new label kind that needs more
-# bookkeeping (e.g. QA windows) adds an entry here.
-PASSTHROUGH_FEATURES: dict[str, tuple[str, ...]] = {
-    "class": ("idx", "head_id"),
-    "choice": ("idx", "head_id"),
-    "tags": ("idx", "head_id", "word_start", "num_words"),
-    "tokens": ("idx", "head_id"),
-    "span": ("idx", "head_id", "window"),  # QA: the example and the window within it
-    "pairs": ("idx", "head_id"),
-    "nearest": ("idx", "head_id"),
-    "ranking": ("idx", "head_id"),
-    "mining": ("idx", "head_id"),
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class BatchSpec:
@@ -69,19 +55,19 @@ def label_kind_of(task_or_mixture: str) -> str:
 
 def feature_converter(task_or_mixture: str, pad_id: int, position_offset: int, spec: BatchSpec) -> seqio.FeatureConverter:
     """The padded or packed converter for the task's label kind."""
-    kind = label_kind_of(task_or_mixture)
+    kind = get_label_kind(label_kind_of(task_or_mixture))
     provider = get_provider(task_or_mixture)
     first = (provider.tasks if isinstance(provider, seqio.Mixture) else [provider])[0]
-    extra = PASSTHROUGH_FEATURES[kind]
+    extra = kind.passthrough
     # a task that declares token_type_ids (pairs, choices, tags, QA) hands them to the model (BERT's segment B)
     types = "token_type_ids" in first.output_features
     if spec.pack:
         return PackedEncoderFeatureConverter(
-            pad_id=pad_id, label_kind=kind, max_segments=spec.max_segments, position_offset=position_offset,
+            pad_id=pad_id, label_kind=kind.name, max_segments=spec.max_segments, position_offset=position_offset,
             token_type_ids=types, extra_features=extra,
         )  # fmt: skip
-    choices = {"num_choices": len(get_task_head(first.name).label_names)} if kind == "choice" else {}
-    return PaddedEncoderFeatureConverter(pad_id=pad_id, label_kind=kind, token_type_ids=types, extra_features=extra, **choices)
+    choices = {"num_choices": len(get_task_head(first.name).label_names)} if kind.row_per_label else {}
+    return PaddedEncoderFeatureConverter(pad_id=pad_id, label_kind=kind.name, token_type_ids=types, extra_features=extra, **choices)
 
 
 def _converted(spec: BatchSpec, pad_id: int, position_offset: int, shard: seqio.ShardInfo | None) -> tf.data.Dataset:
@@ -95,7 +81,7 @@ def _converted(spec: BatchSpec, pad_id: int, position_offset: int, shard: seqio.
     )  # fmt: skip
     if isinstance(provider, seqio.Mixture):
         # a mixture keeps only its output features unless told otherwise (seqio.get_dataset cannot pass this)
-        options["passthrough_features"] = PASSTHROUGH_FEATURES[label_kind_of(spec.task)]
+        options["passthrough_features"] = get_label_kind(label_kind_of(spec.task)).passthrough
     return converter(provider.get_dataset(lengths, **options), task_feature_lengths=lengths)
 
 
@@ -149,10 +135,13 @@ def to_global(batch: Mapping[str, np.ndarray], mesh: Mesh, rules: Rules) -> dict
     return out
 
 
-# Label kinds whose preprocessing can turn one source example into several (QA windows over a
-# long context, tagging sentences split at the input length, MLM chunks of long lines): epochs
-# count what the model trains on, the preprocessed examples, as XTREME counts QA features.
-EXPANDING_KINDS = frozenset({"span", "tags", "tokens"})
+def default_length(task_or_mixture: str, lengths: InputLengths) -> int:
+    """The input length of a run that binds none: the task's own (`TaskHead.max_length`) where it
+    has one, else its label kind's default in `lengths` (a mixture: of its first task)."""
+    provider = get_provider(task_or_mixture)
+    first = provider.tasks[0].name if isinstance(provider, seqio.Mixture) else provider.name
+    head = get_task_head(first)
+    return head.max_length or lengths.of(head.label_kind)
 
 
 def count_examples(task_or_mixture: str, split: str, length: int) -> int:
@@ -160,8 +149,9 @@ def count_examples(task_or_mixture: str, split: str, length: int) -> int:
     for epochs → steps.
 
     Uses the source's count when it knows it (TFDS metadata) and preprocessing keeps one example
-    per source example; otherwise (file sources, `EXPANDING_KINDS`) counts the preprocessed
-    examples at `length` once.
+    per source example; otherwise (file sources, label kinds the table marks `expanding`: QA
+    windows, split tagging sentences, MLM chunks) counts the preprocessed examples at `length`
+    once: epochs count what the model trains on, as XTREME counts QA features.
     """
     provider = get_provider(task_or_mixture)
     tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
@@ -169,7 +159,7 @@ def count_examples(task_or_mixture: str, split: str, length: int) -> int:
     for task in tasks:
         if split not in task.source.splits:
             raise ConfigError(f"Task {task.name!r} has no {split!r} split (it has {list(task.source.splits)}).")
-        expands = get_task_head(task.name).label_kind in EXPANDING_KINDS
+        expands = get_label_kind(get_task_head(task.name).label_kind).expanding
         known = None if expands else task.source.num_input_examples(split)
         if known is None:
             print(f"counting the {split} examples of {task.name} at length {length} (epochs → steps) ...", flush=True)

@@ -1,12 +1,13 @@
 """seqio feature converters for encoder tasks: task features → the model's batch features.
 
-- `PaddedEncoderFeatureConverter`: one example per row, padded to a fixed length;
-  label kinds "class", "choice", "tags", "tokens", "span".
+- `PaddedEncoderFeatureConverter`: one example per row, padded to a fixed length; every
+  label kind of the label-kind table (`xstilts_jax/data/label_kinds.py`).
 - `PackedEncoderFeatureConverter`: several short examples per row, with segment ids and
-  positions; label kinds "class", "tags" and "tokens". Its `pack=False` gives padded rows,
-  so t5x-style code that calls `feature_converter_cls(pack=...)` selects either path.
+  positions; the table's packable kinds ("class", "tags", "tokens"). Its `pack=False` gives
+  padded rows, so t5x-style code that calls `feature_converter_cls(pack=...)` selects either path.
 
-Task features (all int32; `task_feature_lengths` needs only `{"inputs": length}`):
+The converters read the features, ranks, labels and truncation of a label kind from the
+table. Task features (all int32; `task_feature_lengths` needs only `{"inputs": length}`):
 
   kind    inputs                    targets          other
   class   [len] ids incl. specials  [] class         -
@@ -35,10 +36,11 @@ Model features (see `xstilts_jax.models.heads`): `input_ids` (padding = `pad_id`
 features on a [max_segments] axis with -1 in empty slots: class `labels`, extra
 features, and `cls_positions` (each example's first token; 0 in empty slots).
 
-Over-long examples: "class" and "choice" drop tokens from the end but keep the final
-token (`</s>` / `[SEP]`); "tags", "tokens" and "span" raise, since they must be split
-upstream (XTREME-style). Call `seqio.get_dataset(..., trim_output_features=False)`: seqio's
-own trimming would cut the final special token and silently truncate tagging examples.
+Over-long examples: kinds the table marks `truncate` ("class", "choice", "pairs" and the
+retrieval texts) drop tokens from the end but keep the final token (`</s>` / `[SEP]`);
+"tags", "tokens" and "span" raise, since they must be split upstream (XTREME-style). Call
+`seqio.get_dataset(..., trim_output_features=False)`: seqio's own trimming would cut the
+final special token and silently truncate tagging examples.
 
 seqio pads and packs with literal zeros and finds where a packed sequence ends by
 counting non-zeros (`utils.trim_and_pad_dataset`, `utils.trim_and_pack_dataset`), but 0
@@ -55,28 +57,20 @@ import seqio
 import tensorflow as tf
 from seqio import utils
 
+from xstilts_jax.data.label_kinds import IGNORE_LABEL, LABEL_KINDS
 from xstilts_jax.errors import ConfigError
 
 FeatureSpec = seqio.FeatureConverter.FeatureSpec
 Lengths = Mapping[str, int | None]
 Features = dict[str, tf.Tensor]
 
-LABEL_KINDS = ("class", "choice", "tags", "tokens", "span", "pairs", "nearest", "ranking", "mining")
-# Retrieval evaluation: single texts without targets. "pairs": dual-encoder training rows.
-_UNLABELLED_KINDS = ("nearest", "ranking", "mining")
-_MULTI_ROW_KINDS = ("choice", "pairs")  # inputs [rows, len]
-_SCALAR_LABEL_KINDS = ("class", "choice", "pairs")
-_TRUNCATED_KINDS = _SCALAR_LABEL_KINDS + _UNLABELLED_KINDS  # over-long texts are cut, keeping the last token
-PACKABLE_LABEL_KINDS = ("class", "tags", "tokens")
-# Kinds whose labels are one per token ("tokens": per-token targets without tagging bookkeeping).
-_TOKEN_LABEL_KINDS = ("tags", "tokens")
-IGNORE_LABEL = -1
+PACKABLE_LABEL_KINDS = tuple(name for name, kind in LABEL_KINDS.items() if kind.packable)
 # Internal per-example marker packed on a [max_segments] axis: seqio's packer starts a
 # new row when any feature is full, which caps the examples per row.
 _SLOT = "segment_slot"
 _RESERVED = frozenset(
-    ["inputs", "targets", "token_type_ids", "start_positions", "end_positions"]
-    + ["input_ids", "segment_ids", "positions", "labels", "cls_positions", _SLOT]
+    {"token_type_ids", *(name for kind in LABEL_KINDS.values() for name in kind.ranks)}
+    | {"input_ids", "segment_ids", "positions", "labels", "cls_positions", _SLOT}
 )
 _AUTOTUNE = tf.data.AUTOTUNE
 
@@ -105,6 +99,11 @@ def _num_rows(t: tf.Tensor | tf.RaggedTensor) -> tf.Tensor:
     return t.nrows() if isinstance(t, tf.RaggedTensor) else tf.shape(t, out_type=tf.int64)[0]
 
 
+def _model_name(task_feature: str) -> str:
+    """The model feature of a task feature: seqio's "targets" become "labels", others keep their name."""
+    return "labels" if task_feature == "targets" else task_feature
+
+
 def _truncate_keep_last(t: tf.Tensor | tf.RaggedTensor, length: int) -> tf.Tensor | tf.RaggedTensor:
     """Keep the first `length - 1` tokens and the final one of each row of the last axis.
 
@@ -122,11 +121,12 @@ def _truncate_keep_last(t: tf.Tensor | tf.RaggedTensor, length: int) -> tf.Tenso
 class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
     """One example per row, padded to `task_feature_lengths["inputs"]` (see the module docstring).
 
-    pad_id: the vocabulary's padding id (XLM-R 1, BERT 0). label_kind: one of `LABEL_KINDS`.
-    num_choices: choices per example, required for "choice". token_type_ids: whether the
-    task provides `token_type_ids`. extra_features: names of int32 scalar task features to
-    pass through (e.g. "idx"). pack: seqio's flag; this class never packs.
-    apply_length_check: seqio's assertions on output lengths.
+    pad_id: the vocabulary's padding id (XLM-R 1, BERT 0). label_kind: a row of `LABEL_KINDS`.
+    num_choices: choices per example, required for "choice" (rank-2 inputs without fixed
+    rows) and only for it. token_type_ids: whether the task provides `token_type_ids`.
+    extra_features: names of int32 scalar task features to pass through (e.g. "idx").
+    pack: seqio's flag; this class never packs. apply_length_check: seqio's assertions on
+    output lengths.
     """
 
     PACKING_FEATURE_DTYPES: Mapping[str, tf.DType] | None = None
@@ -144,14 +144,16 @@ class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
     ):
         name = type(self).__name__
         if label_kind not in LABEL_KINDS:
-            raise ConfigError(f"{name}: unknown label_kind {label_kind!r}; choose one of {LABEL_KINDS}.")
+            raise ConfigError(f"{name}: unknown label_kind {label_kind!r}; choose one of {tuple(LABEL_KINDS)}.")
+        kind = LABEL_KINDS[label_kind]
         if pack and self.PACKING_FEATURE_DTYPES is None:
             raise ConfigError(f"{name} does not pack; use PackedEncoderFeatureConverter for packed rows.")
         if pad_id < 0:
             raise ConfigError(f"{name}: pad_id must be >= 0, got {pad_id}.")
-        if (label_kind == "choice") != (num_choices is not None) or (num_choices is not None and num_choices < 1):
+        per_choice = [k.name for k in LABEL_KINDS.values() if k.row_per_label]
+        if (label_kind in per_choice) != (num_choices is not None) or (num_choices is not None and num_choices < 1):
             raise ConfigError(
-                f"{name}: num_choices (>= 1) is required for label_kind='choice' and only for it; "
+                f"{name}: num_choices (>= 1) is required for label kinds {per_choice} and only for them; "
                 f"got label_kind={label_kind!r}, num_choices={num_choices!r}."
             )
         clashes = sorted(_RESERVED.intersection(extra_features))
@@ -162,7 +164,8 @@ class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
             )
         self.pad_id = pad_id
         self.label_kind = label_kind
-        self.num_choices = 2 if label_kind == "pairs" else num_choices
+        self.kind = kind
+        self.num_choices = kind.rows or num_choices
         self.token_type_ids = token_type_ids
         self.extra_features = tuple(extra_features)
         self.TASK_FEATURES = self._task_features()
@@ -170,24 +173,20 @@ class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
         super().__init__(pack=pack, apply_length_check=apply_length_check)
 
     def _task_features(self) -> dict[str, FeatureSpec]:
-        seq = FeatureSpec(tf.int32, rank=2, sequence_dim=1) if self.label_kind in _MULTI_ROW_KINDS else FeatureSpec(tf.int32)
+        multi_row = self.kind.inputs_rank == 2
+        seq = FeatureSpec(tf.int32, rank=2, sequence_dim=1) if multi_row else FeatureSpec(tf.int32)
         scalar = FeatureSpec(tf.int32, rank=0)
         features = {"inputs": seq}
         if self.token_type_ids:
             features["token_type_ids"] = seq
-        if self.label_kind in _SCALAR_LABEL_KINDS:
-            features["targets"] = scalar
-        elif self.label_kind in _TOKEN_LABEL_KINDS:
-            features["targets"] = seq
-        elif self.label_kind == "span":
-            features["start_positions"] = features["end_positions"] = scalar
-        features.update({name: scalar for name in self.extra_features})
+        features.update({name: seq for name in self.kind.token_labels})
+        features.update({name: scalar for name in (*self.kind.example_labels, *self.extra_features)})
         return features
 
     def _model_features(self, pack: bool) -> dict[str, FeatureSpec]:
         task = self.TASK_FEATURES
         features = {"input_ids": task["inputs"], "segment_ids": task["inputs"]}
-        features.update({("labels" if k == "targets" else k): v for k, v in task.items() if k != "inputs"})
+        features.update({_model_name(k): v for k, v in task.items() if k != "inputs"})
         return features
 
     def _token_fills(self) -> dict[str, int]:
@@ -195,8 +194,7 @@ class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
         fills = {"input_ids": self.pad_id}
         if self.token_type_ids:
             fills["token_type_ids"] = 0
-        if self.label_kind in _TOKEN_LABEL_KINDS:
-            fills["labels"] = IGNORE_LABEL
+        fills.update({_model_name(k): IGNORE_LABEL for k in self.kind.token_labels})
         return fills
 
     def __call__(self, ds: tf.data.Dataset, task_feature_lengths: Lengths) -> tf.data.Dataset:
@@ -226,48 +224,42 @@ class PaddedEncoderFeatureConverter(seqio.FeatureConverter):
     def _fit(self, ex: Mapping[str, tf.Tensor], length: int) -> Features:
         """Model-named features of one example: token features checked, cut to `length`
         where the label kind allows, and zero-free encoded; scalars as they are."""
-        kind, name = self.label_kind, type(self).__name__
+        kind, name = self.kind, type(self).__name__
         tokens = {"input_ids": ex["inputs"]}
         if self.token_type_ids:
             tokens["token_type_ids"] = ex["token_type_ids"]
-        if kind in _TOKEN_LABEL_KINDS:
-            tokens["labels"] = ex["targets"]
+        tokens.update({_model_name(k): ex[k] for k in kind.token_labels})
         n = _last_axis_length(ex["inputs"])
         for key, t in tokens.items():
             if key != "input_ids":
                 tf.debugging.assert_equal(
                     _last_axis_length(t), n, message=f"{name}: task feature for {key!r} is not aligned with 'inputs'."
                 )
-        if kind in _MULTI_ROW_KINDS:
+        if kind.inputs_rank == 2:
             tf.debugging.assert_equal(
                 _num_rows(ex["inputs"]),
                 tf.constant(self.num_choices, tf.int64),
                 message=f"{name}: an example does not have num_choices={self.num_choices} choices.",
             )
-        if kind in _TRUNCATED_KINDS:
+        if kind.truncate:
             tokens = {k: _truncate_keep_last(t, length) for k, t in tokens.items()}
         else:
             tf.debugging.assert_less_equal(
                 n,
                 tf.constant(length, tf.int64),
                 message=(
-                    f"{name}(label_kind={kind!r}): an example is longer than the {length} tokens of "
+                    f"{name}(label_kind={kind.name!r}): an example is longer than the {length} tokens of "
                     "task_feature_lengths['inputs'] and cannot be truncated; split long examples upstream "
                     "(XTREME-style: long sentences into pieces, QA contexts with a doc stride) or raise the length."
                 ),
             )
         out = {k: _map_values(_zero_free, t) for k, t in tokens.items()}
-        if kind in _SCALAR_LABEL_KINDS:
-            out["labels"] = ex["targets"]
-        elif kind == "span":
-            out["start_positions"] = ex["start_positions"]
-            out["end_positions"] = ex["end_positions"]
-        out.update({k: ex[k] for k in self.extra_features})
+        out.update({_model_name(k): ex[k] for k in (*kind.example_labels, *self.extra_features)})
         return out
 
     def _convert_features(self, ds: tf.data.Dataset, task_feature_lengths: Lengths) -> tf.data.Dataset:
         length = task_feature_lengths["inputs"]
-        shape = (self.num_choices, length) if self.label_kind in _MULTI_ROW_KINDS else length
+        shape = (self.num_choices, length) if self.kind.inputs_rank == 2 else length
         fills = self._token_fills()
         ds = ds.map(lambda ex: self._fit(ex, length), num_parallel_calls=_AUTOTUNE)
         ds = utils.trim_and_pad_dataset(ds, {k: shape for k in fills})
@@ -289,9 +281,10 @@ class PackedEncoderFeatureConverter(PaddedEncoderFeatureConverter):
     """Packs whole examples into rows of `task_feature_lengths["inputs"]` tokens, at most
     `max_segments` per row, with seqio's `utils.trim_and_pack_dataset` (next-fit, in order).
 
-    label_kind: "class", "tags" or "tokens". position_offset: the model's first position id
-    (`EncoderConfig.position_offset`); None takes the RoBERTa/XLM-R convention `pad_id + 1`
-    when pad_id > 0, else 0 (BERT). pack=False gives `PaddedEncoderFeatureConverter` rows.
+    label_kind: a packable row of `LABEL_KINDS` ("class", "tags", "tokens"). position_offset:
+    the model's first position id (`EncoderConfig.position_offset`); None takes the
+    RoBERTa/XLM-R convention `pad_id + 1` when pad_id > 0, else 0 (BERT). pack=False gives
+    `PaddedEncoderFeatureConverter` rows.
     Other arguments as for `PaddedEncoderFeatureConverter`.
     """
 
@@ -328,9 +321,10 @@ class PackedEncoderFeatureConverter(PaddedEncoderFeatureConverter):
         )
 
     def _segment_features(self) -> tuple[str, ...]:
-        """Packed model features with one entry per example, on the [max_segments] axis."""
-        per_example = ("labels", "cls_positions") if self.label_kind == "class" else ()
-        return per_example + self.extra_features
+        """Packed model features with one entry per example, on the [max_segments] axis: per-example
+        labels with each example's first token (where its head pools), and the extra features."""
+        labels = tuple(_model_name(k) for k in self.kind.example_labels)
+        return labels + (("cls_positions",) if labels else ()) + self.extra_features
 
     def _model_features(self, pack: bool) -> dict[str, FeatureSpec]:
         features = super()._model_features(pack)
@@ -365,7 +359,7 @@ class PackedEncoderFeatureConverter(PaddedEncoderFeatureConverter):
             out.update({k: _decode(row[k], IGNORE_LABEL) for k in carried})
             out["segment_ids"] = seg
             out["positions"] = tf.where(seg > 0, pos + offset, pad_position)
-            if self.label_kind == "class":
+            if "cls_positions" in self._segment_features():
                 starts = tf.cast(tf.where((seg > 0) & (pos == 0))[:, 0], tf.int32)
                 out["cls_positions"] = tf.ensure_shape(tf.pad(starts, [[0, slots - tf.size(starts)]]), [slots])
             return out

@@ -13,6 +13,7 @@ import dataclasses
 
 import seqio
 
+from xstilts_jax.data.label_kinds import get_label_kind
 from xstilts_jax.data.task_heads import get_provider, get_task_head
 
 
@@ -26,9 +27,10 @@ class LayoutGroup:
 
 
 def layout_of(task: str) -> str:
-    """A task's batch layout: its label kind, and the number of choices for choice tasks."""
+    """A task's batch layout: its label kind, with the number of rows where it has one row per label
+    name (the choices of a choice task: "choice4")."""
     info = get_task_head(task)
-    return f"choice{len(info.label_names)}" if info.label_kind == "choice" else info.label_kind
+    return f"{info.label_kind}{len(info.label_names)}" if get_label_kind(info.label_kind).row_per_label else info.label_kind
 
 
 def layout_groups(task_or_mixture: str) -> list[LayoutGroup]:

@@ -18,8 +18,8 @@ from flax import nnx
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, PartitionSpec
 
-from xstilts_jax.data.batches import BatchSpec, host_batches, to_global
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.batches import BatchSpec, default_length, host_batches, to_global
+from xstilts_jax.data.label_kinds import InputLengths
 from xstilts_jax.errors import InputError
 from xstilts_jax.models.model import Model
 from xstilts_jax.partitioning import Rules, axis_rules, batch_sharding
@@ -32,12 +32,14 @@ HostRows = dict[str, np.ndarray]
 
 @dataclasses.dataclass(frozen=True)
 class EvalSettings:
-    """How to run evaluation: global batch size, input length (None: the task's default), mesh and rules."""
+    """How to run evaluation: global batch size, input length (None: the task's default, from
+    `input_lengths` unless the task has its own), mesh and rules."""
 
     batch_size: int
     length: int | None
     mesh: Mesh
     rules: Rules
+    input_lengths: InputLengths = dataclasses.field(default_factory=InputLengths)  # gin `default_max_length.*`
 
 
 def _pad_rows(batch: dict[str, np.ndarray], size: int) -> tuple[dict[str, np.ndarray], int]:
@@ -52,8 +54,8 @@ def forward_batches(
     model: Model, task: str, split: str, head: str, settings: EvalSettings, select: Select
 ) -> Iterator[tuple[HostRows, HostRows]]:
     """Yield (this host's batch rows, selected outputs for those rows) over one pass of `task`/`split`."""
-    info = get_task_head(task)
-    spec = BatchSpec(task, split, settings.length or info.max_length or 256, settings.batch_size, shuffle=False, repeat=False)
+    length = settings.length or default_length(task, settings.input_lengths)
+    spec = BatchSpec(task, split, length, settings.batch_size, shuffle=False, repeat=False)
     mesh, rules = settings.mesh, settings.rules
     graphdef, state = nnx.split(model, nnx.Param)
     params = jax.device_put(nnx.to_pure_dict(state), param_shardings(model, mesh, rules))

@@ -1,9 +1,9 @@
-"""Output decoders, one per label kind: a task's examples → (gold, predicted) values for its metric fns.
+"""Output decoders: a task's examples → (gold, predicted) values for its metric fns.
 
 A predictor runs the forward pass (`forward.forward_batches`), decodes the head's outputs and
 returns gold and predicted values in example (`idx`) order, gathered from every host. The
-registry is keyed by the label kind of the task-head registry, so a new output format is a new
-entry here, not a branch in the evaluator.
+registry is keyed by decoder name; the label-kind table (`data/label_kinds.py`) names each
+kind's decoder, so a new output format is a new entry here, not a branch in the evaluator.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 import jax
 import jax.numpy as jnp
 
+from xstilts_jax.data.label_kinds import LABEL_KINDS, get_label_kind
 from xstilts_jax.data.task_heads import TaskHead, get_task_head
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation.forward import EvalSettings, forward_batches, gather_in_order
@@ -76,19 +77,27 @@ def predict_tokens(model: Model, task: str, split: str, settings: EvalSettings) 
     return gather_in_order(gold), gather_in_order(pred)
 
 
+def predict_retrieval(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[Any], list[Any]]:
+    """Retrieval: the predictor of the task's retrieval label kind ("nearest", "ranking", "mining")."""
+    return RETRIEVAL_PREDICTORS[get_task_head(task).label_kind](model, task, split, settings)
+
+
 PREDICTORS: dict[str, Predictor] = {
-    "class": predict_labels,
-    "choice": predict_labels,
+    "labels": predict_labels,
     "tags": predict_tags,
-    "span": predict_spans,
+    "spans": predict_spans,
     "tokens": predict_tokens,
-    **RETRIEVAL_PREDICTORS,  # "nearest", "ranking", "mining"
+    "retrieval": predict_retrieval,
 }
 
 
 def predict(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[Any], list[Any]]:
-    """Gold and predicted values of every example of `task`/`split`, decoded by the task's label kind."""
+    """Gold and predicted values of every example of `task`/`split`, decoded by its label kind's decoder."""
     kind = get_task_head(task).label_kind
-    if kind not in PREDICTORS:
-        raise ConfigError(f"Task {task!r} has label kind {kind!r}, which no evaluation predictor decodes; known: {sorted(PREDICTORS)}.")
-    return PREDICTORS[kind](model, task, split, settings)
+    decoder = get_label_kind(kind).decoder
+    if decoder not in PREDICTORS:
+        raise ConfigError(
+            f"Task {task!r} has label kind {kind!r}, which no evaluation predictor decodes; "
+            f"decoded: {sorted(k for k, row in LABEL_KINDS.items() if row.decoder in PREDICTORS)}."
+        )
+    return PREDICTORS[decoder](model, task, split, settings)

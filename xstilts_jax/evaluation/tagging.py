@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
+from xstilts_jax.data.label_kinds import IGNORE_LABEL
 from xstilts_jax.errors import InputError
-
-IGNORE_LABEL = -1
 
 
 def first_subword_predictions(token_predictions: Sequence[int], labels: Sequence[int]) -> list[int]:

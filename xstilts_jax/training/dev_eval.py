@@ -12,6 +12,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from jax.sharding import Mesh
 
+from xstilts_jax.data.label_kinds import InputLengths
 from xstilts_jax.evaluation.evaluator import evaluate_tasks, eval_split, expand_tasks
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.models.model import Model
@@ -32,14 +33,15 @@ def flatten_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float
 
 
 def dev_evaluator(
-    eval_tasks: Sequence[str], batch_size: int, length: int | None, mesh: Mesh, rules: Rules
+    eval_tasks: Sequence[str], batch_size: int, length: int | None, mesh: Mesh, rules: Rules, input_lengths: InputLengths
 ) -> EvalFn | None:
-    """An EvalFn scoring `eval_tasks` (mixtures expanded) on their dev split; None without tasks."""
+    """An EvalFn scoring `eval_tasks` (mixtures expanded) on their dev split, at `length` or each
+    task's default from `input_lengths`; None without tasks."""
     if not eval_tasks:
         return None
     tasks = expand_tasks(eval_tasks)
     splits = {task: eval_split(task) for task in tasks}
-    settings = EvalSettings(batch_size, length, mesh, rules)
+    settings = EvalSettings(batch_size, length, mesh, rules, input_lengths)
 
     def evaluate(model: Model, step: int) -> dict[str, float]:
         return flatten_scores(evaluate_tasks(model, tasks, splits, settings))

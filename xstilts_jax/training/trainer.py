@@ -23,7 +23,8 @@ import seqio
 from flax import nnx
 from tqdm import tqdm
 
-from xstilts_jax.data.batches import BatchSpec, count_examples, host_batches, to_global
+from xstilts_jax.data.batches import BatchSpec, count_examples, default_length, host_batches, to_global
+from xstilts_jax.data.label_kinds import InputLengths
 from xstilts_jax.data.layouts import LayoutGroup, layout_groups
 from xstilts_jax.data.task_heads import get_provider, get_task_head, head_id
 from xstilts_jax.errors import ConfigError, DivergenceError, Preempted
@@ -54,7 +55,7 @@ class TrainConfig:
     steps: int | None = None
     epochs: float | None = None
     batch_size: int = 32
-    length: int | None = None  # default: the task's registered max_length
+    length: int | None = None  # default: the task's own, else its label kind's in `input_lengths`
     pack: bool = False
     max_segments: int = 8
     accumulate_steps: int = 1
@@ -69,6 +70,7 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     data_shards: int | None = None  # seqio shards per global batch; fixed, batches do not depend on the host count
+    input_lengths: InputLengths = dataclasses.field(default_factory=InputLengths)  # gin `default_max_length.*`
 
     def __post_init__(self) -> None:
         require_bound(self.task, "TrainConfig.task (TASK in gin/runs/*.gin)", "--gin.TASK=\"'mnli'\"")
@@ -159,9 +161,10 @@ def train(
     check_batch_divisible(config.batch_size, mesh, rules)
     if evaluate is None:
         evaluate = dev_evaluator(
-            config.eval_tasks, config.eval_batch_size or config.batch_size, config.eval_length or config.length, mesh, rules
+            config.eval_tasks, config.eval_batch_size or config.batch_size, config.eval_length or config.length, mesh, rules,
+            config.input_lengths,
         )
-    length = config.length or get_task_head(_first_task_name(config.task)).max_length or 256
+    length = config.length or default_length(config.task, config.input_lengths)
     steps = resolve_steps(config, length)
     groups = layout_groups(config.task)
 
@@ -288,11 +291,6 @@ def _free(params: dict[str, Any]) -> None:
     for x in jax.tree.leaves(params):
         if isinstance(x, jax.Array) and not x.is_deleted():
             x.delete()
-
-
-def _first_task_name(task: str) -> str:
-    provider = get_provider(task)
-    return provider.tasks[0].name if isinstance(provider, seqio.Mixture) else provider.name
 
 
 def _merge(graphdef: nnx.GraphDef, state: TrainState) -> Model:
