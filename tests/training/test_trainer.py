@@ -12,7 +12,7 @@ import tensorflow as tf
 from xstilts_jax.data import task_heads
 from xstilts_jax.data.task_heads import TaskHead, register_task_head
 from xstilts_jax.models import HeadSpec, build_model
-from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.data.layouts import layout_groups
 from xstilts_jax.errors import ConfigError, DivergenceError
@@ -116,8 +116,8 @@ def _params(model):
 
 def test_a_model_built_on_the_mesh_trains_like_a_host_built_one_and_is_consumed(tiny_config, tmp_path):
     config = TrainConfig(task="toy_train", steps=3, batch_size=8, save_every=3, log_every=1)
-    mesh, rules = make_mesh(MESH), get_rules(MESH.rules)
-    sharded = build_sharded_model(tiny_config.replace(dropout_rate=0.0), {"toy": HeadSpec("classification", 3)}, 0, mesh, rules)
+    partitioner = Partitioner.from_config(MESH)
+    sharded = build_sharded_model(tiny_config.replace(dropout_rate=0.0), {"toy": HeadSpec("classification", 3)}, 0, partitioner)
     initial = jax.tree.leaves(split_model(sharded)[1])
     on_mesh = train(sharded, tmp_path / "mesh", config, MESH, OPT).model
     assert all(x.is_deleted() for x in initial)  # donated into the train state: never held twice
