@@ -187,3 +187,15 @@ def test_sharded_train_step_equals_single_device(tiny_config):
     np.testing.assert_allclose(metrics["grad_norm"], ref_metrics["grad_norm"], atol=1e-5, rtol=0)
     for p, r in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(ref_state.params)):
         np.testing.assert_allclose(np.asarray(p), np.asarray(r), atol=1e-5, rtol=0)
+
+
+def test_partitioner_batches_to_global_and_back():
+    """Host-local rows become global arrays split on the batch axes (any rank); `to_host_local` inverts it."""
+    partitioner = Partitioner.from_config(MeshConfig(data=2, fsdp=4))
+    local = {"input_ids": np.arange(8 * 6, dtype=np.int32).reshape(8, 6), "labels": np.arange(8, dtype=np.int32)}
+    batch = partitioner.to_global(local)
+    assert partitioner.batch_shardings(local) == {k: v.sharding for k, v in batch.items()}
+    for key, value in batch.items():
+        assert value.sharding.spec == P(("data", "fsdp"))
+        assert value.addressable_shards[0].data.shape == (1,) + local[key].shape[1:]
+        np.testing.assert_array_equal(partitioner.to_host_local(value), local[key])

@@ -16,7 +16,7 @@ from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.data.layouts import layout_groups
 from xstilts_jax.errors import ConfigError, DivergenceError
-from xstilts_jax.training import trainer
+from xstilts_jax.training import step_builder
 from xstilts_jax.training.checkpoints import Checkpointer
 from xstilts_jax.training.model_init import build_sharded_model
 from xstilts_jax.training.train_state import split_model
@@ -160,7 +160,7 @@ def test_best_checkpoint_is_handed_on(tiny_config, tmp_path):
 
 @pytest.mark.slow
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
-    real = trainer.make_train_step
+    real = step_builder.make_train_step
 
     def poisoned(*args, **kwargs):
         step = real(*args, **kwargs)
@@ -174,7 +174,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
 
         return run
 
-    monkeypatch.setattr(trainer, "make_train_step", poisoned)
+    monkeypatch.setattr(step_builder, "make_train_step", poisoned)
     config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=2, log_every=1)
     with pytest.raises(DivergenceError, match="diverged at step 3.*last good checkpoint is step 2"):
         train(_model(tiny_config), tmp_path, config, MESH, OPT)
