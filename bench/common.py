@@ -23,9 +23,10 @@ from xstilts_jax.errors import ConfigError
 from xstilts_jax.models import HeadSpec, build_model
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.ladder import model_config
-from xstilts_jax.training.optimizer import OptimizerConfig, make_optimizer
-from xstilts_jax.training.train_state import TrainState, init_train_state, split_model
-from xstilts_jax.training.train_step import make_train_step
+from xstilts_jax.partitioning import MeshConfig, Partitioner
+from xstilts_jax.training.optimizer import OptimizerConfig
+from xstilts_jax.training.step_builder import build_train_step
+from xstilts_jax.training.train_state import TrainState, split_model
 
 Batch = dict[str, np.ndarray]
 NUM_CLASSES = 3  # the benchmarks' classification head: an NLI-sized label set
@@ -135,7 +136,7 @@ def real_tokens(batch: Batch, pad_id: int) -> int:
 
 @dataclasses.dataclass
 class ProjectTrainer:
-    """The project's jitted train step (no mesh: one device) with its state, for timing."""
+    """The project's jitted train step (on one device) with its state, for timing."""
 
     config: EncoderConfig
     step_fn: Callable[[TrainState, Any], tuple[TrainState, dict[str, jax.Array]]]
@@ -148,13 +149,11 @@ class ProjectTrainer:
 
 
 def project_trainer(config: EncoderConfig, head: HeadSpec, total_steps: int = 1000) -> ProjectTrainer:
-    """Model + AdamW (the project's optimizer) + the project's train step, jitted with the state donated."""
+    """Model + AdamW (the project's optimizer) + the trainer's step on the first device, state donated."""
     model = build_model(config, {"head": head}, seed=0)
-    graphdef, params = split_model(model)
-    optimizer = make_optimizer(OptimizerConfig(learning_rate=1e-4), total_steps)
-    state = init_train_state(params, optimizer, seed=0)
-    step = jax.jit(make_train_step(graphdef, optimizer, "head", dropout=False), donate_argnums=(0,))
-    return ProjectTrainer(config, step, state)
+    partitioner = Partitioner.from_config(MeshConfig(data=1, fsdp=1, tensor=1, dcn_data=1), jax.devices()[:1])
+    train_step = build_train_step(model, OptimizerConfig(learning_rate=1e-4), partitioner, total_steps, dropout=False)
+    return ProjectTrainer(config, train_step.jit("head"), train_step.init_state())
 
 
 def project_forward(config: EncoderConfig, head: HeadSpec) -> Callable[[Batch], dict[str, jax.Array]]:

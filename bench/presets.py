@@ -23,10 +23,10 @@ import numpy as np  # noqa: E402
 
 from xstilts_jax.models import HeadSpec, build_model  # noqa: E402
 from xstilts_jax.models.ladder import model_config  # noqa: E402
-from xstilts_jax.partitioning import RULES_PRESETS, MeshConfig, get_rules, make_mesh  # noqa: E402
-from xstilts_jax.training.optimizer import OptimizerConfig, make_optimizer  # noqa: E402
-from xstilts_jax.training.train_state import init_train_state, split_model, train_state_shardings  # noqa: E402
-from xstilts_jax.training.train_step import jit_train_step, make_train_step  # noqa: E402
+from xstilts_jax.partitioning import RULES_PRESETS, MeshConfig, Partitioner  # noqa: E402
+from xstilts_jax.training.optimizer import OptimizerConfig  # noqa: E402
+from xstilts_jax.training.step_builder import build_train_step  # noqa: E402
+
 
 def synthetic_batches(vocab_size: int, pad_id: int, batch: int, length: int, seed: int) -> Iterator[dict[str, np.ndarray]]:
     """Endless padded classification batches over word ids 4..51 whose label is (first word id) mod 3."""
@@ -49,17 +49,12 @@ MESHES = {
 def time_preset(preset: str, model_name: str, batch_size: int, seq_len: int, steps: int) -> dict[str, float]:
     """Median step time and tokens/s of the train step under one preset."""
     config = model_config(model_name, dropout_rate=0.0)
-    mesh_cfg = MESHES[preset]
-    mesh, rules = make_mesh(mesh_cfg), get_rules(mesh_cfg.rules)
     model = build_model(config, {"c": HeadSpec("classification", 3)}, seed=0)
-    graphdef, params = split_model(model)
-    optimizer = make_optimizer(OptimizerConfig(learning_rate=1e-4), steps + 1)
-    state = init_train_state(params, optimizer, seed=0)
-    shardings = train_state_shardings(model, jax.eval_shape(lambda: state), mesh, rules)
-    state = jax.device_put(state, shardings)
-    batches = synthetic_batches(config.vocab_size, config.pad_id, batch_size, seq_len, seed=0)
-    batch = next(batches)
-    step = jit_train_step(make_train_step(graphdef, optimizer, "c", mesh, rules, dropout=False), shardings, batch, mesh, rules)
+    partitioner = Partitioner.from_config(MESHES[preset])
+    train_step = build_train_step(model, OptimizerConfig(learning_rate=1e-4), partitioner, steps + 1, dropout=False)
+    state = train_step.init_state()
+    batch = next(synthetic_batches(config.vocab_size, config.pad_id, batch_size, seq_len, seed=0))
+    step = train_step.jit("c")
     state, metrics = step(state, batch)  # compile
     jax.block_until_ready(metrics)
     times = []

@@ -11,16 +11,16 @@ from xstilts_jax.models import HeadSpec, build_model
 from xstilts_jax.partitioning import (
     RULES_PRESETS,
     MeshConfig,
-    check_batch_divisible,
+    Partitioner,
     get_rules,
     logical_to_mesh_spec,
     make_mesh,
-    axis_rules,
     resolve_mesh_shape,
 )
 from xstilts_jax.training.optimizer import OptimizerConfig, make_optimizer
+from xstilts_jax.training.step_builder import build_train_step
 from xstilts_jax.training.train_state import init_train_state, split_model, train_state_shardings
-from xstilts_jax.training.train_step import jit_train_step, loss_fn, make_train_step
+from xstilts_jax.training.train_step import loss_fn, make_train_step
 
 
 def test_eight_host_devices():
@@ -65,9 +65,10 @@ def test_logical_to_mesh_spec_t5x_semantics():
 
 
 def test_batch_not_divisible_is_clear():
-    mesh = make_mesh(MeshConfig(data=2, fsdp=4))
+    partitioner = Partitioner.from_config(MeshConfig(data=2, fsdp=4))
+    partitioner.check_batch_divisible(16)
     with pytest.raises(ConfigError, match="Batch size 6 is not divisible by the 8 batch shards"):
-        check_batch_divisible(6, mesh, get_rules("fsdp"))
+        partitioner.check_batch_divisible(6)
 
 
 # Where each preset must put some parameters on a (data=2, fsdp=2, tensor=2) mesh.
@@ -104,14 +105,14 @@ def _setup(tiny_config, preset, mesh_axes):
     graphdef, params = split_model(model)
     optimizer = make_optimizer(OptimizerConfig(learning_rate=1e-3, warmup_fraction=0.0), total_steps=10)
     state = init_train_state(params, optimizer, seed=0)
-    mesh = make_mesh(MeshConfig(rules=preset, **mesh_axes))
-    shardings = train_state_shardings(model, jax.eval_shape(lambda: state), mesh, get_rules(preset))
-    return model, graphdef, optimizer, state, mesh, shardings
+    partitioner = Partitioner.from_config(MeshConfig(rules=preset, **mesh_axes))
+    shardings = train_state_shardings(model, jax.eval_shape(lambda: state), partitioner)
+    return model, graphdef, optimizer, state, partitioner, shardings
 
 
 @pytest.mark.parametrize("preset", sorted(RULES_PRESETS))
 def test_presets_place_parameters_as_rules_say(tiny_config, preset):
-    model, _, _, state, mesh, shardings = _setup(tiny_config, preset, {"data": 2, "fsdp": 2, "tensor": 2})
+    model, _, _, state, partitioner, shardings = _setup(tiny_config, preset, {"data": 2, "fsdp": 2, "tensor": 2})
     placed = jax.device_put(state, shardings)
     for path, spec in EXPECTED[preset].items():
         arr = _get(placed.params, path)
@@ -120,7 +121,7 @@ def test_presets_place_parameters_as_rules_say(tiny_config, preset):
         expected_shard = list(arr.shape)
         for dim, axes in enumerate(spec):
             for a in (axes,) if isinstance(axes, str) else axes or ():
-                expected_shard[dim] //= mesh.shape[a]
+                expected_shard[dim] //= partitioner.mesh.shape[a]
         assert arr.addressable_shards[0].data.shape == tuple(expected_shard)
     # Adam moments follow their parameter
     mu = placed.opt_state[1][0].mu
@@ -145,11 +146,11 @@ MESHES = [
 ]
 
 
-def _loss_and_grads(graphdef, params, batch, mesh=None, rules=None, shardings=None):
+def _loss_and_grads(graphdef, params, batch, partitioner=None, shardings=None):
     def f(p, b):
-        if mesh is None:
+        if partitioner is None:
             return jax.value_and_grad(loss_fn, argnums=1, has_aux=True)(graphdef, p, b, "cls", None)
-        with axis_rules(mesh, rules):  # activation constraints active, as in the train step
+        with partitioner.activation_rules():  # activation constraints active, as in the train step
             return jax.value_and_grad(loss_fn, argnums=1, has_aux=True)(graphdef, p, b, "cls", None)
 
     if shardings is None:
@@ -160,9 +161,9 @@ def _loss_and_grads(graphdef, params, batch, mesh=None, rules=None, shardings=No
 @pytest.mark.parametrize("preset, mesh_axes", MESHES)
 def test_sharded_loss_and_grads_equal_single_device(tiny_config, preset, mesh_axes):
     batch = _batch(tiny_config)
-    _, graphdef, _, state, mesh, shardings = _setup(tiny_config, preset, mesh_axes)
+    _, graphdef, _, state, partitioner, shardings = _setup(tiny_config, preset, mesh_axes)
     (ref_loss, _), ref_grads = _loss_and_grads(graphdef, state.params, batch)
-    (loss, _), grads = _loss_and_grads(graphdef, state.params, batch, mesh, get_rules(preset), shardings.params)
+    (loss, _), grads = _loss_and_grads(graphdef, state.params, batch, partitioner, shardings.params)
     assert len(grads["encoder"]["layers"]["query"].sharding.device_set) == 8
     np.testing.assert_allclose(loss, ref_loss, atol=1e-5, rtol=0)
     for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(ref_grads)):
@@ -170,15 +171,31 @@ def test_sharded_loss_and_grads_equal_single_device(tiny_config, preset, mesh_ax
 
 
 def test_sharded_train_step_equals_single_device(tiny_config):
-    """The jitted, donated step on a data x fsdp x tensor mesh updates params like one device does."""
+    """The built step (jitted, donated) on a data x fsdp x tensor mesh updates params like one device does."""
     batch = _batch(tiny_config)
-    _, graphdef, optimizer, state, mesh, shardings = _setup(tiny_config, "fsdp_tensor", MESHES[2][1])
+    model, graphdef, optimizer, state, partitioner, shardings = _setup(tiny_config, "fsdp_tensor", MESHES[2][1])
     ref_state, ref_metrics = jax.jit(make_train_step(graphdef, optimizer, "cls", dropout=False))(state, batch)
-    rules = get_rules("fsdp_tensor")
-    step = jit_train_step(make_train_step(graphdef, optimizer, "cls", mesh, rules, dropout=False), shardings, batch, mesh, rules)
-    new_state, metrics = step(jax.device_put(state, shardings), batch)
+    opt_config = OptimizerConfig(learning_rate=1e-3, warmup_fraction=0.0)
+    train_step = build_train_step(model, opt_config, partitioner, 10, dropout=False)
+    initial = train_step.init_state()
+    for leaf, sharding in zip(jax.tree.leaves(initial), jax.tree.leaves(shardings)):
+        assert leaf.sharding.is_equivalent_to(sharding, leaf.ndim)
+    new_state, metrics = train_step.jit("cls")(initial, batch)
     assert int(new_state.step) == 1
+    assert initial.params["encoder"]["layers"]["query"].is_deleted()  # the state is donated
     np.testing.assert_allclose(metrics["loss"], ref_metrics["loss"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(metrics["grad_norm"], ref_metrics["grad_norm"], atol=1e-5, rtol=0)
     for p, r in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(ref_state.params)):
         np.testing.assert_allclose(np.asarray(p), np.asarray(r), atol=1e-5, rtol=0)
+
+
+def test_partitioner_batches_to_global_and_back():
+    """Host-local rows become global arrays split on the batch axes (any rank); `to_host_local` inverts it."""
+    partitioner = Partitioner.from_config(MeshConfig(data=2, fsdp=4))
+    local = {"input_ids": np.arange(8 * 6, dtype=np.int32).reshape(8, 6), "labels": np.arange(8, dtype=np.int32)}
+    batch = partitioner.to_global(local)
+    assert partitioner.batch_shardings(local) == {k: v.sharding for k, v in batch.items()}
+    for key, value in batch.items():
+        assert value.sharding.spec == P(("data", "fsdp"))
+        assert value.addressable_shards[0].data.shape == (1,) + local[key].shape[1:]
+        np.testing.assert_array_equal(partitioner.to_host_local(value), local[key])

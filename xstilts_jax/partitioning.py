@@ -192,46 +192,12 @@ def constrain(x: jax.Array, logical: Sequence[str | None]) -> jax.Array:
     return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, logical_to_mesh_spec(logical, rules, mesh)))
 
 
-# --- shardings for trees -----------------------------------------------------------
-
-
-def logical_specs(state: nnx.State) -> Any:
-    """The logical axis names of every variable in an NNX state, as PartitionSpecs."""
-    return nnx.get_partition_spec(state)
-
-
-def tree_shardings(state: Any, mesh: Mesh, rules: Rules) -> Any:
-    """NamedShardings for every leaf of an NNX state (or abstract state) by its logical names."""
-    specs = nnx.get_partition_spec(state)
-
-    def to_sharding(spec: Any) -> Any:
-        names = tuple(spec) if isinstance(spec, PartitionSpec) else None
-        return NamedSharding(mesh, logical_to_mesh_spec(names, rules, mesh))
-
-    return jax.tree.map(to_sharding, specs, is_leaf=lambda x: isinstance(x, PartitionSpec))
+# --- batch shardings -------------------------------------------------------------
 
 
 def batch_sharding(mesh: Mesh, rules: Rules, ndim: int) -> NamedSharding:
     """Sharding of a batch array: the leading dim on the `batch` rule, the rest replicated."""
     return NamedSharding(mesh, logical_to_mesh_spec(("batch",) + (None,) * (ndim - 1), rules, mesh))
-
-
-def batch_shardings(batch: Mapping[str, Any], mesh: Mesh, rules: Rules) -> dict[str, NamedSharding]:
-    """Shardings for every feature of a batch."""
-    return {k: batch_sharding(mesh, rules, np.ndim(v)) for k, v in batch.items()}
-
-
-def check_batch_divisible(batch_size: int, mesh: Mesh, rules: Rules) -> None:
-    """Raise a clear error when the global batch cannot be split over the batch mesh axes."""
-    spec = logical_to_mesh_spec(("batch",), rules, mesh)
-    axes = spec[0] if len(spec) else None
-    names = (axes,) if isinstance(axes, str) else tuple(axes or ())
-    shards = math.prod(mesh.shape[a] for a in names)
-    if batch_size % shards:
-        raise ConfigError(
-            f"Batch size {batch_size} is not divisible by the {shards} batch shards of mesh axes {names}; "
-            f"use a batch size that is a multiple of {shards}."
-        )
 
 
 # --- the Partitioner ---------------------------------------------------------------
@@ -281,7 +247,7 @@ class Partitioner:
 
     def batch_sharding(self, ndim: int) -> NamedSharding:
         """A batch array's sharding: the leading dim on the `batch` rule, the rest replicated."""
-        return batch_sharding(self.mesh, self.rules, ndim)
+        return self.sharding(("batch",) + (None,) * (ndim - 1))
 
     def batch_shardings(self, batch: Mapping[str, Any]) -> dict[str, NamedSharding]:
         """Shardings for every feature of a batch (arrays or abstract arrays)."""
@@ -289,7 +255,15 @@ class Partitioner:
 
     def check_batch_divisible(self, batch_size: int) -> None:
         """Raise a clear error when the global batch cannot be split over the batch mesh axes."""
-        check_batch_divisible(batch_size, self.mesh, self.rules)
+        spec = self.spec(("batch",))
+        axes = spec[0] if len(spec) else None
+        names = (axes,) if isinstance(axes, str) else tuple(axes or ())
+        shards = math.prod(self.mesh.shape[a] for a in names)
+        if batch_size % shards:
+            raise ConfigError(
+                f"Batch size {batch_size} is not divisible by the {shards} batch shards of mesh axes {names}; "
+                f"use a batch size that is a multiple of {shards}."
+            )
 
     def to_global(self, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
         """Assemble every host's local rows into global arrays sharded on the `batch` rule."""

@@ -16,10 +16,10 @@ from xstilts_jax.checkpoints.pretrained import save_pretrained
 from xstilts_jax.checkpoints.run import Checkpointer, load_encoder_from
 from xstilts_jax.errors import CheckpointError, ConfigError
 from xstilts_jax.models import HeadSpec, build_model
-from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.training.optimizer import OptimizerConfig, make_optimizer
 from xstilts_jax.training.train_state import TrainState, init_train_state, split_model, train_state_shardings
-from xstilts_jax.training.train_step import jit_train_step, make_train_step
+from xstilts_jax.training.train_step import make_train_step
 
 CLS3 = HeadSpec("classification", num_labels=3)
 MLM = HeadSpec("mlm")
@@ -34,9 +34,9 @@ class Setup:
         self.model = build_model(config, heads or {"cls": CLS3}, seed=0)
         self.graphdef, self.params = split_model(self.model)
         self.optimizer = optimizer or make_optimizer(OptimizerConfig(learning_rate=1e-3, warmup_fraction=0.2), 10)
-        self.mesh = make_mesh(MeshConfig(rules=PRESET, data=2, fsdp=4))
+        self.partitioner = Partitioner.from_config(MeshConfig(rules=PRESET, data=2, fsdp=4))
         abstract = jax.eval_shape(self._init)
-        self.shardings = train_state_shardings(self.model, abstract, self.mesh, get_rules(PRESET))
+        self.shardings = train_state_shardings(self.model, abstract, self.partitioner)
         self.abstract = jax.tree.map(
             lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, self.shardings
         )
@@ -85,12 +85,11 @@ def setup(tiny_config):
 
 def test_resume_is_bit_identical_to_an_uninterrupted_run(setup, tiny_config, tmp_path):
     batches = _batches(tiny_config)
-    step = jit_train_step(
-        make_train_step(setup.graphdef, setup.optimizer, "cls", setup.mesh, get_rules(PRESET), dropout=True),
-        setup.shardings,
-        batches[0],
-        setup.mesh,
-        get_rules(PRESET),
+    step = jax.jit(
+        make_train_step(setup.graphdef, setup.optimizer, "cls", setup.partitioner, dropout=True),
+        in_shardings=(setup.shardings, setup.partitioner.batch_shardings(batches[0])),
+        out_shardings=(setup.shardings, None),
+        donate_argnums=(0,),
     )
 
     def train(state, start, stop):

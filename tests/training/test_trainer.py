@@ -12,11 +12,11 @@ import tensorflow as tf
 from xstilts_jax.data import task_heads
 from xstilts_jax.data.task_heads import TaskHead, register_task_head
 from xstilts_jax.models import HeadSpec, build_model
-from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.data.layouts import layout_groups
 from xstilts_jax.errors import ConfigError, DivergenceError
-from xstilts_jax.training import trainer
+from xstilts_jax.training import step_builder
 from xstilts_jax.checkpoints.run import Checkpointer
 from xstilts_jax.training.model_init import build_sharded_model
 from xstilts_jax.training.train_state import split_model
@@ -116,8 +116,8 @@ def _params(model):
 
 def test_a_model_built_on_the_mesh_trains_like_a_host_built_one_and_is_consumed(tiny_config, tmp_path):
     config = TrainConfig(task="toy_train", steps=3, batch_size=8, save_every=3, log_every=1)
-    mesh, rules = make_mesh(MESH), get_rules(MESH.rules)
-    sharded = build_sharded_model(tiny_config.replace(dropout_rate=0.0), {"toy": HeadSpec("classification", 3)}, 0, mesh, rules)
+    partitioner = Partitioner.from_config(MESH)
+    sharded = build_sharded_model(tiny_config.replace(dropout_rate=0.0), {"toy": HeadSpec("classification", 3)}, 0, partitioner)
     initial = jax.tree.leaves(split_model(sharded)[1])
     on_mesh = train(sharded, tmp_path / "mesh", config, MESH, OPT).model
     assert all(x.is_deleted() for x in initial)  # donated into the train state: never held twice
@@ -160,7 +160,7 @@ def test_best_checkpoint_is_handed_on(tiny_config, tmp_path):
 
 @pytest.mark.slow
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
-    real = trainer.make_train_step
+    real = step_builder.make_train_step
 
     def poisoned(*args, **kwargs):
         step = real(*args, **kwargs)
@@ -174,7 +174,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
 
         return run
 
-    monkeypatch.setattr(trainer, "make_train_step", poisoned)
+    monkeypatch.setattr(step_builder, "make_train_step", poisoned)
     config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=2, log_every=1)
     with pytest.raises(DivergenceError, match="diverged at step 3.*last good checkpoint is step 2"):
         train(_model(tiny_config), tmp_path, config, MESH, OPT)

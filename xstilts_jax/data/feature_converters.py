@@ -53,6 +53,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Sequence
 
+import jax
 import seqio
 import tensorflow as tf
 from seqio import utils
@@ -373,3 +374,37 @@ class PackedEncoderFeatureConverter(PaddedEncoderFeatureConverter):
             lengths.update({k: self.max_segments for k in self._segment_features()})
             lengths.update({k: task_feature_lengths["inputs"] for k in self.PACKING_FEATURE_DTYPES})
         return lengths
+
+
+def abstract_batch(
+    label_kind: str,
+    batch_size: int,
+    length: int,
+    *,
+    pack: bool = False,
+    max_segments: int = 8,
+    num_choices: int | None = None,
+    token_type_ids: bool = False,
+    extra_features: Sequence[str] = (),
+) -> dict[str, jax.ShapeDtypeStruct]:
+    """Shapes and dtypes of one batch of `batch_size` rows at input `length`, as the padded (or,
+    with `pack`, packed) converter for `label_kind` emits them, without reading any data
+    (MaxText's `get_shaped_inputs`): what the planner compiles the train step for."""
+    if pack:
+        converter: PaddedEncoderFeatureConverter = PackedEncoderFeatureConverter(
+            0, label_kind, max_segments, token_type_ids=token_type_ids, extra_features=extra_features
+        )
+    else:
+        converter = PaddedEncoderFeatureConverter(
+            0, label_kind, num_choices=num_choices, token_type_ids=token_type_ids, extra_features=extra_features
+        )
+    # seqio adds the packing features (segment_ids, positions: [length]) to the declared model features
+    packing = {k: FeatureSpec(dtype) for k, dtype in (converter.PACKING_FEATURE_DTYPES or {}).items()}
+    specs = {**packing, **converter.MODEL_FEATURES}
+    out = {}
+    for name, size in converter.get_model_feature_lengths({"inputs": length}).items():
+        spec = specs[name]
+        rows = (converter.num_choices,) if spec.rank == 2 else ()
+        shape = (batch_size, *rows, *(() if size is None else (size,)))
+        out[name] = jax.ShapeDtypeStruct(shape, spec.dtype.as_numpy_dtype)
+    return out

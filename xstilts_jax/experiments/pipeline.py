@@ -35,7 +35,7 @@ from xstilts_jax.experiments.tables import format_phase, format_scores
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import HeadSpec
 from xstilts_jax.models.model import Model
-from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.checkpoints.run import load_encoder_from
 from xstilts_jax.training.model_init import build_sharded_model
 from xstilts_jax.training.optimizer import OptimizerConfig
@@ -132,7 +132,7 @@ def model_for(
         heads = heads_of(task)
         for head in [heads] if isinstance(heads, str) else list(heads):
             specs[head] = _head_spec(task, head)
-    model = build_sharded_model(config, specs, seed, make_mesh(mesh_config), get_rules(mesh_config.rules))
+    model = build_sharded_model(config, specs, seed, Partitioner.from_config(mesh_config))
     if load_from is not None:
         load_encoder_from(load_from, model)
     return model
@@ -194,7 +194,8 @@ def run_experiment(
     trained_on = [target_train.task] if experiment.target_train and target_train is not None else []
     model = model_for(config, trained_on or tasks, seed, load_from, mesh_config)
     _check_heads(model, tasks)
-    mesh, rules = make_mesh(mesh_config), get_rules(mesh_config.rules)
+    partitioner = Partitioner.from_config(mesh_config)
+    mesh, rules = partitioner.mesh, partitioner.rules
     splits = {task: eval_split(task) for task in tasks}
     results = evaluate_tasks(
         model, tasks, splits, EvalSettings(experiment.eval_batch_size, experiment.eval_length, mesh, rules),

@@ -13,27 +13,25 @@ import time
 from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
+from xstilts_jax.data.feature_converters import abstract_batch
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import HeadSpec
 from xstilts_jax.models.model import build_model
-from xstilts_jax.partitioning import MeshConfig, batch_shardings, check_batch_divisible, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.planning.topology import Topology
-from xstilts_jax.training.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
-from xstilts_jax.training.train_state import init_train_state, split_model, train_state_shardings
-from xstilts_jax.training.train_step import jit_train_step, make_train_step
+from xstilts_jax.training.optimizer import OptimizerConfig
+from xstilts_jax.training.step_builder import build_train_step
 
-# Features of a batch per head kind, as the feature converters emit them (packed rows for MLM).
-HEAD_FEATURES: dict[str, tuple[tuple[str, str], ...]] = {
-    "mlm": (("input_ids", "row"), ("segment_ids", "row"), ("positions", "row"), ("labels", "row")),
-    "classification": (("input_ids", "row"), ("labels", "example")),
-    "tagging": (("input_ids", "row"), ("labels", "row")),
-    "span": (("input_ids", "row"), ("start_positions", "example"), ("end_positions", "example")),
+# The heads the planner compiles: the head, and the label kind and packing of the batches it trains on.
+PLANNED_HEADS: dict[str, tuple[HeadSpec, str, bool]] = {
+    "mlm": (HeadSpec("mlm"), "tokens", True),
+    "classification": (HeadSpec("classification", 3), "class", False),
+    "tagging": (HeadSpec("tagging", 17), "tags", False),
+    "span": (HeadSpec("span"), "span", False),
 }
-_NUM_LABELS = {"mlm": 0, "classification": 3, "tagging": 17, "span": 0}
 
 
 # Let libtpu load as a compile-only backend on a machine without TPUs, quietly.
@@ -97,12 +95,12 @@ class CompiledStep:
         return self.argument_bytes + self.output_bytes - self.alias_bytes + self.temp_bytes + self.code_bytes
 
 
-def abstract_batch(head: str, batch: int, seq_len: int) -> dict[str, jax.ShapeDtypeStruct]:
-    """Shapes of one global batch for `head` (int32 features)."""
-    if head not in HEAD_FEATURES:
-        raise ConfigError(f"--head={head!r} cannot be planned; choose one of {sorted(HEAD_FEATURES)}.")
-    shapes = {"row": (batch, seq_len), "example": (batch,)}
-    return {name: jax.ShapeDtypeStruct(shapes[kind], jnp.int32) for name, kind in HEAD_FEATURES[head]}
+def planned_batch(head: str, batch: int, seq_len: int) -> dict[str, jax.ShapeDtypeStruct]:
+    """Shapes of one global batch for `head`, as its feature converter emits them."""
+    if head not in PLANNED_HEADS:
+        raise ConfigError(f"--head={head!r} cannot be planned; choose one of {sorted(PLANNED_HEADS)}.")
+    _, label_kind, pack = PLANNED_HEADS[head]
+    return abstract_batch(label_kind, batch, seq_len, pack=pack)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,33 +119,26 @@ class StepSpec:
 def compile_train_step(
     spec: StepSpec, optimizer_config: OptimizerConfig | None = None, devices: Sequence[jax.Device] | None = None
 ) -> CompiledStep:
-    """Lower and compile `make_train_step` (+ `jit_train_step`) for `spec.topology` on abstract inputs."""
+    """Lower and compile the trainer's step (`build_train_step`) for `spec.topology` on abstract inputs."""
     config, topology, mesh_config, head = spec.config, spec.topology, spec.mesh_config, spec.head
     batch, seq_len = spec.batch, spec.seq_len
     if seq_len > config.max_length:
         raise ConfigError(f"--seq_len={seq_len} exceeds {config.name}'s position table ({config.max_length}).")
     devices = list(devices) if devices is not None else topology_devices(topology)
-    mesh, rules = make_mesh(mesh_config, devices), get_rules(mesh_config.rules)
-    check_batch_divisible(batch, mesh, rules)
-    head_spec = HeadSpec(head, _NUM_LABELS[head]) if head in _NUM_LABELS else HeadSpec(head)
-    model = nnx.eval_shape(lambda: build_model(config, {head: head_spec}, seed=0))
-    graphdef, params = split_model(model)
-    optimizer_config = optimizer_config or OptimizerConfig()
-    optimizer = make_optimizer(optimizer_config, 1000)
-    state = jax.eval_shape(lambda p: init_train_state(p, optimizer, 0), params)
-    shardings = train_state_shardings(model, state, mesh, rules)
-    state = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)
-    example = abstract_batch(head, batch, seq_len)
-    in_batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=s)
-                for (k, v), s in zip(example.items(), batch_shardings(example, mesh, rules).values())}
-    step = make_train_step(graphdef, optimizer, head, mesh, rules, True, spec.accumulate_steps,
-                           learning_rate_schedule(optimizer_config, 1000))
+    partitioner = Partitioner.from_config(mesh_config, devices)
+    partitioner.check_batch_divisible(batch)
+    example = planned_batch(head, batch, seq_len)
+    model = nnx.eval_shape(lambda: build_model(config, {head: PLANNED_HEADS[head][0]}, seed=0))
+    train_step = build_train_step(
+        model, optimizer_config or OptimizerConfig(), partitioner, 1000, accumulate_steps=spec.accumulate_steps
+    )
     start = time.perf_counter()
     try:
-        compiled = jit_train_step(step, shardings, example, mesh, rules).lower(state, in_batch).compile()
+        compiled = train_step.jit(head).lower(train_step.abstract_state, example).compile()
     except jax.errors.JaxRuntimeError as e:
         if "RESOURCE_EXHAUSTED" in str(e):
-            raise CompilerOutOfMemory(str(e).splitlines()[0], time.perf_counter() - start, dict(mesh.shape)) from e
+            mesh_shape = dict(partitioner.mesh.shape)
+            raise CompilerOutOfMemory(str(e).splitlines()[0], time.perf_counter() - start, mesh_shape) from e
         raise
     seconds = time.perf_counter() - start
     mem = compiled.memory_analysis()
@@ -158,5 +149,5 @@ def compile_train_step(
         temp_bytes=int(mem.temp_size_in_bytes),
         code_bytes=int(mem.generated_code_size_in_bytes),
         compile_s=seconds,
-        mesh_shape=dict(mesh.shape),
+        mesh_shape=dict(partitioner.mesh.shape),
     )

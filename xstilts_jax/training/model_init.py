@@ -12,21 +12,19 @@ from typing import Mapping
 
 import jax
 from flax import nnx
-from jax.sharding import Mesh
 
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import HeadSpec
 from xstilts_jax.models.model import Model, build_model
-from xstilts_jax.partitioning import Rules
-from xstilts_jax.training.train_state import param_shardings
+from xstilts_jax.partitioning import Partitioner
 
 
 def build_sharded_model(
-    config: EncoderConfig, heads: Mapping[str, HeadSpec] | None, seed: int, mesh: Mesh, rules: Rules
+    config: EncoderConfig, heads: Mapping[str, HeadSpec] | None, seed: int, partitioner: Partitioner
 ) -> Model:
-    """A freshly initialized model with every parameter created on `mesh` under `rules`."""
+    """A freshly initialized model with every parameter created on `partitioner`'s mesh, sharded."""
     abstract = nnx.eval_shape(lambda: build_model(config, heads, seed=seed))
-    shardings = param_shardings(abstract, mesh, rules)
+    shardings = partitioner.module_shardings(abstract)
 
     def init() -> dict:
         return nnx.to_pure_dict(nnx.state(build_model(config, heads, seed=seed), nnx.Param))

@@ -1,4 +1,4 @@
-"""The functional train state and its shardings on a mesh."""
+"""The functional train state and its shardings by a `Partitioner`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding
 
 from xstilts_jax.models.model import Model
-from xstilts_jax.partitioning import Rules, logical_to_mesh_spec
+from xstilts_jax.partitioning import Partitioner, Rules
 
 Params = dict[str, Any]
 
@@ -41,44 +41,22 @@ def init_train_state(params: Params, optimizer: optax.GradientTransformation, se
     )
 
 
-def param_logical_axes(model: Model) -> dict[str, Any]:
-    """Pure dict of each parameter's logical axis names (tuples)."""
-    specs = nnx.get_partition_spec(nnx.state(model, nnx.Param))
-    return jax.tree.map(
-        lambda s: tuple(s) if isinstance(s, PartitionSpec) else (),
-        nnx.to_pure_dict(specs),
-        is_leaf=lambda x: isinstance(x, PartitionSpec),
-    )
-
-
 def param_shardings(model: Model, mesh: Mesh, rules: Rules) -> dict[str, Any]:
-    """NamedShardings of the model's parameters (pure dict) by their logical axis names."""
-    return jax.tree.map(
-        lambda names: NamedSharding(mesh, logical_to_mesh_spec(names, rules, mesh)),
-        param_logical_axes(model),
-        is_leaf=lambda x: isinstance(x, tuple),
-    )
+    """NamedShardings of the model's parameters (pure dict); evaluation's (mesh, rules) form of
+    `Partitioner.module_shardings`."""
+    return Partitioner(mesh, rules).module_shardings(model)
 
 
 def _dict_path(path: tuple) -> tuple[str, ...]:
     return tuple(str(k.key) for k in path if isinstance(k, jax.tree_util.DictKey))
 
 
-def train_state_shardings(
-    model: Model, abstract_state: TrainState, mesh: Mesh, rules: Rules
-) -> TrainState:
+def train_state_shardings(model: Model, abstract_state: TrainState, partitioner: Partitioner) -> TrainState:
     """NamedShardings for a TrainState: params by their logical names; optimizer moments
     like the parameter they track (matched by parameter path); scalars replicated."""
-    axes = param_logical_axes(model)
-    by_path: dict[tuple[str, ...], NamedSharding] = {}
-
-    def param_sharding(path: tuple, names: tuple) -> NamedSharding:
-        sharding = NamedSharding(mesh, logical_to_mesh_spec(names, rules, mesh))
-        by_path[_dict_path(path)] = sharding
-        return sharding
-
-    params = jax.tree_util.tree_map_with_path(param_sharding, axes, is_leaf=lambda x: isinstance(x, tuple))
-    replicated = NamedSharding(mesh, PartitionSpec())
+    params = partitioner.module_shardings(model)
+    by_path = {_dict_path(path): s for path, s in jax.tree_util.tree_flatten_with_path(params)[0]}
+    replicated = partitioner.replicated()
 
     def opt_sharding(path: tuple, leaf: Any) -> NamedSharding:
         keys = _dict_path(path)

@@ -13,10 +13,9 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
-from jax.sharding import Mesh
 
 from xstilts_jax.errors import ConfigError
-from xstilts_jax.partitioning import Rules, axis_rules, batch_shardings
+from xstilts_jax.partitioning import Partitioner
 from xstilts_jax.training.train_state import TrainState
 
 Batch = Mapping[str, jax.Array]
@@ -61,16 +60,16 @@ def make_train_step(
     graphdef: nnx.GraphDef,
     optimizer: optax.GradientTransformation,
     head: Heads,
-    mesh: Mesh | None = None,
-    rules: Rules | None = None,
+    partitioner: Partitioner | None = None,
     dropout: bool = True,
     accumulate_steps: int = 1,
     schedule: optax.Schedule | None = None,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
     """The (un-jitted) train step: forward, backward (accumulated), optimizer update.
 
-    Metrics: loss (mean over targets), num_targets, grad_norm, tokens (non-padding),
-    and learning_rate when `schedule` is given.
+    With a `partitioner`, activations are constrained to its mesh by its rules. Metrics: loss
+    (mean over targets), num_targets, grad_norm, tokens (non-padding), and learning_rate when
+    `schedule` is given. `training/step_builder.py` jits it with the train state's shardings.
     """
     if accumulate_steps < 1:
         raise ConfigError(f"accumulate_steps must be >= 1, got {accumulate_steps}.")
@@ -98,8 +97,8 @@ def make_train_step(
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         rng, step_rng = jax.random.split(state.rng)
-        if mesh is not None and rules is not None:
-            with axis_rules(mesh, rules):
+        if partitioner is not None:
+            with partitioner.activation_rules():
                 total, count, grads = grads_of(state.params, batch, step_rng)
         else:
             total, count, grads = grads_of(state.params, batch, step_rng)
@@ -118,19 +117,3 @@ def make_train_step(
         return TrainState(step=state.step + 1, params=params, opt_state=opt_state, rng=rng), metrics
 
     return step
-
-
-def jit_train_step(
-    step: Callable[[TrainState, Batch], tuple[TrainState, Metrics]],
-    state_shardings: TrainState,
-    example_batch: Batch,
-    mesh: Mesh,
-    rules: Rules,
-) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
-    """`jax.jit` with explicit in/out shardings; the incoming state is donated."""
-    return jax.jit(
-        step,
-        in_shardings=(state_shardings, batch_shardings(example_batch, mesh, rules)),
-        out_shardings=(state_shardings, None),
-        donate_argnums=(0,),
-    )

@@ -18,26 +18,26 @@ from typing import Any, Iterator, Mapping, Sequence
 import gin
 import jax
 import numpy as np
-import optax
 import seqio
 from flax import nnx
 from tqdm import tqdm
 
-from xstilts_jax.data.batches import BatchSpec, count_examples, default_length, host_batches, to_global
+from xstilts_jax.data.batches import BatchSpec, count_examples, default_length, host_batches
 from xstilts_jax.data.label_kinds import InputLengths
 from xstilts_jax.data.layouts import LayoutGroup, layout_groups
 from xstilts_jax.data.task_heads import get_provider, get_task_head, head_id
 from xstilts_jax.errors import ConfigError, DivergenceError, Preempted
 from xstilts_jax.gin_utils import require_bound
 from xstilts_jax.models.model import Model
-from xstilts_jax.partitioning import MeshConfig, check_batch_divisible, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.checkpoints.run import Checkpointer
 from xstilts_jax.training.dev_eval import EvalFn, dev_evaluator
-from xstilts_jax.training.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
+from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.preemption import PreemptionWatch
+from xstilts_jax.training.step_builder import build_train_step
 from xstilts_jax.training.summaries import SummaryWriter
-from xstilts_jax.training.train_state import TrainState, init_train_state, split_model, train_state_shardings
-from xstilts_jax.training.train_step import Heads, jit_train_step, make_train_step
+from xstilts_jax.training.train_state import TrainState
+from xstilts_jax.training.train_step import Heads
 
 
 @gin.configurable
@@ -157,23 +157,21 @@ def train(
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
-    mesh, rules = make_mesh(mesh_config), get_rules(mesh_config.rules)
-    check_batch_divisible(config.batch_size, mesh, rules)
+    partitioner = Partitioner.from_config(mesh_config)
+    partitioner.check_batch_divisible(config.batch_size)
     if evaluate is None:
+        eval_batch_size, eval_length = config.eval_batch_size or config.batch_size, config.eval_length or config.length
         evaluate = dev_evaluator(
-            config.eval_tasks, config.eval_batch_size or config.batch_size, config.eval_length or config.length, mesh, rules,
-            config.input_lengths,
+            config.eval_tasks, eval_batch_size, eval_length, partitioner.mesh, partitioner.rules, config.input_lengths
         )
     length = config.length or default_length(config.task, config.input_lengths)
     steps = resolve_steps(config, length)
     groups = layout_groups(config.task)
 
-    graphdef, params = split_model(model)
-    schedule = learning_rate_schedule(optimizer_config, steps)
-    optimizer = make_optimizer(optimizer_config, steps)
-    shape = jax.eval_shape(lambda: init_train_state(params, optimizer, config.seed))
-    shardings = train_state_shardings(model, shape, mesh, rules)
-    abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), shape, shardings)
+    train_step = build_train_step(
+        model, optimizer_config, partitioner, steps, seed=config.seed, accumulate_steps=config.accumulate_steps
+    )
+    graphdef = train_step.graphdef
 
     writer = SummaryWriter(run_dir / "tensorboard", enabled=jax.process_index() == 0)
     train_loss: float | None = None
@@ -183,12 +181,12 @@ def train(
         str(run_dir / "checkpoints"), save_every=config.save_every, keep=config.keep,
         best_metric=config.best_metric, best_mode=config.best_mode,  # type: ignore[arg-type]
     ) as checkpointer:  # fmt: skip
-        restored = checkpointer.restore_latest_or_none(abstract)
+        restored = checkpointer.restore_latest_or_none(train_step.abstract_state)
         if restored is None:
-            state, position = _initial_state(params, optimizer, config.seed, shardings), {g.name: 0 for g in groups}
+            state, position = train_step.init_state(), {g.name: 0 for g in groups}
         else:
             state, position = restored
-            _free(params)
+            _free(train_step.params)
             print(f"resumed {run_dir} at step {int(state.step)}")
         start = int(state.step)
         iterators: dict[str, Iterator[dict[str, np.ndarray]]] = {}
@@ -203,7 +201,7 @@ def train(
                 iterators[group.name] = host_batches(
                     spec, model.config.pad_id, model.config.position_offset, skip_batches=int(position.get(group.name, 0))
                 )
-            return to_global(next(iterators[group.name]), mesh, rules)
+            return partitioner.to_global(next(iterators[group.name]))
 
         tokens, window_start = 0, time.perf_counter()
         with tqdm(total=steps, initial=start, desc=f"train {config.task}", unit="step", mininterval=1.0) as bar:
@@ -211,12 +209,7 @@ def train(
                 group = groups[_group_of_step(groups, config.seed, step)]
                 batch = next_batch(group)
                 if group.name not in step_fns:
-                    step_fns[group.name] = jit_train_step(
-                        make_train_step(
-                            graphdef, optimizer, heads_of(group.name), mesh, rules, True, config.accumulate_steps, schedule
-                        ),
-                        shardings, batch, mesh, rules,
-                    )  # fmt: skip
+                    step_fns[group.name] = train_step.jit(heads_of(group.name))
                 state, metrics = step_fns[group.name](state, batch)
                 position = dict(position, **{group.name: int(position.get(group.name, 0)) + 1})
                 done = step + 1
@@ -258,32 +251,6 @@ def train(
         model=_merge(graphdef, state), steps=steps, train_loss=train_loss, eval_metrics=eval_metrics, best_step=best,
         checkpoint=checkpoint, seconds=time.perf_counter() - started,
     )  # fmt: skip
-
-
-def _initial_state(
-    params: dict[str, Any], optimizer: optax.GradientTransformation, seed: int, shardings: TrainState
-) -> TrainState:
-    """The step-0 state on the mesh: the optimizer moments are created sharded inside jit, and the
-    model's parameter buffers are donated into the state, so a 30B+ model is never held twice."""
-    if not _on_mesh(params, shardings.params):
-        if jax.process_count() > 1:
-            raise ConfigError(
-                "train() on several hosts needs a model whose parameters are already on the mesh; build it "
-                "with xstilts_jax.training.model_init.build_sharded_model (experiments.pipeline.model_for does)."
-            )
-        params = jax.device_put(params, shardings.params)
-    init = jax.jit(
-        lambda p: init_train_state(p, optimizer, seed), in_shardings=(shardings.params,), out_shardings=shardings,
-        donate_argnums=0,
-    )  # fmt: skip
-    return init(params)
-
-
-def _on_mesh(params: dict[str, Any], shardings: dict[str, Any]) -> bool:
-    return all(
-        isinstance(x, jax.Array) and x.sharding.is_equivalent_to(s, x.ndim)
-        for x, s in zip(jax.tree.leaves(params), jax.tree.leaves(shardings))
-    )
 
 
 def _free(params: dict[str, Any]) -> None:
