@@ -19,7 +19,7 @@ from xstilts_jax.evaluation.predictors import PREDICTORS
 from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
 from xstilts_jax.training.trainer import TrainConfig
 
-DATA = Path(sources.__file__).resolve().parent / "data"
+DATA = Path(sources.__file__).resolve().parents[1] / "data"
 
 
 def test_every_row_is_consistent():
