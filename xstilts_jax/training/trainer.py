@@ -29,7 +29,7 @@ from xstilts_jax.data.task_heads import get_provider, get_task_head, head_id
 from xstilts_jax.errors import ConfigError, DivergenceError, Preempted
 from xstilts_jax.gin_utils import require_bound
 from xstilts_jax.models.model import Model
-from xstilts_jax.partitioning import MeshConfig, check_batch_divisible, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner, check_batch_divisible, get_rules, make_mesh
 from xstilts_jax.training.checkpoints import Checkpointer
 from xstilts_jax.training.dev_eval import EvalFn, dev_evaluator
 from xstilts_jax.training.optimizer import OptimizerConfig, learning_rate_schedule, make_optimizer
@@ -159,7 +159,8 @@ def train(
     check_batch_divisible(config.batch_size, mesh, rules)
     if evaluate is None:
         evaluate = dev_evaluator(
-            config.eval_tasks, config.eval_batch_size or config.batch_size, config.eval_length or config.length, mesh, rules
+            config.eval_tasks, config.eval_batch_size or config.batch_size, config.eval_length or config.length,
+            Partitioner(mesh, rules),
         )
     length = config.length or get_task_head(_first_task_name(config.task)).max_length or 256
     steps = resolve_steps(config, length)
