@@ -150,7 +150,7 @@ def encode_tags(
     token, so every word keeps a label. A sentence with more subwords than
     `sequence_length["inputs"] - 2` is, with `split_long`, split at word boundaries into
     several examples (XTREME's behaviour), each with the sentence's "idx", its first
-    word's index "word_start" and its "num_words"; `xstilts_jax.evaluation.tagging.
+    word's index "word_start" and its "num_words"; `xstilts_jax.evaluation.decoders.tags.
     rejoin_tag_predictions` puts them back together. Without `split_long` the subwords
     are cut at the length (the words whose first subword is cut are dropped; "num_words"
     counts those kept). A None length neither splits nor cuts.

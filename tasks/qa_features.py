@@ -8,7 +8,7 @@ the last part reaches the end, so every context token is in some window. A windo
 the token span of the example's first answer when the answer lies wholly inside the window,
 else (0, 0): the first token stands for "no answer" (`SpanHead`). Every window carries, per
 token, the character span of the context it came from (-1 for question and special tokens):
-span decoding (`xstilts_jax.evaluation.qa`) cuts its answer text out of the original context
+span decoding (`xstilts_jax.evaluation.decoders.spans`) cuts its answer text out of the original context
 with it, so scripts without spaces (Chinese, Thai) decode exactly.
 
 Features per window (`encode_qa`; all int32 unless noted):

@@ -15,8 +15,8 @@ from xstilts_jax.data.label_kinds import IGNORE_LABEL, LABEL_KINDS, InputLengths
 from xstilts_jax.data.task_heads import get_task_head
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation.forward import EvalSettings
-from xstilts_jax.evaluation.predictors import PREDICTORS
-from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+from xstilts_jax.evaluation.decoders import DECODERS
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.training.trainer import TrainConfig
 
 DATA = Path(sources.__file__).resolve().parents[1] / "data"
@@ -27,7 +27,7 @@ def test_every_row_is_consistent():
     for name, kind in LABEL_KINDS.items():
         assert kind.name == name and kind.length_knob in knobs, name
         assert kind.inputs_rank in (1, 2) and set(kind.labels) <= set(kind.ranks), name
-        assert kind.decoder is None or kind.decoder in PREDICTORS, name
+        assert kind.decoder is None or kind.decoder in DECODERS, name
         assert set(kind.token_labels) | set(kind.example_labels) == set(kind.labels), name
         assert {"idx", "head_id"} <= set(kind.passthrough), name
         # a kind whose examples cannot be cut must be split upstream, so it expands
@@ -73,7 +73,7 @@ def test_default_max_length_knob_sets_the_length_runs_resolve():
     assert default_length("squad", config.input_lengths) == 512
     assert default_length("udpos", config.input_lengths) == 128
     assert default_length("xnli.de", config.input_lengths) == 256  # other kinds keep theirs
-    settings = EvalSettings(8, None, make_mesh(MeshConfig()), get_rules("fsdp"))
+    settings = EvalSettings(8, None, Partitioner.from_config(MeshConfig()))
     assert default_length("xquad.de", settings.input_lengths) == 512
 
 

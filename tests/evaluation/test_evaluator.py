@@ -11,9 +11,9 @@ from xstilts_jax.data.task_heads import get_task_head
 from xstilts_jax.evaluation import metrics
 from xstilts_jax.evaluation.evaluator import evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings
-from xstilts_jax.evaluation.predictors import predict
+from xstilts_jax.evaluation.decoders import decode
 from xstilts_jax.models import build_model
-from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 
 DATA = Path(sources.__file__).resolve().parents[1] / "data"
 
@@ -37,28 +37,28 @@ MESH = MeshConfig(data=2, fsdp=4, rules="fsdp")
 
 
 def test_split_tagging_sentences_are_rejoined_and_scored(tiny_config):
-    mesh, rules = make_mesh(MESH), get_rules("fsdp")
+    partitioner = Partitioner.from_config(MESH)
     model = _model(tiny_config, "udpos.de")
     gold_sentences = _sentences(DATA / "udpos" / "dev-de.tsv")
     # length 8 leaves 6 subwords a piece: most sentences are split into several examples
-    gold, pred = predict(model, "udpos.de", "validation", EvalSettings(8, 8, mesh, rules))
+    gold, pred = decode(model, "udpos.de", "validation", EvalSettings(8, 8, partitioner))
     assert gold == gold_sentences
     assert [len(p) for p in pred] == [len(g) for g in gold]
     assert all(tag in sources.UPOS_TAGS for p in pred for tag in p)
-    unsplit_gold, _ = predict(model, "udpos.de", "validation", EvalSettings(8, 64, mesh, rules))
+    unsplit_gold, _ = decode(model, "udpos.de", "validation", EvalSettings(8, 64, partitioner))
     assert unsplit_gold == gold
 
 
 def test_evaluate_tasks_writes_predictions_and_scores(tiny_config, tmp_path):
-    mesh, rules = make_mesh(MESH), get_rules("fsdp")
+    partitioner = Partitioner.from_config(MESH)
     model = _model(tiny_config, "xcopa.zh")
     results = evaluate_tasks(
-        model, ["xcopa.zh", "xcopa.th"], "test", EvalSettings(8, 64, mesh, rules), predictions_dir=tmp_path
+        model, ["xcopa.zh", "xcopa.th"], "test", EvalSettings(8, 64, partitioner), predictions_dir=tmp_path
     )
     assert set(results) == {"xcopa.zh", "xcopa.th"}
     for task in results:
         predictions = json.loads((tmp_path / f"{task}.test.json").read_text())
-        gold, _ = predict(model, task, "test", EvalSettings(8, 64, mesh, rules))
+        gold, _ = decode(model, task, "test", EvalSettings(8, 64, partitioner))
         assert results[task] == metrics.accuracy(gold, predictions)
         assert 0.0 <= results[task]["accuracy"] <= 100.0
 
@@ -66,10 +66,10 @@ def test_evaluate_tasks_writes_predictions_and_scores(tiny_config, tmp_path):
 def test_mlm_dev_evaluation_scores_the_masked_tokens_of_every_line(tiny_config):
     from xstilts_jax.data.batches import BatchSpec, host_batches
 
-    mesh, rules = make_mesh(MESH), get_rules("fsdp")
+    partitioner = Partitioner.from_config(MESH)
     model = _model(tiny_config, "mlm")
     # length 16: long lines become several chunks sharing the line's idx, re-joined per line
-    gold, pred = predict(model, "mlm", "validation", EvalSettings(8, 16, mesh, rules))
+    gold, pred = decode(model, "mlm", "validation", EvalSettings(8, 16, partitioner))
     expected: dict[int, list[int]] = {}
     spec = BatchSpec("mlm", "validation", 16, 8, shuffle=False, repeat=False)
     for batch in host_batches(spec, model.config.pad_id, model.config.position_offset):
@@ -77,7 +77,7 @@ def test_mlm_dev_evaluation_scores_the_masked_tokens_of_every_line(tiny_config):
             expected.setdefault(int(idx), []).extend(int(t) for t in labels if t >= 0)
     assert gold == [expected[i] for i in sorted(expected)] and sum(map(len, gold)) > 20
     assert [len(p) for p in pred] == [len(g) for g in gold]
-    assert gold == predict(model, "mlm", "validation", EvalSettings(8, 16, mesh, rules))[0]  # fixed eval masks
-    score = evaluate_tasks(model, ["mlm"], "validation", EvalSettings(8, 16, mesh, rules))["mlm"]["accuracy"]
+    assert gold == decode(model, "mlm", "validation", EvalSettings(8, 16, partitioner))[0]  # fixed eval masks
+    score = evaluate_tasks(model, ["mlm"], "validation", EvalSettings(8, 16, partitioner))["mlm"]["accuracy"]
     flat_gold, flat_pred = sum(gold, []), sum(pred, [])
     assert score == pytest.approx(100 * sum(g == p for g, p in zip(flat_gold, flat_pred)) / len(flat_gold))

@@ -13,9 +13,9 @@ import tasks  # noqa: F401  (registers the catalog)
 from tasks import vocabulary
 from xstilts_jax.data.task_heads import get_task_head
 from xstilts_jax.evaluation.forward import EvalSettings
-from xstilts_jax.evaluation.predictors import predict
+from xstilts_jax.evaluation.decoders import decode
 from xstilts_jax.models import build_model
-from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 
 WORKER = Path(__file__).with_name("multihost_worker.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -46,6 +46,6 @@ def test_two_process_predictions_equal_one_process(tmp_path, catalog_env, catalo
     config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
     tasks_ = ("udpos.de", "xcopa.zh")
     model = build_model(config, {get_task_head(t).head: get_task_head(t).spec for t in tasks_}, seed=0)
-    settings = EvalSettings(8, 32, make_mesh(MeshConfig(data=2, fsdp=4, rules="fsdp")), get_rules("fsdp"))
-    expected = {"udpos.de": predict(model, "udpos.de", "validation", settings), "xcopa.zh": predict(model, "xcopa.zh", "test", settings)}
+    settings = EvalSettings(8, 32, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
+    expected = {"udpos.de": decode(model, "udpos.de", "validation", settings), "xcopa.zh": decode(model, "xcopa.zh", "test", settings)}
     assert per_process[0] == json.loads(json.dumps(expected))

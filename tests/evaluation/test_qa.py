@@ -19,10 +19,10 @@ from xstilts_jax.data.task_heads import get_task_head
 from xstilts_jax.evaluation import qa_metrics
 from xstilts_jax.evaluation.evaluator import evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings, forward_batches
-from xstilts_jax.evaluation.predictors import predict
-from xstilts_jax.evaluation.qa import best_answer, window_candidates
+from xstilts_jax.evaluation.decoders import decode
+from xstilts_jax.evaluation.decoders.spans import best_answer, window_candidates
 from xstilts_jax.models import build_model
-from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 
 DATA = Path(sources.__file__).resolve().parents[1] / "data"
 LENGTH = 48  # several windows per example with the sample vocabulary
@@ -35,7 +35,7 @@ def _env(catalog_env):
 
 @pytest.fixture(scope="module")
 def settings():
-    return EvalSettings(8, LENGTH, make_mesh(MeshConfig(data=2, fsdp=4, rules="fsdp")), get_rules("fsdp"))
+    return EvalSettings(8, LENGTH, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
 
 
 def _model(tiny_config, task):
@@ -80,7 +80,7 @@ def test_span_decoding_equals_brute_force_and_scores_officially(tiny_config, set
     model = _model(tiny_config, "xquad.zh")  # XQuAD and MLQA share SQuAD's head
     gin.bind_parameter("span_decoding.n_best_size", LENGTH)  # top-k over every token: same as brute force
     with mock_tfds(raw):
-        gold, pred = predict(model, "xquad.zh", "test", settings)
+        gold, pred = decode(model, "xquad.zh", "test", settings)
         assert gold == _file_answers(DATA / "xquad" / "xquad.zh.json")
         assert pred == _brute_force(model, "xquad.zh", "test", settings)
         results = evaluate_tasks(model, ["mlqa.zh"], "validation", settings, predictions_dir=tmp_path)
@@ -97,9 +97,9 @@ def test_squad_v2_no_answer_threshold(tiny_config, settings):
     model = _model(tiny_config, "squad_v2")
     with mock_tfds(raw):
         gin.bind_parameter("span_decoding.null_score_diff_threshold", -1e9)
-        gold, always_null = predict(model, "squad_v2", "validation", settings)
+        gold, always_null = decode(model, "squad_v2", "validation", settings)
         gin.bind_parameter("span_decoding.null_score_diff_threshold", 1e9)
-        _, never_null = predict(model, "squad_v2", "validation", settings)
+        _, never_null = decode(model, "squad_v2", "validation", settings)
     assert gold == [["about 1,230 kilometres", "1,230 kilometres"], [], ["Rotterdam"]]
     assert always_null == ["", "", ""] and all(never_null)
     scores = qa_metrics.squad_v2(gold, always_null)
@@ -142,8 +142,8 @@ def test_two_process_span_decoding_equals_one_process(tmp_path, catalog_env, cat
     assert per_process[0] == per_process[1]
     model = build_model(tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size),
                         {"squad": get_task_head("xquad.ro").spec}, seed=0)  # fmt: skip
-    settings = EvalSettings(8, 32, make_mesh(MeshConfig(data=2, fsdp=4, rules="fsdp")), get_rules("fsdp"))
-    gold, pred = predict(model, "xquad.ro", "test", settings)
+    settings = EvalSettings(8, 32, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
+    gold, pred = decode(model, "xquad.ro", "test", settings)
     # Hosts hold interleaved shards, so the gathered order is by host; the (gold, answer) pairs agree.
     assert sorted(map(json.dumps, zip(*per_process[0]))) == sorted(map(json.dumps, zip(gold, pred)))
     assert len(gold) == 2

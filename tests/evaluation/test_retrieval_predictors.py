@@ -1,10 +1,11 @@
-"""Retrieval predictors on fixed embeddings: search direction, top-20 rankings, BUCC's dev-tuned threshold."""
+"""Retrieval decoders on fixed embeddings: search direction, top-20 rankings, BUCC's dev-tuned threshold."""
 
 import numpy as np
 import pytest
 
 from xstilts_jax.errors import InputError
 from xstilts_jax.evaluation import retrieval
+from xstilts_jax.evaluation.decoders import retrieval as decoders
 from xstilts_jax.evaluation.retrieval import RetrievalSplit
 from xstilts_jax.evaluation.retrieval_mining import extract_pairs, mine_pairs, optimize_threshold
 
@@ -20,7 +21,7 @@ def fake(monkeypatch):
         embeddings[(task, split)] = {i: np.asarray(v, np.float32) for i, v in vectors.items()}
         retrieval.register_retrieval_split(task, lambda s, task=task: splits[(task, s)])
 
-    monkeypatch.setattr(retrieval, "embed_task", lambda model, task, split, settings: embeddings[(task, split)])
+    monkeypatch.setattr(decoders, "embed_task", lambda model, task, split, settings: embeddings[(task, split)])
     yield add
     for task, _ in splits:
         retrieval._SPLITS.pop(task, None)
@@ -31,7 +32,7 @@ def test_nearest_searches_from_the_queries(fake):
     # each candidate's nearest query is its own translation: only the query side's search gives [0, 0].
     data = RetrievalSplit({0: "en-0", 1: "en-1"}, {2: "de-0", 3: "de-1"}, {"en-0": ["de-0"], "en-1": ["de-1"]})
     fake("toy.de", "test", data, {0: [1, 0], 1: [0.8, 0.6], 2: [1, 0.1], 3: [0.1, 1]})
-    gold, predicted = retrieval.predict_nearest(None, "toy.de", "test", None)
+    gold, predicted = decoders.decode_nearest(None, "toy.de", "test", None)
     assert gold == [0, 1] and predicted == [0, 0]
 
 
@@ -41,7 +42,7 @@ def test_ranking_returns_top_20_ids_per_query(fake):
     candidates = {i: f"c{i}" for i in range(1, 31)}
     data = RetrievalSplit({0: "q"}, candidates, {"q": ["c5", "c7"]})
     fake("toy.en", "test", data, vectors)
-    gold, predicted = retrieval.predict_ranking(None, "toy.en", "test", None)
+    gold, predicted = decoders.decode_ranking(None, "toy.en", "test", None)
     sims = {f"c{i}": np.dot(vectors[0], vectors[i]) / np.linalg.norm(vectors[i]) for i in range(1, 31)}
     assert gold == {"q": ["c5", "c7"]}
     assert predicted["q"] == sorted(sims, key=lambda c: -sims[c])[:20]
@@ -50,7 +51,7 @@ def test_ranking_returns_top_20_ids_per_query(fake):
 def test_ranking_refuses_relevant_ids_outside_the_pool(fake):
     fake("toy.fr", "test", RetrievalSplit({0: "q"}, {1: "c1"}, {"q": ["c9"]}), {0: [1, 0], 1: [0, 1]})
     with pytest.raises(InputError, match=r"toy.fr test: query 'q' .* \['c9'\] are not in the candidate pool"):
-        retrieval.predict_ranking(None, "toy.fr", "test", None)
+        decoders.decode_ranking(None, "toy.fr", "test", None)
 
 
 def test_mining_applies_the_threshold_tuned_on_validation(fake):
@@ -78,10 +79,10 @@ def test_mining_applies_the_threshold_tuned_on_validation(fake):
 
     val_gold = [(s, t) for s, ts in val.relevant.items() for t in ts]
     threshold = optimize_threshold(scored(val, val_vectors), val_gold)
-    gold, predicted = retrieval.predict_mining(None, "toy.ru", "test", None)
+    gold, predicted = decoders.decode_mining(None, "toy.ru", "test", None)
     assert predicted == [list(p) for p in extract_pairs(scored(test, test_vectors), threshold)]
     assert gold == sorted([f"s{i}", f"t{i}"] for i in range(0, 10, 2))
     assert all(s != "" for s, _ in predicted)
     # scoring validation itself tunes on validation
-    _, val_predicted = retrieval.predict_mining(None, "toy.ru", "validation", None)
+    _, val_predicted = decoders.decode_mining(None, "toy.ru", "validation", None)
     assert val_predicted == [list(p) for p in extract_pairs(scored(val, val_vectors), threshold)]

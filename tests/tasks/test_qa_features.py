@@ -22,7 +22,7 @@ from xstilts_jax.data.vocabularies import (
     load_vocabulary,
 )
 from xstilts_jax.errors import ConfigError, InputError
-from xstilts_jax.evaluation.qa import best_answer, window_candidates
+from xstilts_jax.evaluation.decoders.spans import best_answer, window_candidates
 
 
 @pytest.fixture(scope="module")

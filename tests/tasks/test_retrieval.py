@@ -18,7 +18,7 @@ from xstilts_jax.evaluation.evaluator import evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.retrieval import retrieval_split
 from xstilts_jax.models import build_model
-from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.tools.list_tasks import describe_tasks
 
 
@@ -116,8 +116,7 @@ def _model(tiny_config, *task_names):
 @pytest.mark.slow
 def test_retrieval_tasks_score_end_to_end(tiny_config, tmp_path):
     """Each family, from the shipped files through the tiny model to its official metric and predictions file."""
-    mesh, rules = make_mesh(MeshConfig(data=2, fsdp=4, rules="fsdp")), get_rules("fsdp")
-    settings = EvalSettings(8, 64, mesh, rules)
+    settings = EvalSettings(8, 64, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
     cases = {"bucc2018.de": "test", "tatoeba.zh": "test", "lareqa.de": "test", "mewslix.es": "validation"}
     model = _model(tiny_config, *cases)
     scores = {t: evaluate_tasks(model, [t], s, settings, predictions_dir=tmp_path)[t] for t, s in cases.items()}

@@ -81,10 +81,10 @@ _IDS = ("idx", "head_id")  # every catalog task's example number and head routin
 
 def _text(name: str) -> LabelKind:
     """A retrieval evaluation kind: single texts without labels (which are queries comes from
-    the task's retrieval split)."""
+    the task's retrieval split), decoded by the retrieval decoder of the same name."""
     return LabelKind(
         name, ranks={"inputs": 1}, labels=(), passthrough=_IDS, truncate=True, packable=False, expanding=False,
-        decoder="retrieval", length_knob="retrieval",
+        decoder=name, length_knob="retrieval",
     )
 
 

@@ -1,7 +1,8 @@
-"""Scoring a model on registered tasks: the task's predictor (by label kind) → its metric fns → JSON.
+"""Scoring a model on registered tasks: the task's decoder (by label kind) → its metric fns → JSON.
 
-Predictions are written as `<task>.<split>.json` (label names, or decoded text, in example order),
-by the first host only and atomically, so a crash never leaves a half-written file.
+Predictions are written as `<task>.<split>.json` (label names, or decoded text, in example order)
+and scores as `scores.json`, by the first host only and atomically, so a crash never leaves a
+half-written file. `evaluate_and_write` is the one evaluation of `xstilts-jax run` and `eval`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from xstilts_jax.data.task_heads import get_provider
 from xstilts_jax.evaluation.forward import EvalSettings
-from xstilts_jax.evaluation.predictors import predict
+from xstilts_jax.evaluation.decoders import decode
 
 Scores = dict[str, float]
 
@@ -39,20 +40,20 @@ def eval_split(task: str) -> str:
 
 def evaluate_task(model: Any, task: str, split: str, settings: EvalSettings) -> tuple[Scores, list[Any]]:
     """The task's metric fns on its predictions; returns (scores, predictions)."""
-    targets, predictions = predict(model, task, split, settings)
+    targets, predictions = decode(model, task, split, settings)
     scores: Scores = {}
     for metric_fn in get_provider(task).metric_fns:
         scores.update(metric_fn(targets, predictions))
     return scores, predictions
 
 
-def write_predictions(path: Path, predictions: list[Any]) -> None:
-    """Write predictions as JSON atomically (first host only)."""
+def write_json(path: Path, value: Any, **dumps: Any) -> None:
+    """Write `value` as JSON (`json.dumps` keyword arguments `dumps`) atomically, on the first host only."""
     if jax.process_index() != 0:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(predictions, ensure_ascii=False))
+    tmp.write_text(json.dumps(value, **dumps))
     tmp.replace(path)
 
 
@@ -70,5 +71,16 @@ def evaluate_tasks(
         scores, predictions = evaluate_task(model, task, task_split, settings)
         results[task] = scores
         if predictions_dir is not None:
-            write_predictions(Path(predictions_dir) / f"{task}.{task_split}.json", predictions)
+            write_json(Path(predictions_dir) / f"{task}.{task_split}.json", predictions, ensure_ascii=False)
     return results
+
+
+def evaluate_and_write(model: Any, tasks: Sequence[str], settings: EvalSettings, directory: str | Path) -> dict[str, dict[str, Any]]:
+    """Score every task (mixtures already expanded) on its `eval_split`; write `directory/predictions/
+    <task>.<split>.json` and `directory/scores.json`; returns {task: {metric: value, ..., "split": split}}."""
+    directory = Path(directory)
+    splits = {task: eval_split(task) for task in tasks}
+    results = evaluate_tasks(model, tasks, splits, settings, directory / "predictions")
+    scores: dict[str, dict[str, Any]] = {task: dict(results[task], split=splits[task]) for task in tasks}
+    write_json(directory / "scores.json", scores, indent=2, sort_keys=True)
+    return scores

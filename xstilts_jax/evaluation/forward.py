@@ -4,11 +4,19 @@ Every output decoder (argmax, tag alignment, span decoding, pooled embeddings) r
 outputs through `forward_batches`, so sharding, padding of the last batch and multi-host
 bookkeeping live in one place. Each host sees the rows of its own data shard;
 `gather_objects` collects per-host results on every host.
+
+The forward is one `jax.jit` whose static arguments are the model graph, the head, the output
+selection and the partitioner, so jit's own cache holds one compiled program per (graph, head,
+selection, padded batch shape): the languages of a task, later tasks with the same head and
+shape, and every dev evaluation of a training run reuse it. A `Select` must therefore be
+hashable and compare equal across calls (a module-level function or a frozen dataclass, not a
+fresh closure).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any, Callable, Iterator, Mapping
 
@@ -16,14 +24,12 @@ import jax
 import numpy as np
 from flax import nnx
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh, PartitionSpec
 
-from xstilts_jax.data.batches import BatchSpec, default_length, host_batches, to_global
+from xstilts_jax.data.batches import BatchSpec, default_length, host_batches
 from xstilts_jax.data.label_kinds import InputLengths
 from xstilts_jax.errors import InputError
 from xstilts_jax.models.model import Model
-from xstilts_jax.partitioning import Rules, axis_rules, batch_sharding
-from xstilts_jax.training.train_state import param_shardings
+from xstilts_jax.partitioning import Partitioner
 
 # Model outputs of one head → the arrays to bring back to the host (e.g. the argmax of the logits).
 Select = Callable[[Mapping[str, jax.Array]], Mapping[str, jax.Array]]
@@ -33,12 +39,11 @@ HostRows = dict[str, np.ndarray]
 @dataclasses.dataclass(frozen=True)
 class EvalSettings:
     """How to run evaluation: global batch size, input length (None: the task's default, from
-    `input_lengths` unless the task has its own), mesh and rules."""
+    `input_lengths` unless the task has its own) and the partitioner."""
 
     batch_size: int
     length: int | None
-    mesh: Mesh
-    rules: Rules
+    partitioner: Partitioner
     input_lengths: InputLengths = dataclasses.field(default_factory=InputLengths)  # gin `default_max_length.*`
 
 
@@ -50,21 +55,34 @@ def _pad_rows(batch: dict[str, np.ndarray], size: int) -> tuple[dict[str, np.nda
     return {k: np.concatenate([v, np.repeat(v[:1], size - rows, axis=0)]) for k, v in batch.items()}, rows
 
 
+@functools.partial(jax.jit, static_argnames=("graphdef", "head", "select", "partitioner"))
+def _forward(
+    params: Any, batch: Mapping[str, jax.Array], *, graphdef: nnx.GraphDef, head: str, select: Select, partitioner: Partitioner
+) -> Mapping[str, jax.Array]:
+    with partitioner.activation_rules():
+        return select(nnx.merge(graphdef, params)(batch, head))
+
+
+def placed_params(model: Model, partitioner: Partitioner) -> tuple[nnx.GraphDef, Any]:
+    """The model's graph and parameters on the partitioner's shardings; parameters already placed so stay as they are."""
+    graphdef, state = nnx.split(model, nnx.Param)
+
+    def place(value: Any, sharding: jax.sharding.NamedSharding) -> Any:
+        if isinstance(value, jax.Array) and value.sharding.is_equivalent_to(sharding, value.ndim):
+            return value
+        return jax.device_put(value, sharding)
+
+    return graphdef, jax.tree.map(place, nnx.to_pure_dict(state), partitioner.module_shardings(model))
+
+
 def forward_batches(
     model: Model, task: str, split: str, head: str, settings: EvalSettings, select: Select
 ) -> Iterator[tuple[HostRows, HostRows]]:
     """Yield (this host's batch rows, selected outputs for those rows) over one pass of `task`/`split`."""
     length = settings.length or default_length(task, settings.input_lengths)
     spec = BatchSpec(task, split, length, settings.batch_size, shuffle=False, repeat=False)
-    mesh, rules = settings.mesh, settings.rules
-    graphdef, state = nnx.split(model, nnx.Param)
-    params = jax.device_put(nnx.to_pure_dict(state), param_shardings(model, mesh, rules))
-
-    @jax.jit
-    def run(params: Any, batch: Mapping[str, jax.Array]) -> Mapping[str, jax.Array]:
-        with axis_rules(mesh, rules):
-            return select(nnx.merge(graphdef, params)(batch, head))
-
+    partitioner = settings.partitioner
+    graphdef, params = placed_params(model, partitioner)
     local_rows = settings.batch_size // jax.process_count()
     batches = host_batches(spec, model.config.pad_id, model.config.position_offset)
     filler: dict[str, np.ndarray] | None = None
@@ -84,8 +102,10 @@ def forward_batches(
         else:
             local, rows = _pad_rows(local, local_rows)
             filler = local
-        outputs = run(params, to_global(local, mesh, rules))
-        host = {k: _host_local(v, mesh, rules)[:rows] for k, v in outputs.items()}
+        outputs = _forward(
+            params, partitioner.to_global(local), graphdef=graphdef, head=head, select=select, partitioner=partitioner
+        )
+        host = {k: partitioner.to_host_local(v)[:rows] for k, v in outputs.items()}
         yield {k: v[:rows] for k, v in local.items()}, host
 
 
@@ -94,14 +114,6 @@ def _any_host(flag: bool) -> bool:
     if jax.process_count() == 1:
         return flag
     return bool(np.any(multihost_utils.process_allgather(np.array([flag]))))
-
-
-def _host_local(value: jax.Array, mesh: Mesh, rules: Rules) -> np.ndarray:
-    """This host's rows of a batch-sharded global output (the inverse of `to_global`)."""
-    if jax.process_count() == 1:
-        return np.asarray(value)
-    spec: PartitionSpec = batch_sharding(mesh, rules, value.ndim).spec
-    return np.asarray(multihost_utils.global_array_to_host_local_array(value, mesh, spec))
 
 
 def gather_objects(obj: Any) -> list[Any]:

@@ -29,7 +29,7 @@ import seqio
 
 from xstilts_jax.data.task_heads import get_provider, get_task_head
 from xstilts_jax.errors import ConfigError
-from xstilts_jax.evaluation.evaluator import eval_split, evaluate_tasks, expand_tasks
+from xstilts_jax.evaluation.evaluator import evaluate_and_write, expand_tasks
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.experiments.tables import format_phase, format_scores
 from xstilts_jax.models.config import EncoderConfig
@@ -194,19 +194,8 @@ def run_experiment(
     trained_on = [target_train.task] if experiment.target_train and target_train is not None else []
     model = model_for(config, trained_on or tasks, seed, load_from, mesh_config)
     _check_heads(model, tasks)
-    partitioner = Partitioner.from_config(mesh_config)
-    mesh, rules = partitioner.mesh, partitioner.rules
-    splits = {task: eval_split(task) for task in tasks}
-    results = evaluate_tasks(
-        model, tasks, splits, EvalSettings(experiment.eval_batch_size, experiment.eval_length, mesh, rules),
-        predictions_dir=eval_dir / "predictions",
-    )  # fmt: skip
-    scores: dict[str, dict[str, Any]] = {task: dict(results[task], split=splits[task]) for task in tasks}
-    if jax.process_index() == 0:
-        eval_dir.mkdir(parents=True, exist_ok=True)
-        tmp = scores_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(scores, indent=2, sort_keys=True))
-        tmp.replace(scores_path)
+    settings = EvalSettings(experiment.eval_batch_size, experiment.eval_length, Partitioner.from_config(mesh_config))
+    scores = evaluate_and_write(model, tasks, settings, eval_dir)
     mark_done(eval_dir, {"phase": "eval", "tasks": tasks, "checkpoint": load_from})
     print(format_scores(f"zero-shot {experiment.target} ({name}, {experiment.intermediate or BASELINE}, seed {seed})", scores))
     return scores

@@ -11,20 +11,19 @@ per-task table. Each task is scored on its dev split, or test where it has no de
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Sequence
 
 import gin
 
-from xstilts_jax.evaluation.evaluator import eval_split, evaluate_tasks, expand_tasks
+from xstilts_jax.evaluation.evaluator import evaluate_and_write, expand_tasks
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.experiments.pipeline import model_for
 from xstilts_jax.gin_utils import require_bound
 from xstilts_jax.tools.gin_command import start_gin_command
 from xstilts_jax.experiments.tables import format_scores
 from xstilts_jax.models.config import EncoderConfig
-from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.tools.train_cli import write_operative_config
 
 
@@ -52,12 +51,8 @@ def main(argv: Sequence[str]) -> int:
     run, config, mesh_config = EvalRun(), EncoderConfig(), MeshConfig()
     tasks = expand_tasks(run.eval_tasks)
     model = model_for(config, tasks, 0, run.checkpoint, mesh_config)
-    mesh, rules = make_mesh(mesh_config), get_rules(mesh_config.rules)
-    splits = {task: eval_split(task) for task in tasks}
-    directory = Path(run.eval_dir)
-    results = evaluate_tasks(model, tasks, splits, EvalSettings(run.batch_size, run.length, mesh, rules), directory / "predictions")
-    scores = {task: dict(results[task], split=splits[task]) for task in tasks}
-    write_operative_config(directory)
-    (directory / "scores.json").write_text(json.dumps(scores, indent=2, sort_keys=True))
+    settings = EvalSettings(run.batch_size, run.length, Partitioner.from_config(mesh_config))
+    scores = evaluate_and_write(model, tasks, settings, run.eval_dir)
+    write_operative_config(Path(run.eval_dir))
     print(format_scores(f"scores of {run.checkpoint or 'a randomly initialized model'}", scores))
     return 0

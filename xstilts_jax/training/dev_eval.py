@@ -2,7 +2,8 @@
 
 Metrics are named `eval/<task>/<metric>`; with several tasks, `eval/mean/<metric>` is the plain
 mean over the tasks that report that metric (e.g. a target's English dev set plus other
-languages' dev sets). Best-checkpoint selection names one of these (`TrainConfig.best_metric`).
+languages' dev sets). Best-checkpoint selection names one of these (`TrainConfig.best_metric`). Every call scores with
+the same cached forward (`evaluation.forward`), so only the first dev evaluation of a run compiles.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from __future__ import annotations
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
-from jax.sharding import Mesh
 
 from xstilts_jax.data.label_kinds import InputLengths
 from xstilts_jax.evaluation.evaluator import evaluate_tasks, eval_split, expand_tasks
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.models.model import Model
-from xstilts_jax.partitioning import Rules
+from xstilts_jax.partitioning import Partitioner
 
 EvalFn = Callable[[Model, int], Mapping[str, float]]
 
@@ -33,7 +33,7 @@ def flatten_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float
 
 
 def dev_evaluator(
-    eval_tasks: Sequence[str], batch_size: int, length: int | None, mesh: Mesh, rules: Rules, input_lengths: InputLengths
+    eval_tasks: Sequence[str], batch_size: int, length: int | None, partitioner: Partitioner, input_lengths: InputLengths
 ) -> EvalFn | None:
     """An EvalFn scoring `eval_tasks` (mixtures expanded) on their dev split, at `length` or each
     task's default from `input_lengths`; None without tasks."""
@@ -41,7 +41,7 @@ def dev_evaluator(
         return None
     tasks = expand_tasks(eval_tasks)
     splits = {task: eval_split(task) for task in tasks}
-    settings = EvalSettings(batch_size, length, mesh, rules, input_lengths)
+    settings = EvalSettings(batch_size, length, partitioner, input_lengths)
 
     def evaluate(model: Model, step: int) -> dict[str, float]:
         return flatten_scores(evaluate_tasks(model, tasks, splits, settings))

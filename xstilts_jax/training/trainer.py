@@ -162,7 +162,7 @@ def train(
     if evaluate is None:
         eval_batch_size, eval_length = config.eval_batch_size or config.batch_size, config.eval_length or config.length
         evaluate = dev_evaluator(
-            config.eval_tasks, eval_batch_size, eval_length, partitioner.mesh, partitioner.rules, config.input_lengths
+            config.eval_tasks, eval_batch_size, eval_length, partitioner, config.input_lengths
         )
     length = config.length or default_length(config.task, config.input_lengths)
     steps = resolve_steps(config, length)

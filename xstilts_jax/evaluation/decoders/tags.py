@@ -1,18 +1,24 @@
-"""Decoding tagging outputs into per-sentence word predictions.
+"""Tag decoding (label kind "tags"): token predictions → per-sentence word tags.
 
 Tagging tasks label each word's first subword (-1 elsewhere) and may split a long
-sentence into pieces (features `idx`, `word_start`, `num_words`). The evaluator reduces
+sentence into pieces (features `idx`, `word_start`, `num_words`). `decode_tags` reduces
 a piece's token predictions to word predictions with `first_subword_predictions`, and
-`rejoin_tag_predictions` reassembles the pieces of each sentence in word order.
+`rejoin_tag_predictions` reassembles the pieces of each sentence in word order. Gold and
+predicted tag names are scored by `evaluation.metrics.span_f1` (NER) or `pos_f1` (UD-POS).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from xstilts_jax.data.label_kinds import IGNORE_LABEL
+from xstilts_jax.data.task_heads import get_task_head
 from xstilts_jax.errors import InputError
+from xstilts_jax.evaluation.decoders.labels import argmax, label_names
+from xstilts_jax.evaluation.forward import EvalSettings, forward_batches, gather_in_order
+from xstilts_jax.models.model import Model
 
 
 def first_subword_predictions(token_predictions: Sequence[int], labels: Sequence[int]) -> list[int]:
@@ -57,3 +63,19 @@ def rejoin_tag_predictions(pieces: Iterable[Mapping]) -> dict[int, list[int]]:
             previous_start = start
         sentences[idx] = words
     return sentences
+
+
+def decode_tags(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[Any], list[Any]]:
+    """Gold and predicted tag names per sentence: each word's first-subword prediction, pieces re-joined."""
+    info = get_task_head(task)
+    gold_pieces: list[dict[str, Any]] = []
+    pred_pieces: list[dict[str, Any]] = []
+    for batch, out in forward_batches(model, task, split, info.head, settings, argmax):
+        for r in range(len(batch["idx"])):
+            labels = batch["labels"][r]
+            piece = {"idx": int(batch["idx"][r]), "word_start": int(batch["word_start"][r]), "num_words": int(batch["num_words"][r])}
+            gold_pieces.append(dict(piece, word_predictions=first_subword_predictions(labels, labels)))
+            pred_pieces.append(dict(piece, word_predictions=first_subword_predictions(out["prediction"][r], labels)))
+    # the pieces of a sentence are on the host that read the sentence: re-join there, then gather
+    gold, pred = rejoin_tag_predictions(gold_pieces), rejoin_tag_predictions(pred_pieces)
+    return label_names(info, gather_in_order(gold)), label_names(info, gather_in_order(pred))

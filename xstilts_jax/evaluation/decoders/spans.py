@@ -1,4 +1,4 @@
-"""Span QA decoding: start/end logits of every window of an example → the answer text.
+"""Span decoding (label kind "span", extractive QA): start/end logits of every window of an example → the answer text.
 
 A QA example is featurized into windows (question + part of the context); each window's task
 features carry `idx` (the example), `window`, `offsets` [len, 2] (per token, the character span
@@ -14,7 +14,8 @@ questions (SQuAD 2.0), the answer is "" when the smallest no-answer score over t
 
 Multi-host: each host reads its own data shard twice (window metadata, then the forward pass) and
 decodes its own examples, whose windows all come from one source example; the per-host answers
-are gathered in process order.
+are gathered in process order. Gold answer lists and predicted texts are scored by
+`evaluation.qa_metrics` (SQuAD v1.1, SQuAD 2.0, MLQA).
 """
 
 from __future__ import annotations
@@ -145,10 +146,17 @@ def _read_windows(task: str, split: str, length: int) -> tuple[dict[int, _Exampl
     return examples, offsets
 
 
-def _top_k(k: int):
-    def select(outputs: Mapping[str, jax.Array]) -> Mapping[str, jax.Array]:
-        start_score, start_index = jax.lax.top_k(outputs["start_logits"], k)
-        end_score, end_index = jax.lax.top_k(outputs["end_logits"], k)
+@dataclasses.dataclass(frozen=True)
+class TopK:
+    """The forward's selection for span heads: the `k` best start and end tokens and the no-answer score.
+
+    A frozen dataclass, so equal `k` reuse one compiled forward."""
+
+    k: int
+
+    def __call__(self, outputs: Mapping[str, jax.Array]) -> Mapping[str, jax.Array]:
+        start_score, start_index = jax.lax.top_k(outputs["start_logits"], self.k)
+        end_score, end_index = jax.lax.top_k(outputs["end_logits"], self.k)
         return {
             "start_score": start_score,
             "start_index": start_index,
@@ -157,16 +165,14 @@ def _top_k(k: int):
             "null_score": outputs["no_answer_score"],
         }
 
-    return select
 
-
-def predict_spans(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[list[str]], list[str]]:
+def decode_spans(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[list[str]], list[str]]:
     """Gold answer lists and predicted answer texts of every example of a span QA task."""
     info = get_task_head(task)
     length = settings.length or default_length(task, settings.input_lengths)
     decoding = span_decoding()
     examples, offsets = _read_windows(task, split, length)
-    select = _top_k(min(decoding.n_best_size, length))
+    select = TopK(min(decoding.n_best_size, length))
     for batch, out in forward_batches(model, task, split, info.head, settings, select):
         for r, (idx, window) in enumerate(zip(batch["idx"].tolist(), batch["window"].tolist())):
             example = examples[idx]

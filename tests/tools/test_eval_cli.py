@@ -1,0 +1,35 @@
+"""`xstilts-jax eval`: scores a (random) model on every language of a task and writes predictions and scores.json."""
+
+import json
+
+import pytest
+
+import tasks  # noqa: F401  (registers the catalog)
+from tasks import vocabulary
+from xstilts_jax import cli
+
+EVAL = ["udpos.en", "udpos.de"]
+
+
+@pytest.fixture(autouse=True)
+def _env(catalog_env):
+    return catalog_env
+
+
+def test_eval_writes_predictions_and_scores(tmp_path, capsys):
+    argv = [
+        "--gin_file=gin/models/tiny.gin", "--gin_file=gin/runs/eval.gin", "--gin_file=gin/meshes/toy_cpu8.gin",
+        f"--gin.EncoderConfig.vocab_size={vocabulary.MODEL_VOCABULARY.vocab_size}",
+        "--gin.CHECKPOINT=None", f"--gin.EVAL_TASKS={EVAL!r}", f"--gin.EVAL_DIR='{tmp_path}'",
+        "--gin.EvalRun.batch_size=8", "--gin.EvalRun.length=32",
+    ]  # fmt: skip
+    assert cli.main(["eval", *argv]) == 0
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert set(scores) == set(EVAL)
+    for task in EVAL:
+        assert scores[task]["split"] == "validation" and set(scores[task]) == {"f1", "precision", "recall", "split"}
+        predictions = json.loads((tmp_path / "predictions" / f"{task}.validation.json").read_text())
+        assert predictions and all(isinstance(tags, list) for tags in predictions)
+    assert (tmp_path / "operative_config.gin").is_file()
+    assert not list(tmp_path.rglob("*.tmp"))
+    assert "udpos.de" in capsys.readouterr().out
