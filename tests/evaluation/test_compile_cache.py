@@ -11,6 +11,7 @@ from flax import nnx
 
 import tasks  # noqa: F401  (registers the catalog)
 from tasks import vocabulary
+from xstilts_jax.data.label_kinds import InputLengths
 from xstilts_jax.data.task_heads import get_task_head
 from xstilts_jax.evaluation.evaluator import evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings, placed_params
@@ -73,7 +74,7 @@ def test_languages_of_a_task_compile_once_per_padded_shape(tiny_config):
 
 def test_dev_evaluation_reuses_the_forward_across_steps(tiny_config):
     model = _model(tiny_config)
-    evaluate = dev_evaluator(LANGUAGES[:2], 8, 40, PARTITIONER)
+    evaluate = dev_evaluator(LANGUAGES[:2], 8, 40, PARTITIONER, InputLengths())
     graphdef, params = nnx.split(model, nnx.Param)
     evaluate(nnx.merge(graphdef, params), 1)
     # the trainer hands each dev evaluation a model merged from the current train state
