@@ -18,7 +18,7 @@ import tensorflow as tf
 from jax.sharding import Mesh
 
 from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter, PaddedEncoderFeatureConverter
-from xstilts_jax.data.task_heads import get_provider, get_task_head
+from xstilts_jax.data.task_records import get_provider, get_task_record
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.partitioning import Rules, batch_sharding
 
@@ -58,7 +58,7 @@ def label_kind_of(task_or_mixture: str) -> str:
     """The label kind shared by every task of a task or mixture (mixtures must not mix kinds)."""
     provider = get_provider(task_or_mixture)
     tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
-    kinds = {get_task_head(t.name).label_kind for t in tasks}
+    kinds = {get_task_record(t.name).label_kind for t in tasks}
     if len(kinds) != 1:
         raise ConfigError(
             f"{task_or_mixture!r} mixes label kinds {sorted(kinds)}; batches need one feature layout. "
@@ -80,7 +80,7 @@ def feature_converter(task_or_mixture: str, pad_id: int, position_offset: int, s
             pad_id=pad_id, label_kind=kind, max_segments=spec.max_segments, position_offset=position_offset,
             token_type_ids=types, extra_features=extra,
         )  # fmt: skip
-    choices = {"num_choices": len(get_task_head(first.name).label_names)} if kind == "choice" else {}
+    choices = {"num_choices": len(get_task_record(first.name).label_names)} if kind == "choice" else {}
     return PaddedEncoderFeatureConverter(pad_id=pad_id, label_kind=kind, token_type_ids=types, extra_features=extra, **choices)
 
 
@@ -169,7 +169,7 @@ def count_examples(task_or_mixture: str, split: str, length: int) -> int:
     for task in tasks:
         if split not in task.source.splits:
             raise ConfigError(f"Task {task.name!r} has no {split!r} split (it has {list(task.source.splits)}).")
-        expands = get_task_head(task.name).label_kind in EXPANDING_KINDS
+        expands = get_task_record(task.name).label_kind in EXPANDING_KINDS
         known = None if expands else task.source.num_input_examples(split)
         if known is None:
             print(f"counting the {split} examples of {task.name} at length {length} (epochs → steps) ...", flush=True)

@@ -13,7 +13,7 @@ import dataclasses
 
 import seqio
 
-from xstilts_jax.data.task_heads import get_provider, get_task_head
+from xstilts_jax.data.task_records import get_provider, get_task_record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +27,7 @@ class LayoutGroup:
 
 def layout_of(task: str) -> str:
     """A task's batch layout: its label kind, and the number of choices for choice tasks."""
-    info = get_task_head(task)
+    info = get_task_record(task)
     return f"choice{len(info.label_names)}" if info.label_kind == "choice" else info.label_kind
 
 

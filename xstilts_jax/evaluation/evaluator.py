@@ -11,30 +11,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import jax
-import seqio
 from tqdm import tqdm
 
-from xstilts_jax.data.task_heads import get_provider
+from xstilts_jax.data.task_records import get_provider
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.predictors import predict
 
 Scores = dict[str, float]
-
-
-def expand_tasks(names: Sequence[str]) -> list[str]:
-    """Task names, with mixtures expanded to their tasks (order kept, no duplicates)."""
-    out: list[str] = []
-    for name in names:
-        provider = get_provider(name)
-        members = [t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture) else [name]
-        out += [m for m in members if m not in out]
-    return out
-
-
-def eval_split(task: str) -> str:
-    """Dev when the task has it (XTREME's test labels are hidden), else test (e.g. XQuAD)."""
-    splits = get_provider(task).source.splits
-    return "validation" if "validation" in splits else "test"
 
 
 def evaluate_task(model: Any, task: str, split: str, settings: EvalSettings) -> tuple[Scores, list[Any]]:

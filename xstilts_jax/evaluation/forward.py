@@ -19,7 +19,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, PartitionSpec
 
 from xstilts_jax.data.batches import BatchSpec, host_batches, to_global
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.errors import InputError
 from xstilts_jax.models.model import Model
 from xstilts_jax.partitioning import Rules, axis_rules, batch_sharding
@@ -52,7 +52,7 @@ def forward_batches(
     model: Model, task: str, split: str, head: str, settings: EvalSettings, select: Select
 ) -> Iterator[tuple[HostRows, HostRows]]:
     """Yield (this host's batch rows, selected outputs for those rows) over one pass of `task`/`split`."""
-    info = get_task_head(task)
+    info = get_task_record(task)
     spec = BatchSpec(task, split, settings.length or info.max_length or 256, settings.batch_size, shuffle=False, repeat=False)
     mesh, rules = settings.mesh, settings.rules
     graphdef, state = nnx.split(model, nnx.Param)

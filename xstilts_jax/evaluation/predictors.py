@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 import jax
 import jax.numpy as jnp
 
-from xstilts_jax.data.task_heads import TaskHead, get_task_head
+from xstilts_jax.data.task_records import TaskRecord, get_task_record
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation.forward import EvalSettings, forward_batches, gather_in_order
 from xstilts_jax.evaluation.qa import predict_spans
@@ -29,7 +29,7 @@ def _argmax(outputs: Mapping[str, jax.Array]) -> Mapping[str, jax.Array]:
     return {"prediction": jnp.argmax(outputs["logits"], axis=-1)}
 
 
-def _names(info: TaskHead, values: list[Any]) -> list[Any]:
+def _names(info: TaskRecord, values: list[Any]) -> list[Any]:
     """Label ids → label names (lists of ids for tags)."""
     names = info.label_names
     return [[names[v] for v in value] if isinstance(value, list) else names[value] for value in values]
@@ -37,7 +37,7 @@ def _names(info: TaskHead, values: list[Any]) -> list[Any]:
 
 def predict_labels(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[Any], list[Any]]:
     """Classes and choices: the argmax of the head's logits per example."""
-    info = get_task_head(task)
+    info = get_task_record(task)
     gold: dict[int, int] = {}
     pred: dict[int, int] = {}
     for batch, out in forward_batches(model, task, split, info.head, settings, _argmax):
@@ -48,7 +48,7 @@ def predict_labels(model: Model, task: str, split: str, settings: EvalSettings) 
 
 def predict_tags(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[Any], list[Any]]:
     """Tags: each word's first-subword prediction, with sentences split into pieces re-joined."""
-    info = get_task_head(task)
+    info = get_task_record(task)
     gold_pieces: list[dict[str, Any]] = []
     pred_pieces: list[dict[str, Any]] = []
     for batch, out in forward_batches(model, task, split, info.head, settings, _argmax):
@@ -65,7 +65,7 @@ def predict_tags(model: Model, task: str, split: str, settings: EvalSettings) ->
 def predict_tokens(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[Any], list[Any]]:
     """Masked tokens (MLM): per example, the gold ids and the argmax ids at its masked positions
     (labels >= 0), over all the chunks of a long line in order."""
-    info = get_task_head(task)
+    info = get_task_record(task)
     gold: dict[int, list[int]] = {}
     pred: dict[int, list[int]] = {}
     for batch, out in forward_batches(model, task, split, info.head, settings, _argmax):
@@ -88,7 +88,7 @@ PREDICTORS: dict[str, Predictor] = {
 
 def predict(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[Any], list[Any]]:
     """Gold and predicted values of every example of `task`/`split`, decoded by the task's label kind."""
-    kind = get_task_head(task).label_kind
+    kind = get_task_record(task).label_kind
     if kind not in PREDICTORS:
         raise ConfigError(f"Task {task!r} has label kind {kind!r}, which no evaluation predictor decodes; known: {sorted(PREDICTORS)}.")
     return PREDICTORS[kind](model, task, split, settings)

@@ -28,7 +28,7 @@ import jax
 import numpy as np
 import seqio
 
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation.forward import EvalSettings, forward_batches, gather_in_order
 from xstilts_jax.models.model import Model
@@ -161,7 +161,7 @@ def _top_k(k: int):
 
 def predict_spans(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[list[str]], list[str]]:
     """Gold answer lists and predicted answer texts of every example of a span QA task."""
-    info = get_task_head(task)
+    info = get_task_record(task)
     length = settings.length or info.max_length or 384
     decoding = span_decoding()
     examples, offsets = _read_windows(task, split, length)

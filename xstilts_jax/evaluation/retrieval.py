@@ -2,7 +2,7 @@
 
 A retrieval eval task is one seqio task whose examples are single texts, each either a query
 or a candidate; which is which, their ids and the gold relation come from a `RetrievalSplit`
-the task catalog registers (`register_retrieval_split`), keyed by the examples' `idx`. The
+read by the task's record (`TaskRecord.retrieval_reader`), keyed by the examples' `idx`. The
 engine thus never reads task files. Label kinds (the predictor and output format):
 
 - "nearest" (Tatoeba): each query's single best candidate, as the candidate's position in
@@ -28,7 +28,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.errors import ConfigError, InputError
 from xstilts_jax.evaluation.forward import EvalSettings, forward_batches
 from xstilts_jax.evaluation.retrieval_metrics import TOP_K
@@ -49,19 +49,12 @@ class RetrievalSplit:
     relevant: Mapping[str, Sequence[str]]
 
 
-_SPLITS: dict[str, Callable[[str], RetrievalSplit]] = {}
-
-
-def register_retrieval_split(task: str, read: Callable[[str], RetrievalSplit]) -> None:
-    """Record how to read the queries, candidates and gold of `task` for a split name."""
-    _SPLITS[task] = read
-
-
 def retrieval_split(task: str, split: str) -> RetrievalSplit:
-    """The registered `RetrievalSplit` of `task`/`split` (import the task catalog first)."""
-    if task not in _SPLITS:
-        raise ConfigError(f"Task {task!r} registered no retrieval split reader; is the task catalog imported (--module_import=tasks)?")
-    data = _SPLITS[task](split)
+    """The `RetrievalSplit` of `task`/`split`, read by the task's record."""
+    read = get_task_record(task).retrieval_reader
+    if read is None:
+        raise ConfigError(f"Task {task!r} is not a retrieval task: its record has no retrieval reader.")
+    data = read(split)
     overlap = set(data.queries) & set(data.candidates)
     if overlap:
         raise InputError(f"{task} {split}: examples {sorted(overlap)[:5]} are both queries and candidates.")
@@ -83,7 +76,7 @@ def _allgather_rows(idx: np.ndarray, emb: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def embed_task(model: Model, task: str, split: str, settings: EvalSettings) -> dict[int, np.ndarray]:
     """idx → pooled embedding of every example of `task`/`split`, on every host."""
-    head = get_task_head(task).head
+    head = get_task_record(task).head
     idx_parts, emb_parts = [], []
     for batch, out in forward_batches(model, task, split, head, settings, lambda o: {"embedding": o["embedding"]}):
         idx_parts.append(np.asarray(batch["idx"], np.int64))

@@ -17,7 +17,8 @@ from typing import Sequence
 
 import gin
 
-from xstilts_jax.evaluation.evaluator import eval_split, evaluate_tasks, expand_tasks
+from xstilts_jax.data.task_records import expand_tasks, get_task_record
+from xstilts_jax.evaluation.evaluator import evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.experiments.pipeline import model_for
 from xstilts_jax.gin_utils import require_bound
@@ -53,7 +54,7 @@ def main(argv: Sequence[str]) -> int:
     tasks = expand_tasks(run.eval_tasks)
     model = model_for(config, tasks, 0, run.checkpoint, mesh_config)
     mesh, rules = make_mesh(mesh_config), get_rules(mesh_config.rules)
-    splits = {task: eval_split(task) for task in tasks}
+    splits = {task: get_task_record(task).scoring_split for task in tasks}
     directory = Path(run.eval_dir)
     results = evaluate_tasks(model, tasks, splits, EvalSettings(run.batch_size, run.length, mesh, rules), directory / "predictions")
     scores = {task: dict(results[task], split=splits[task]) for task in tasks}

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from xstilts_jax.data.batches import BatchSpec, count_examples, host_batches, to_global
 from xstilts_jax.data.layouts import LayoutGroup, layout_groups
-from xstilts_jax.data.task_heads import get_provider, get_task_head, head_id
+from xstilts_jax.data.task_records import get_provider, get_task_record, head_id
 from xstilts_jax.errors import ConfigError, DivergenceError, Preempted
 from xstilts_jax.gin_utils import require_bound
 from xstilts_jax.models.model import Model
@@ -112,7 +112,7 @@ def heads_of(task: str) -> Heads:
     """The head a task trains, or head name → head_id when a mixture spans several heads."""
     provider = get_provider(task)
     names = [t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture) else [provider.name]
-    heads = sorted({get_task_head(n).head for n in names})
+    heads = sorted({get_task_record(n).head for n in names})
     return heads[0] if len(heads) == 1 else {h: head_id(h) for h in heads}
 
 
@@ -161,7 +161,7 @@ def train(
         evaluate = dev_evaluator(
             config.eval_tasks, config.eval_batch_size or config.batch_size, config.eval_length or config.length, mesh, rules
         )
-    length = config.length or get_task_head(_first_task_name(config.task)).max_length or 256
+    length = config.length or get_task_record(_first_task_name(config.task)).max_length or 256
     steps = resolve_steps(config, length)
     groups = layout_groups(config.task)
 
