@@ -1,4 +1,4 @@
-"""Registering catalog tasks and mixtures in seqio, with one naming scheme.
+"""Registering catalog tasks (each a seqio task plus its engine record) and mixtures, with one naming scheme.
 
 Names:
 - `<task>`: a trainable English task (train + English validation), e.g. `mnli`, `hellaswag`, `udpos`.

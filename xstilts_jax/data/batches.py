@@ -2,7 +2,7 @@
 
 Each host reads its own shards of the data (`seqio.ShardInfo`), batches `global / hosts`
 examples, and the global array is assembled with `jax.make_array_from_process_local_data`.
-The feature converter is chosen from the task-head registry (label kind, number of
+The feature converter is chosen from the task records (label kind, number of
 choices), so a new task needs no code here.
 """
 

@@ -2,7 +2,7 @@
 
 A predictor runs the forward pass (`forward.forward_batches`), decodes the head's outputs and
 returns gold and predicted values in example (`idx`) order, gathered from every host. The
-registry is keyed by the label kind of the task-head registry, so a new output format is a new
+registry is keyed by the label kind of the task records, so a new output format is a new
 entry here, not a branch in the evaluator.
 """
 
