@@ -32,7 +32,7 @@ def catalog_batches(
     """Languages found, their batches, and the target's head spec, from the shipped sample data."""
     import tasks  # noqa: F401  (registers the catalog)
     from tasks import catalog, sources
-    from xstilts_jax.data.task_heads import get_task_head
+    from xstilts_jax.data.task_records import get_task_record
 
     if target not in catalog.TARGETS:
         raise ConfigError(f"Unknown target {target!r} for the evaluation benchmark; known: {sorted(catalog.TARGETS)}.")
@@ -50,7 +50,7 @@ def catalog_batches(
         batches.extend(lang_batches)
     if not languages:
         raise ConfigError(f"No sample data for any language of target {target!r} under {sources.data_dir()}.")
-    return languages, batches, get_task_head(f"{target}.{languages[0]}").spec
+    return languages, batches, get_task_record(f"{target}.{languages[0]}").spec
 
 
 def train_sample_vocabulary(directory: Path, vocab_size: int = 800) -> None:

@@ -30,11 +30,11 @@ import seqio
 import tensorflow as tf
 
 from tasks import preprocessors, sources
-from tasks.registry import CATALOG, CatalogEntry, MetricFn
+from tasks.registry import MetricFn, scoring_split
 from tasks.sources import SourceSpec
 from tasks.vocabulary import MODEL_VOCABULARY
 from xstilts_jax.data.label_kinds import IGNORE_LABEL
-from xstilts_jax.data.task_heads import TaskHead, register_task_head
+from xstilts_jax.data.task_records import TaskRecord, register_task
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.heads import HeadSpec
 
@@ -231,7 +231,5 @@ def register_mlm_tasks(metric_fns: Sequence[MetricFn] = ()) -> seqio.Task:
         output_features=output_features(),
         metric_fns=list(metric_fns),
     )
-    seqio.TaskRegistry.add_provider(TASK, task)
-    register_task_head(TASK, TaskHead(head=HEAD, spec=HeadSpec("mlm"), label_kind=LABEL_KIND))
-    CATALOG[TASK] = CatalogEntry(name=TASK, source=spec, head=HEAD, role="train")
-    return task
+    record = TaskRecord(TASK, HEAD, HeadSpec("mlm"), LABEL_KIND, role="train", scoring_split=scoring_split(spec.source))
+    return register_task(record, task)

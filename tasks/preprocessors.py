@@ -229,10 +229,10 @@ def encode_tags(
 
 
 def add_head_id(dataset: tf.data.Dataset, head: str) -> tf.data.Dataset:
-    """Adds the scalar int32 "head_id" of `head` (`xstilts_jax.data.task_heads.head_id`) to every example."""
-    # Imported here: task_heads pulls in the model package (JAX), which importing the
+    """Adds the scalar int32 "head_id" of `head` (`xstilts_jax.data.task_records.head_id`) to every example."""
+    # Imported here: task_records pulls in the model package (JAX), which importing the
     # preprocessors alone should not.
-    from xstilts_jax.data.task_heads import head_id
+    from xstilts_jax.data.task_records import head_id
 
     value = head_id(head)
     return dataset.map(lambda ex: {**ex, "head_id": tf.constant(value, tf.int32)}, num_parallel_calls=_AUTOTUNE)

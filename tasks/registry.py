@@ -1,4 +1,4 @@
-"""Registering catalog tasks and mixtures in seqio, with one naming scheme.
+"""Registering catalog tasks (each a seqio task plus its engine record) and mixtures, with one naming scheme.
 
 Names:
 - `<task>`: a trainable English task (train + English validation), e.g. `mnli`, `hellaswag`, `udpos`.
@@ -11,7 +11,6 @@ Names:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Callable, Sequence
 
@@ -23,7 +22,7 @@ from tasks import preprocessors, qa_features
 from tasks.sources import SourceSpec
 from tasks.vocabulary import MODEL_VOCABULARY
 from xstilts_jax.data.label_kinds import LABEL_KINDS
-from xstilts_jax.data.task_heads import TaskHead, register_task_head
+from xstilts_jax.data.task_records import TaskRecord, register_task, registered_task_records
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.heads import HeadSpec
 
@@ -94,21 +93,12 @@ def head_spec_for(spec: SourceSpec) -> HeadSpec:
     return HeadSpec("tagging", num_labels=len(spec.label_names))
 
 
-@dataclasses.dataclass(frozen=True)
-class CatalogEntry:
-    """What the catalog knows about a registered task beyond seqio: its source spec and role."""
-
-    name: str
-    source: SourceSpec
-    head: str
-    role: str  # "train" (English training task) or "eval" (eval-only, one language)
-    language: str = "en"
+def scoring_split(source: seqio.DataSource) -> str:
+    """The split a task is scored on: dev when its source has it (XTREME's test labels are hidden), else test."""
+    return "validation" if "validation" in source.splits else "test"
 
 
-CATALOG: dict[str, CatalogEntry] = {}
-
-
-def register_task(
+def register_source_task(
     name: str,
     spec: SourceSpec,
     *,
@@ -117,7 +107,7 @@ def register_task(
     role: str,
     language: str = "en",
 ) -> seqio.Task:
-    """Register seqio task `name` reading `spec`, encoded for the model, routed to `head`."""
+    """Register task `name` reading `spec`, encoded for the model, routed to `head`: its seqio task and its record."""
     if role == "eval":
         source = _restrict_splits(spec.source, ("validation", "test"), name)
     else:
@@ -133,19 +123,18 @@ def register_task(
         output_features=output_features(spec.schema),
         metric_fns=list(metric_fns),
     )
-    seqio.TaskRegistry.add_provider(name, task)
     kind = SCHEMA_KINDS[spec.schema]
-    register_task_head(
-        name,
-        TaskHead(
-            head=head,
-            spec=head_spec_for(spec),
-            label_kind=kind,
-            label_names=spec.label_names,
-        ),
+    record = TaskRecord(
+        name=name,
+        head=head,
+        spec=head_spec_for(spec),
+        label_kind=kind,
+        label_names=spec.label_names,
+        role=role,
+        language=language,
+        scoring_split=scoring_split(source),
     )
-    CATALOG[name] = CatalogEntry(name=name, source=spec, head=head, role=role, language=language)
-    return task
+    return register_task(record, task)
 
 
 def _restrict_splits(source: seqio.DataSource, keep: Sequence[str], name: str) -> seqio.DataSource:
@@ -206,7 +195,8 @@ def mixing_rate(rate: str) -> Callable[[seqio.Task], float]:
 
 def register_mixture(name: str, tasks: Sequence[str], rate: str = "proportional") -> seqio.Mixture:
     """Register a seqio mixture of catalog tasks with a named rate."""
-    unknown = [t for t in tasks if t not in CATALOG]
+    records = registered_task_records()
+    unknown = [t for t in tasks if t not in records]
     if unknown:
         raise ConfigError(f"Mixture {name!r}: unknown tasks {unknown}; see `xstilts-jax tasks` for the catalog.")
     mixture = seqio.Mixture(name, list(tasks), default_rate=mixing_rate(rate))
@@ -221,7 +211,8 @@ def register_intermediate_mixture(name: str, tasks: Sequence[str], rate: str = "
     different label kinds (pairs, choices, tags) have different feature shapes: a trainer
     samples them by these rates into per-kind batches.
     """
-    not_train = [t for t in tasks if t in CATALOG and CATALOG[t].role != "train"]
+    records = registered_task_records()
+    not_train = [t for t in tasks if t in records and records[t].role != "train"]
     if not_train:
         raise ConfigError(f"Intermediate mixture {name!r}: {not_train} are eval-only tasks, not training tasks.")
     return register_mixture(f"intermediate.{name}", tasks, rate)

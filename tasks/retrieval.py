@@ -20,7 +20,7 @@ state round(14/24 × depth) (X-STILTs: layer 14 of XLM-R Large's 24; gin
 `embedding_representation` overrides it). LAReQA and Mewsli-X each train a `dual_encoder`
 head (mean pooling of the last layer, in-batch negatives). Examples are single texts (a query
 or a candidate, numbered by `idx`); which is which and the gold come from the readers in
-`tasks/sources/retrieval.py`, registered with the engine's scorer.
+`tasks/sources/retrieval.py`, carried by each task's record (`TaskRecord.retrieval_reader`).
 """
 
 from __future__ import annotations
@@ -32,17 +32,19 @@ from typing import Callable, Mapping, Sequence
 import seqio
 import tensorflow as tf
 
-from tasks import preprocessors, registry
+from tasks import preprocessors
+from tasks.registry import register_mixture, scoring_split
 from tasks.sources import retrieval as rs
 from tasks.sources import SourceSpec
 from tasks.sources.files import file_source
 from tasks.vocabulary import MODEL_VOCABULARY
 from xstilts_jax.data.label_kinds import LABEL_KINDS
-from xstilts_jax.data.task_heads import TaskHead, register_task_head
+from xstilts_jax.data.task_records import TaskRecord, register_task
 from xstilts_jax.errors import InputError
 from xstilts_jax.evaluation import metrics
-from xstilts_jax.evaluation.retrieval import RetrievalSplit, register_retrieval_split
+from xstilts_jax.evaluation.retrieval import RetrievalSplit
 from xstilts_jax.evaluation.retrieval_metrics import bucc_f1, map_at_20, mrr_at_20
+from xstilts_jax.experiments.targets import TargetRecord, register_target
 from xstilts_jax.models.heads import HeadSpec
 
 BUCC_LANGS: tuple[str, ...] = ("de", "fr", "ru", "zh")
@@ -211,7 +213,17 @@ def encode_pairs(dataset: tf.data.Dataset, output_features: preprocessors.Output
 
 
 # --- registration ------------------------------------------------------------------------------
-def _register(name: str, spec: SourceSpec, family: Family, *, kind: str, role: str, language: str, metric_fns: Sequence) -> None:
+def _register(
+    name: str,
+    spec: SourceSpec,
+    family: Family,
+    *,
+    kind: str,
+    role: str,
+    language: str,
+    metric_fns: Sequence,
+    reader: Callable[[str], RetrievalSplit] | None = None,
+) -> None:
     ranks = LABEL_KINDS[kind].ranks
     features = {"inputs": seqio.Feature(vocabulary=MODEL_VOCABULARY, add_eos=False, dtype=tf.int32, rank=ranks["inputs"])}
     if "targets" in ranks:
@@ -226,25 +238,35 @@ def _register(name: str, spec: SourceSpec, family: Family, *, kind: str, role: s
         output_features=features,
         metric_fns=list(metric_fns),
     )
-    seqio.TaskRegistry.add_provider(name, task)
-    register_task_head(name, TaskHead(head=family.head, spec=family.spec, label_kind=kind))
-    registry.CATALOG[name] = registry.CatalogEntry(name=name, source=spec, head=family.head, role=role, language=language)
+    record = TaskRecord(
+        name,
+        family.head,
+        family.spec,
+        kind,
+        role=role,
+        language=language,
+        scoring_split=scoring_split(spec.source),
+        retrieval_reader=reader,
+    )
+    register_task(record, task)
 
 
 def register_retrieval_tasks() -> None:
-    """Register every retrieval eval task, the dual-encoder training tasks, and their mixtures."""
+    """Register every retrieval eval task, the dual-encoder training tasks, their mixtures and targets."""
     for name, family in FAMILIES.items():
-        eval_tasks = []
-        for lang in family.languages:
+        eval_tasks = {}
+        for lang in sorted(family.languages):
             task = f"{name}.{lang}"
             spec = eval_source(family, lang)
-            _register(task, spec, family, kind=family.label_kind, role="eval", language=lang, metric_fns=family.metric_fns)
-            register_retrieval_split(task, _split_reader(family, task, lang))
-            eval_tasks.append(task)
-        registry.register_mixture(f"{name}.all_langs", eval_tasks, rate="equal")
+            reader = _split_reader(family, task, lang)
+            kind = family.label_kind
+            _register(task, spec, family, kind=kind, role="eval", language=lang, metric_fns=family.metric_fns, reader=reader)
+            eval_tasks[lang] = task
+        register_mixture(f"{name}.all_langs", list(eval_tasks.values()), rate="equal")
         if family.read_train is not None:
             # No `<family>.zeroshot` mixture: training pairs and eval texts have different features.
             _register(name, train_source(family), family, kind="pairs", role="train", language="en", metric_fns=())
+        register_target(TargetRecord(name, name if family.read_train is not None else None, eval_tasks))
 
 
 def source_rows() -> list[tuple[str, SourceSpec, str]]:

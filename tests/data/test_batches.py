@@ -1,4 +1,4 @@
-"""seqio task → host batches → global sharded arrays; converter chosen from the task-head registry."""
+"""seqio task → host batches → global sharded arrays; converter chosen from the task records."""
 
 import jax
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 import seqio
 import tensorflow as tf
 
-from xstilts_jax.data import task_heads
+from xstilts_jax.data import task_records
 from xstilts_jax.data.batches import BatchSpec, host_batches, label_kind_of
-from xstilts_jax.data.task_heads import TaskHead, register_task_head
+from xstilts_jax.data.task_records import TaskRecord, register_task
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.heads import HeadSpec
 from xstilts_jax.partitioning import MeshConfig, Partitioner
@@ -24,10 +24,10 @@ def _examples(n: int):
                "targets": np.int32(i % 3), "idx": np.int32(i)}  # fmt: skip
 
 
-TOY_HEAD = TaskHead("toy", HeadSpec("classification", 3), "class", ("a", "b", "c"))
+TOY_HEAD = ("toy", HeadSpec("classification", 3), "class", ("a", "b", "c"))
 
 
-def _register(name: str, head: TaskHead = TOY_HEAD, n: int = 40) -> None:
+def _register(name: str, head: tuple = TOY_HEAD, n: int = 40) -> None:
     def dataset_fn(split, shuffle_files, seed=None):
         spec = {"inputs": tf.TensorSpec([None], tf.int32), "targets": tf.TensorSpec([], tf.int32),
                 "idx": tf.TensorSpec([], tf.int32)}  # fmt: skip
@@ -38,18 +38,18 @@ def _register(name: str, head: TaskHead = TOY_HEAD, n: int = 40) -> None:
         "targets": seqio.Feature(VOCAB, add_eos=False, rank=0),
     }
     seqio.TaskRegistry.remove(name)
-    seqio.TaskRegistry.add(
+    task = seqio.Task(
         name,
         source=seqio.FunctionDataSource(dataset_fn, splits=["train"]),
         preprocessors=[seqio.map_over_dataset(lambda ex: dict(ex, head_id=tf.constant(5, tf.int32)))],
         output_features=features,
     )
-    register_task_head(name, head)
+    register_task(TaskRecord(name, *head), task)
 
 
 @pytest.fixture(autouse=True)
 def _registry(monkeypatch):
-    monkeypatch.setattr(task_heads, "_TASK_HEADS", {})
+    monkeypatch.setattr(task_records, "_RECORDS", {})
     _register("toy_task")
     yield
     # seqio's registries are global: leave them as the catalog made them
@@ -82,7 +82,7 @@ def test_packed_batches_carry_positions_and_segments():
 
 
 def test_mixture_of_different_label_kinds_is_refused():
-    _register("toy_tags_task", TaskHead("tags", HeadSpec("tagging", 2), "tags", ("O", "X")))
+    _register("toy_tags_task", ("tags", HeadSpec("tagging", 2), "tags", ("O", "X")))
     seqio.MixtureRegistry.remove("toy_mix")
     seqio.MixtureRegistry.add("toy_mix", ["toy_task", "toy_tags_task"], default_rate=1.0)
     assert label_kind_of("toy_task") == "class"

@@ -11,7 +11,7 @@ jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=proc
 
 import tasks  # noqa: E402,F401  (registers the catalog)
 from tasks import vocabulary  # noqa: E402
-from xstilts_jax.data.task_heads import get_task_head  # noqa: E402
+from xstilts_jax.data.task_records import get_task_record  # noqa: E402
 from xstilts_jax.evaluation.forward import EvalSettings  # noqa: E402
 from xstilts_jax.evaluation.decoders import decode  # noqa: E402
 from xstilts_jax.models import EncoderConfig, build_model  # noqa: E402
@@ -21,7 +21,7 @@ TASKS = ("udpos.de", "xcopa.zh")
 assert jax.process_count() == 2 and jax.device_count() == 8
 config = EncoderConfig(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size, hidden_size=32, num_layers=2,
                        num_heads=4, mlp_dim=64, max_positions=66)  # fmt: skip
-model = build_model(config, {get_task_head(t).head: get_task_head(t).spec for t in TASKS}, seed=0)
+model = build_model(config, {get_task_record(t).head: get_task_record(t).spec for t in TASKS}, seed=0)
 settings = EvalSettings(8, 32, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
 split = {"udpos.de": "validation", "xcopa.zh": "test"}
 result = {task: decode(model, task, split[task], settings) for task in TASKS}

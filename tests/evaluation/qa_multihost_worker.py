@@ -11,7 +11,7 @@ jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=proc
 
 import tasks  # noqa: E402,F401  (registers the catalog)
 from tasks import vocabulary  # noqa: E402
-from xstilts_jax.data.task_heads import heads_for  # noqa: E402
+from xstilts_jax.data.task_records import heads_for  # noqa: E402
 from xstilts_jax.evaluation.forward import EvalSettings  # noqa: E402
 from xstilts_jax.evaluation.decoders import decode  # noqa: E402
 from xstilts_jax.models import EncoderConfig, build_model  # noqa: E402

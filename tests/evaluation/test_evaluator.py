@@ -7,7 +7,7 @@ import pytest
 
 import tasks  # noqa: F401  (registers the catalog)
 from tasks import sources, vocabulary
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.evaluation import metrics
 from xstilts_jax.evaluation.evaluator import evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings
@@ -25,7 +25,7 @@ def _env(catalog_env):
 
 def _model(tiny_config, *tasks_):
     config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
-    return build_model(config, {get_task_head(t).head: get_task_head(t).spec for t in tasks_})
+    return build_model(config, {get_task_record(t).head: get_task_record(t).spec for t in tasks_})
 
 
 def _sentences(path: Path) -> list[list[str]]:

@@ -11,7 +11,7 @@ import pytest
 
 import tasks  # noqa: F401  (registers the catalog)
 from tasks import vocabulary
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.decoders import decode
 from xstilts_jax.models import build_model
@@ -45,7 +45,7 @@ def test_two_process_predictions_equal_one_process(tmp_path, catalog_env, catalo
 
     config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
     tasks_ = ("udpos.de", "xcopa.zh")
-    model = build_model(config, {get_task_head(t).head: get_task_head(t).spec for t in tasks_}, seed=0)
+    model = build_model(config, {get_task_record(t).head: get_task_record(t).spec for t in tasks_}, seed=0)
     settings = EvalSettings(8, 32, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
     expected = {"udpos.de": decode(model, "udpos.de", "validation", settings), "xcopa.zh": decode(model, "xcopa.zh", "test", settings)}
     assert per_process[0] == json.loads(json.dumps(expected))

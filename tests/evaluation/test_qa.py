@@ -15,7 +15,7 @@ from tfds_mocks import mock_tfds, squad_json_examples
 
 import tasks  # noqa: F401  (registers the catalog)
 from tasks import sources, vocabulary
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.evaluation import qa_metrics
 from xstilts_jax.evaluation.evaluator import evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings, forward_batches
@@ -40,7 +40,7 @@ def settings():
 
 def _model(tiny_config, task):
     config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
-    return build_model(config, {get_task_head(task).head: get_task_head(task).spec})
+    return build_model(config, {get_task_record(task).head: get_task_record(task).spec})
 
 
 def _file_answers(path: Path) -> list[list[str]]:
@@ -59,7 +59,7 @@ def _brute_force(model, task, split, settings, max_answer_length=30):
     def select(out):
         return {"start": out["start_logits"], "end": out["end_logits"]}
 
-    for batch, out in forward_batches(model, task, split, get_task_head(task).head, settings, select):
+    for batch, out in forward_batches(model, task, split, get_task_record(task).head, settings, select):
         for r, key in enumerate(zip(batch["idx"].tolist(), batch["window"].tolist())):
             offsets, context = rows[key]["offsets"], rows[key]["context"].decode()
             for s in range(len(offsets)):
@@ -141,7 +141,7 @@ def test_two_process_span_decoding_equals_one_process(tmp_path, catalog_env, cat
     per_process = [json.loads(Path(f"{out}.{i}.json").read_text()) for i in range(2)]
     assert per_process[0] == per_process[1]
     model = build_model(tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size),
-                        {"squad": get_task_head("xquad.ro").spec}, seed=0)  # fmt: skip
+                        {"squad": get_task_record("xquad.ro").spec}, seed=0)
     settings = EvalSettings(8, 32, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
     gold, pred = decode(model, "xquad.ro", "test", settings)
     # Hosts hold interleaved shards, so the gathered order is by host; the (gold, answer) pairs agree.

@@ -3,11 +3,13 @@
 import numpy as np
 import pytest
 
+from xstilts_jax.data import task_records
+from xstilts_jax.data.task_records import TaskRecord
 from xstilts_jax.errors import InputError
-from xstilts_jax.evaluation import retrieval
 from xstilts_jax.evaluation.decoders import retrieval as decoders
 from xstilts_jax.evaluation.retrieval import RetrievalSplit
 from xstilts_jax.evaluation.retrieval_mining import extract_pairs, mine_pairs, optimize_threshold
+from xstilts_jax.models.heads import HeadSpec
 
 
 @pytest.fixture
@@ -19,12 +21,12 @@ def fake(monkeypatch):
     def add(task: str, split: str, data: RetrievalSplit, vectors: dict[int, list[float]]) -> None:
         splits[(task, split)] = data
         embeddings[(task, split)] = {i: np.asarray(v, np.float32) for i, v in vectors.items()}
-        retrieval.register_retrieval_split(task, lambda s, task=task: splits[(task, s)])
+        reader = lambda s, task=task: splits[(task, s)]  # noqa: E731
+        record = TaskRecord(task, "sentence_embedding", HeadSpec("embedding"), "nearest", role="eval", retrieval_reader=reader)
+        monkeypatch.setitem(task_records._RECORDS, task, record)
 
     monkeypatch.setattr(decoders, "embed_task", lambda model, task, split, settings: embeddings[(task, split)])
-    yield add
-    for task, _ in splits:
-        retrieval._SPLITS.pop(task, None)
+    return add
 
 
 def test_nearest_searches_from_the_queries(fake):

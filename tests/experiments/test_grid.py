@@ -64,9 +64,9 @@ def test_cells_and_status_from_the_phase_directories(grid_file, tmp_path):
     assert _statuses(grid_file) == [(None, 0, PARTIAL), ("socialiqa", 0, TODO), (None, 1, TODO), ("socialiqa", 1, DONE)]
 
 
-def test_unknown_target_names_the_missing_gin_file(grid_file, tmp_path):
-    with pytest.raises(Exception, match="gin/targets/nope.gin does not exist"):
-        grid_cells([grid_file], ["Grid.targets = ['nope']"])
+def test_unknown_target_names_the_registered_ones(grid_file, tmp_path):
+    with pytest.raises(Exception, match=r"No target 'udpoz' is registered\. Did you mean 'udpos'\?.*'xnli'"):
+        grid_cells([grid_file], ["Grid.targets = ['udpoz']"])
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ sample files), the feature converter, and the tiny model with the task's own hea
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,14 @@ import pytest
 import seqio
 
 import tasks
-from tasks import catalog, registry, sources, vocabulary
+from tasks import catalog, registry, retrieval, sources, vocabulary
 from tfds_mocks import mock_tfds, squad_json_examples
 from xstilts_jax.cli import main as cli
 from xstilts_jax.data.feature_converters import PaddedEncoderFeatureConverter, PackedEncoderFeatureConverter
 from xstilts_jax.data.label_kinds import LABEL_KINDS
-from xstilts_jax.data.task_heads import get_task_head, head_id, heads_for
+from xstilts_jax.data.task_records import get_task_record, head_id, heads_for
 from xstilts_jax.errors import ConfigError
+from xstilts_jax.experiments.targets import get_target, registered_targets
 from xstilts_jax.models import build_model
 
 DATA = Path(sources.__file__).resolve().parents[1] / "data"
@@ -43,14 +45,27 @@ def test_every_target_language_is_an_eval_task_with_the_target_head():
         for lang in target.languages:
             task = seqio.get_mixture_or_task(f"{name}.{lang}")
             assert set(task.source.splits) <= {"validation", "test"}, task.name  # eval-only
-            assert get_task_head(task.name).head == target.head
+            assert get_task_record(task.name).head == target.head
         members = {t.name for t in seqio.get_mixture_or_task(f"{name}.zeroshot").tasks}
         assert members == {target.train_task, *(f"{name}.{lang}" for lang in target.languages)}
         assert "train" in seqio.get_mixture_or_task(target.train_task).source.splits
 
 
+def test_every_target_is_one_record_with_its_recipe():
+    assert set(registered_targets()) == set(catalog.TARGETS) | set(retrieval.FAMILIES)
+    xnli, xquad = get_target("xnli"), get_target("xquad")
+    assert xnli.train_task == "mnli" and xnli.eval_tasks["de"] == "xnli.de" and xnli.best_metric == "eval/xnli.en/accuracy"
+    assert (xnli.recipe.epochs, xnli.recipe.batch_size, xnli.recipe.learning_rate) == (2, 32, 1e-5)
+    assert (xquad.recipe.epochs, xquad.recipe.batch_size, xquad.dev_tasks) == (2, 16, ("squad",))
+    assert get_target("tatoeba").train_task is None and get_target("lareqa").train_task == "lareqa"
+    # each eval task's record carries its language, role and scoring split (XQuAD has no dev set)
+    de = get_task_record("xnli.de")
+    assert (de.language, de.role, de.scoring_split) == ("de", "eval", "validation")
+    assert get_task_record("xquad.de").scoring_split == "test" and get_task_record("mnli").role == "train"
+
+
 def test_nli_tasks_share_one_head():
-    assert {get_task_head(t).head for t in ["mnli", "snli", "anli_r1", "anli_r3", "xnli.sw"]} == {"nli"}
+    assert {get_task_record(t).head for t in ["mnli", "snli", "anli_r1", "anli_r3", "xnli.sw"]} == {"nli"}
     assert heads_for(["mnli", "xnli.de", "hellaswag"]).keys() == {"nli", "hellaswag"}
     assert {t.name for t in seqio.get_mixture_or_task("anli_plus").tasks} == set(catalog.ANLI_PLUS)
 
@@ -93,7 +108,7 @@ def test_ccg_is_reported_unavailable_without_data():
 def test_tasks_command_lists_the_catalog(capsys: pytest.CaptureFixture[str]):
     assert cli(["tasks"]) == 0
     out = capsys.readouterr().out
-    assert "xnli.{ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh}" in out
+    assert re.search(r"^  xnli +head nli +classification/3 +train: mnli +eval \(15\): ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh$", out, re.M)
     assert "unavailable: ccg" in out and "xnli.zeroshot" in out
 
 
@@ -161,7 +176,7 @@ def _dataset(task_name: str, split: str, kind: str, pack: bool = False, length: 
     if pack:
         converter = PackedEncoderFeatureConverter(pad_id=1, label_kind=kind, max_segments=4, extra_features=extra)
     else:
-        choices = {"num_choices": len(get_task_head(task_name).label_names)} if kind == "choice" else {}
+        choices = {"num_choices": len(get_task_record(task_name).label_names)} if kind == "choice" else {}
         converter = PaddedEncoderFeatureConverter(pad_id=1, label_kind=kind, extra_features=extra, **choices)
     # try_in_mem_cache=False: seqio would ask TFDS for split sizes, which mock data has not.
     task = seqio.get_mixture_or_task(task_name)
@@ -170,7 +185,7 @@ def _dataset(task_name: str, split: str, kind: str, pack: bool = False, length: 
 
 
 def _loss(batch: dict[str, np.ndarray], task_name: str, tiny_config) -> tuple[float, int]:
-    head = get_task_head(task_name)
+    head = get_task_record(task_name)
     config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size, max_positions=130)
     model = build_model(config, {head.head: head.spec})
     loss, count = model.loss({k: jnp.asarray(v) for k, v in batch.items()}, head.head)
@@ -184,7 +199,7 @@ def test_registered_task_trains_its_head(task_name: str, split: str, raw: Any, k
         batches = list(_dataset(task_name, split, kind).batch(64).as_numpy_iterator())
     assert len(batches) == 1
     batch = batches[0]
-    assert np.all(batch["head_id"] == head_id(get_task_head(task_name).head))
+    assert np.all(batch["head_id"] == head_id(get_task_record(task_name).head))
     assert np.all(batch["input_ids"][..., 0] == 0)  # <s> kept; padding is 1, not 0
     loss, count = _loss(batch, task_name, tiny_config)
     assert np.isfinite(loss) and count > 0
@@ -220,7 +235,7 @@ def test_registered_qa_task_trains_its_span_head(task_name: str, split: str, fil
             .as_numpy_iterator()
         )
         [batch] = list(_dataset(task_name, split, "span", length=96).batch(256).as_numpy_iterator())
-    assert np.all(batch["head_id"] == head_id(get_task_head(task_name).head))
+    assert np.all(batch["head_id"] == head_id(get_task_record(task_name).head))
     assert np.all(batch["input_ids"][:, 0] == 0) and batch["input_ids"].shape[1] == 96
     assert [(f["idx"], f["window"]) for f in features] == list(zip(batch["idx"], batch["window"]))
     # every gold span inside a window decodes to the example's first answer

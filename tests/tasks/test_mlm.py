@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from tasks import mlm, vocabulary
 from xstilts_jax.data.batches import BatchSpec, host_batches
-from xstilts_jax.data.task_heads import get_task_head, head_id
+from xstilts_jax.data.task_records import get_task_record, head_id
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models import build_model
 from xstilts_jax.training.optimizer import OptimizerConfig, make_optimizer
@@ -52,7 +52,7 @@ def test_corpus_splits_every_20th_line_into_validation() -> None:
     train, val = texts("train"), texts("validation")
     assert val == SAMPLE_LINES[19::20] and len(val) == len(SAMPLE_LINES) // 20
     assert len(train) + len(val) == len(SAMPLE_LINES) and set(train).isdisjoint(val)
-    assert get_task_head(mlm.TASK).label_kind == "tokens" and get_task_head(mlm.TASK).spec.kind == "mlm"
+    assert get_task_record(mlm.TASK).label_kind == "tokens" and get_task_record(mlm.TASK).spec.kind == "mlm"
 
 
 def test_mlm_metric_is_masked_token_accuracy() -> None:
@@ -144,7 +144,7 @@ def test_mlm_train_steps_reduce_a_finite_loss(tiny_config) -> None:
     v = vocabulary.MODEL_VOCABULARY
     batch = next(host_batches(BatchSpec(mlm.TASK, "train", length=32, batch_size=8, seed=0), v.pad_id, v.pad_id + 1))
     config = tiny_config.replace(vocab_size=v.vocab_size, max_positions=40)
-    task_head = get_task_head(mlm.TASK)
+    task_head = get_task_record(mlm.TASK)
     model = build_model(config, {task_head.head: task_head.spec}, seed=0)
     graphdef, params = split_model(model)
     optimizer = make_optimizer(OptimizerConfig(learning_rate=3e-3, warmup_fraction=0.0), total_steps=20)

@@ -19,7 +19,7 @@ from vocab_fixtures import LINES, write_sentencepiece_dir, write_wordpiece_dir
 from tasks import preprocessors, vocabulary
 from xstilts_jax.evaluation.decoders import tags as postprocessors
 from xstilts_jax.data.feature_converters import PaddedEncoderFeatureConverter
-from xstilts_jax.data.task_heads import head_id
+from xstilts_jax.data.task_records import head_id
 from xstilts_jax.data.vocabularies import EncoderVocabulary, load_vocabulary
 from xstilts_jax.errors import ConfigError, InputError
 

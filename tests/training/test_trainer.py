@@ -9,8 +9,8 @@ import pytest
 import seqio
 import tensorflow as tf
 
-from xstilts_jax.data import task_heads
-from xstilts_jax.data.task_heads import TaskHead, register_task_head
+from xstilts_jax.data import task_records
+from xstilts_jax.data.task_records import TaskRecord, register_task
 from xstilts_jax.models import HeadSpec, build_model
 from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.training.optimizer import OptimizerConfig
@@ -43,7 +43,7 @@ def _register(name: str, choices: int = 0, head_id: int = 7) -> None:
         return tf.data.Dataset.from_generator(lambda: iter(rows), output_signature=spec)
 
     seqio.TaskRegistry.remove(name)
-    seqio.TaskRegistry.add(
+    task = seqio.Task(
         name,
         source=seqio.FunctionDataSource(dataset_fn, splits=["train"]),
         preprocessors=[],
@@ -57,14 +57,14 @@ def _register(name: str, choices: int = 0, head_id: int = 7) -> None:
     )
     if choices:
         labels = tuple(str(i) for i in range(choices))
-        register_task_head(name, TaskHead(name, HeadSpec("multiple_choice"), "choice", labels, max_length=16))
+        register_task(TaskRecord(name, name, HeadSpec("multiple_choice"), "choice", labels, max_length=16), task)
     else:
-        register_task_head(name, TaskHead("toy", HeadSpec("classification", 3), "class", ("a", "b", "c"), max_length=16))
+        register_task(TaskRecord(name, "toy", HeadSpec("classification", 3), "class", ("a", "b", "c"), max_length=16), task)
 
 
 @pytest.fixture(autouse=True)
 def _toy(monkeypatch):
-    monkeypatch.setattr(task_heads, "_TASK_HEADS", {})
+    monkeypatch.setattr(task_records, "_RECORDS", {})
     _register("toy_train")
     yield
     # seqio's registries are global: leave them as the catalog made them
@@ -129,7 +129,7 @@ def test_a_model_built_on_the_mesh_trains_like_a_host_built_one_and_is_consumed(
 
 def test_heads_of_routes_mixtures_over_several_heads():
     _register("toy_other")
-    task_heads._TASK_HEADS["toy_other"] = TaskHead("other", HeadSpec("classification", 2), "class", ("x", "y"))
+    task_records._RECORDS["toy_other"] = TaskRecord("toy_other", "other", HeadSpec("classification", 2), "class", ("x", "y"))
     seqio.MixtureRegistry.remove("toy_mix")
     seqio.MixtureRegistry.add("toy_mix", ["toy_train", "toy_other"], default_rate=1.0)
     assert heads_of("toy_train") == "toy"

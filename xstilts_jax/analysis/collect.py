@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from xstilts_jax.evaluation.aggregation import BENCHMARKS, Benchmark, aggregate, aggregate_task
-from xstilts_jax.experiments.results.records import DEFAULT_SPLIT, NO_INTERMEDIATE, SCORING_SPLITS, ResultsError, Row
+from xstilts_jax.experiments.results.records import DEFAULT_SPLIT, SCORING_SPLITS, ResultsError, Row
 from xstilts_jax.experiments.results.store import ResultsStore
 
 # A score already averaged over a task's languages, as papers publish them (see published/README.md).

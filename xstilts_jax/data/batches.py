@@ -2,27 +2,24 @@
 
 Each host reads its own shards of the data (`seqio.ShardInfo`), batches `global / hosts`
 examples, and the global array is assembled with `jax.make_array_from_process_local_data`.
-The feature converter is chosen from the task-head registry (label kind, number of
-choices) and the label-kind table (`label_kinds.py`: passthrough features, packing), so a
-new task needs no code here.
+The feature converter is chosen from the task records (label kind, number of choices) and the
+label-kind table (`label_kinds.py`: passthrough features, packing), so a new task needs no code here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Mapping
+from typing import Iterator
 
 import jax
 import numpy as np
 import seqio
 import tensorflow as tf
-from jax.sharding import Mesh
 
 from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter, PaddedEncoderFeatureConverter
 from xstilts_jax.data.label_kinds import InputLengths, get_label_kind
-from xstilts_jax.data.task_heads import get_provider, get_task_head
+from xstilts_jax.data.task_records import get_provider, get_task_record
 from xstilts_jax.errors import ConfigError
-from xstilts_jax.partitioning import Rules, batch_sharding
 
 @dataclasses.dataclass(frozen=True)
 class BatchSpec:
@@ -44,7 +41,7 @@ def label_kind_of(task_or_mixture: str) -> str:
     """The label kind shared by every task of a task or mixture (mixtures must not mix kinds)."""
     provider = get_provider(task_or_mixture)
     tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
-    kinds = {get_task_head(t.name).label_kind for t in tasks}
+    kinds = {get_task_record(t.name).label_kind for t in tasks}
     if len(kinds) != 1:
         raise ConfigError(
             f"{task_or_mixture!r} mixes label kinds {sorted(kinds)}; batches need one feature layout. "
@@ -66,7 +63,7 @@ def feature_converter(task_or_mixture: str, pad_id: int, position_offset: int, s
             pad_id=pad_id, label_kind=kind.name, max_segments=spec.max_segments, position_offset=position_offset,
             token_type_ids=types, extra_features=extra,
         )  # fmt: skip
-    choices = {"num_choices": len(get_task_head(first.name).label_names)} if kind.row_per_label else {}
+    choices = {"num_choices": len(get_task_record(first.name).label_names)} if kind.row_per_label else {}
     return PaddedEncoderFeatureConverter(pad_id=pad_id, label_kind=kind.name, token_type_ids=types, extra_features=extra, **choices)
 
 
@@ -125,23 +122,13 @@ def host_batches(spec: BatchSpec, pad_id: int, position_offset: int, skip_batche
     return iterators[0] if per_host == 1 else _concat_rows(iterators)
 
 
-def to_global(batch: Mapping[str, np.ndarray], mesh: Mesh, rules: Rules) -> dict[str, jax.Array]:
-    """Assemble every host's local rows into global arrays sharded on the `batch` rule."""
-    out = {}
-    for key, value in batch.items():
-        sharding = batch_sharding(mesh, rules, value.ndim)
-        global_shape = (value.shape[0] * jax.process_count(),) + value.shape[1:]
-        out[key] = jax.make_array_from_process_local_data(sharding, value, global_shape)
-    return out
-
-
 def default_length(task_or_mixture: str, lengths: InputLengths) -> int:
-    """The input length of a run that binds none: the task's own (`TaskHead.max_length`) where it
+    """The input length of a run that binds none: the task's own (`TaskRecord.max_length`) where it
     has one, else its label kind's default in `lengths` (a mixture: of its first task)."""
     provider = get_provider(task_or_mixture)
     first = provider.tasks[0].name if isinstance(provider, seqio.Mixture) else provider.name
-    head = get_task_head(first)
-    return head.max_length or lengths.of(head.label_kind)
+    record = get_task_record(first)
+    return record.max_length or lengths.of(record.label_kind)
 
 
 def count_examples(task_or_mixture: str, split: str, length: int) -> int:
@@ -159,7 +146,7 @@ def count_examples(task_or_mixture: str, split: str, length: int) -> int:
     for task in tasks:
         if split not in task.source.splits:
             raise ConfigError(f"Task {task.name!r} has no {split!r} split (it has {list(task.source.splits)}).")
-        expands = get_label_kind(get_task_head(task.name).label_kind).expanding
+        expands = get_label_kind(get_task_record(task.name).label_kind).expanding
         known = None if expands else task.source.num_input_examples(split)
         if known is None:
             print(f"counting the {split} examples of {task.name} at length {length} (epochs → steps) ...", flush=True)

@@ -14,7 +14,7 @@ import dataclasses
 import seqio
 
 from xstilts_jax.data.label_kinds import get_label_kind
-from xstilts_jax.data.task_heads import get_provider, get_task_head
+from xstilts_jax.data.task_records import get_provider, get_task_record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +29,7 @@ class LayoutGroup:
 def layout_of(task: str) -> str:
     """A task's batch layout: its label kind, with the number of rows where it has one row per label
     name (the choices of a choice task: "choice4")."""
-    info = get_task_head(task)
+    info = get_task_record(task)
     return f"{info.label_kind}{len(info.label_names)}" if get_label_kind(info.label_kind).row_per_label else info.label_kind
 
 

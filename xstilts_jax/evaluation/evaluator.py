@@ -12,30 +12,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import jax
-import seqio
 from tqdm import tqdm
 
-from xstilts_jax.data.task_heads import get_provider
+from xstilts_jax.data.task_records import get_provider, get_task_record
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.decoders import decode
 
 Scores = dict[str, float]
-
-
-def expand_tasks(names: Sequence[str]) -> list[str]:
-    """Task names, with mixtures expanded to their tasks (order kept, no duplicates)."""
-    out: list[str] = []
-    for name in names:
-        provider = get_provider(name)
-        members = [t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture) else [name]
-        out += [m for m in members if m not in out]
-    return out
-
-
-def eval_split(task: str) -> str:
-    """Dev when the task has it (XTREME's test labels are hidden), else test (e.g. XQuAD)."""
-    splits = get_provider(task).source.splits
-    return "validation" if "validation" in splits else "test"
 
 
 def evaluate_task(model: Any, task: str, split: str, settings: EvalSettings) -> tuple[Scores, list[Any]]:
@@ -76,10 +59,10 @@ def evaluate_tasks(
 
 
 def evaluate_and_write(model: Any, tasks: Sequence[str], settings: EvalSettings, directory: str | Path) -> dict[str, dict[str, Any]]:
-    """Score every task (mixtures already expanded) on its `eval_split`; write `directory/predictions/
+    """Score every task (mixtures already expanded) on its record's scoring split; write `directory/predictions/
     <task>.<split>.json` and `directory/scores.json`; returns {task: {metric: value, ..., "split": split}}."""
     directory = Path(directory)
-    splits = {task: eval_split(task) for task in tasks}
+    splits = {task: get_task_record(task).scoring_split for task in tasks}
     results = evaluate_tasks(model, tasks, splits, settings, directory / "predictions")
     scores: dict[str, dict[str, Any]] = {task: dict(results[task], split=splits[task]) for task in tasks}
     write_json(directory / "scores.json", scores, indent=2, sort_keys=True)

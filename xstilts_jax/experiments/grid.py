@@ -1,11 +1,12 @@
 """The experiment grid: model sizes × intermediate (none / each task / mixtures) × targets × seeds.
 
-A grid gin file binds `Grid.*` and the shared settings. Each cell is configured by parsing, in
-order, the model's gin (`gin/models/<model>.gin`), the target's gin (`gin/targets/<target>.gin`),
-the grid's own gin files (so their bindings override the target defaults), the command line's
-`--gin.X=V` overrides, and the cell's bindings (`Experiment.intermediate`, `Experiment.seed`,
-`Experiment.pretrained`). Cells are run one after another in this process; a finished phase
-(`DONE`) is never rerun, so interrupting and restarting a grid continues where it stopped.
+A grid gin file binds `Grid.*` and the shared settings. A target is a registered target record
+(`experiments/targets.py`: training task, eval tasks, recipe), so it needs no gin file. Each cell is
+configured by parsing, in order, the model's gin (`gin/models/<model>.gin`), the grid's own gin
+files, the command line's `--gin.X=V` overrides, and the cell's bindings (`Experiment.target`,
+`Experiment.intermediate`, `Experiment.seed`, `Experiment.pretrained`, `Experiment.eval_tasks`).
+Cells are run one after another in this process; a finished phase (`DONE`) is never rerun, so
+interrupting and restarting a grid continues where it stopped.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import gin
 
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.experiments.pipeline import Experiment, phase_done
+from xstilts_jax.experiments.targets import get_target, system_name
 from xstilts_jax.gin_utils import REPO_ROOT, parse_gin
 from xstilts_jax.models.config import EncoderConfig
 
@@ -56,16 +58,16 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return f"{self.model} / {self.intermediate or 'baseline'} / {self.target} / seed {self.seed}"
+        return f"{self.model} / {system_name(self.intermediate)} / {self.target} / seed {self.seed}"
 
 
-def _gin_file(kind: str, name: str) -> str:
-    """`gin/<kind>/<name>.gin` (or `name` itself when it is a path to a .gin file)."""
+def _model_gin(name: str) -> str:
+    """`gin/models/<name>.gin` (or `name` itself when it is a path to a .gin file)."""
     if name.endswith(".gin"):
         return name
-    path = f"gin/{kind}/{name}.gin"
+    path = f"gin/models/{name}.gin"
     if not (Path.cwd() / path).exists() and not (REPO_ROOT / path).exists():
-        raise ConfigError(f"Grid names {kind[:-1]} {name!r}, but {path} does not exist; add it or fix the name.")
+        raise ConfigError(f"Grid names model {name!r}, but {path} does not exist; add it or fix the name.")
     return path
 
 
@@ -74,17 +76,23 @@ def grid_cells(grid_files: Sequence[str], bindings: Sequence[str] = ()) -> list[
     gin.clear_config()
     parse_gin(grid_files, bindings)
     grid = Grid()
+    for target in grid.targets:
+        get_target(target)  # an unknown target fails here, naming the registered ones
     cells = []
     for model in grid.models:
         for seed in grid.seeds:
             for intermediate in grid.intermediates:
                 for target in grid.targets:
-                    cell_bindings = [f"Experiment.intermediate = {intermediate!r}", f"Experiment.seed = {seed}"]
+                    cell_bindings = [
+                        f"Experiment.target = {target!r}",
+                        f"Experiment.intermediate = {intermediate!r}",
+                        f"Experiment.seed = {seed}",
+                    ]
                     if model in grid.pretrained:
                         cell_bindings.append(f"Experiment.pretrained = {grid.pretrained[model]!r}")
                     if target in grid.eval_tasks:
                         cell_bindings.append(f"Experiment.eval_tasks = {list(grid.eval_tasks[target])!r}")
-                    files = (_gin_file("models", model), _gin_file("targets", target), *grid_files)
+                    files = (_model_gin(model), *grid_files)
                     cells.append(Cell(model, intermediate, target, seed, files, (*bindings, *cell_bindings)))
     return cells
 

@@ -14,6 +14,10 @@ is reused by every later run instead of retrained, and a rerun continues where i
 else the last. The baseline goes down the same path minus the intermediate phase; a target
 without training (retrieval: BUCC, Tatoeba) evaluates the previous phase's encoder directly.
 Only the encoder is carried from one phase to the next; heads start fresh.
+
+The target's record (`experiments/targets.py`) fills in what gin leaves unbound: the English
+training task and the eval tasks of `Experiment`, and the target phase's recipe
+(`target_phase_defaults`).
 """
 
 from __future__ import annotations
@@ -25,13 +29,13 @@ from typing import Any, Mapping, Sequence
 
 import gin
 import jax
-import seqio
 
-from xstilts_jax.data.task_heads import get_provider, get_task_head
+from xstilts_jax.data.task_records import expand_tasks, get_task_record
 from xstilts_jax.errors import ConfigError
-from xstilts_jax.evaluation.evaluator import evaluate_and_write, expand_tasks
+from xstilts_jax.evaluation.evaluator import evaluate_and_write
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.experiments.tables import format_phase, format_scores
+from xstilts_jax.experiments.targets import find_target, get_target, system_name
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import HeadSpec
 from xstilts_jax.models.model import Model
@@ -42,21 +46,25 @@ from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.trainer import TrainConfig, heads_of, train
 
 DONE = "DONE"
-BASELINE = "baseline"
 
 
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """One cell of the grid: a model, optional MLM and intermediate phases, a target, a seed."""
+    """One cell of the grid: a model, optional MLM and intermediate phases, a target, a seed.
+
+    `target_train` and `eval_tasks` default to the target's record (its English training task,
+    or none for targets scored without one, and its eval task in every language); an unregistered
+    target name needs both bound.
+    """
 
     root: str = "runs"
     pretrained: str | None = None  # a converted checkpoint directory; None = random init
     mlm: str | None = None  # an MLM task trained first (e.g. 'mlm'); None = no MLM phase
     intermediate: str | None = None  # task or mixture; None = the baseline
     target: str = ""  # the target's name, e.g. 'xnli' (names the run directory and results)
-    target_train: str | None = None  # the target's English training task; None = evaluate without target training
-    eval_tasks: Sequence[str] = ()  # task or mixture names; mixtures expand to their tasks
+    target_train: str | None = None  # the target's English training task; None = the target record's
+    eval_tasks: Sequence[str] = ()  # task or mixture names (mixtures expand to their tasks); () = the record's
     eval_batch_size: int = 32
     eval_length: int | None = None  # None: each task's default input length
     seed: int = 0
@@ -64,8 +72,16 @@ class Experiment:
     def __post_init__(self) -> None:
         if not self.target:
             raise ConfigError("Experiment.target must be set in gin (e.g. Experiment.target = 'xnli').")
+        record = find_target(self.target) if self.target_train is None or not self.eval_tasks else None
+        if record is None:
+            if not self.eval_tasks:
+                get_target(self.target)  # unregistered: raises, naming the known targets
+            return
+        # frozen: fill in the record's values once, as if gin had bound them
+        if self.target_train is None:
+            object.__setattr__(self, "target_train", record.train_task)
         if not self.eval_tasks:
-            raise ConfigError(f"Experiment for target {self.target!r}: bind Experiment.eval_tasks (e.g. ['xnli.all_langs']).")
+            object.__setattr__(self, "eval_tasks", tuple(record.eval_tasks.values()))
 
     def run_dir(self, model_name: str) -> Path:
         return Path(self.root) / model_name / f"seed{self.seed}"
@@ -79,7 +95,7 @@ class Experiment:
         return self.run_dir(model_name) / "intermediate" / self.intermediate
 
     def target_dir(self, model_name: str) -> Path:
-        return self.run_dir(model_name) / (self.intermediate or BASELINE) / self.target
+        return self.run_dir(model_name) / system_name(self.intermediate) / self.target
 
     def phase_dirs(self, model_name: str) -> dict[str, Path]:
         """Every phase directory of this cell by phase name, in the order they run."""
@@ -113,12 +129,27 @@ def mark_done(directory: Path, summary: Mapping[str, object]) -> None:
     tmp.replace(directory / DONE)
 
 
+def target_phase_defaults(target: str) -> dict[str, Any]:
+    """The target phase's `TrainConfig` values from the target's record: epochs, batch size,
+    input length, dev tasks and best metric (those it sets; {} for an unregistered target)."""
+    record = find_target(target)
+    if record is None:
+        return {}
+    recipe = record.recipe
+    values = {
+        "epochs": recipe.epochs,
+        "batch_size": recipe.batch_size,
+        "length": recipe.length,
+        "eval_tasks": record.dev_tasks,
+        "best_metric": record.best_metric,
+    }
+    return {field: value for field, value in values.items() if value not in (None, ())}
+
+
 def _head_spec(task: str, head: str) -> HeadSpec:
-    provider = get_provider(task)
-    tasks = [t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture) else [task]
-    for name in tasks:
-        if get_task_head(name).head == head:
-            return get_task_head(name).spec
+    for name in expand_tasks([task]):
+        if get_task_record(name).head == head:
+            return get_task_record(name).spec
     raise ConfigError(f"No task of {task!r} uses head {head!r}.")
 
 
@@ -197,14 +228,14 @@ def run_experiment(
     settings = EvalSettings(experiment.eval_batch_size, experiment.eval_length, Partitioner.from_config(mesh_config))
     scores = evaluate_and_write(model, tasks, settings, eval_dir)
     mark_done(eval_dir, {"phase": "eval", "tasks": tasks, "checkpoint": load_from})
-    print(format_scores(f"zero-shot {experiment.target} ({name}, {experiment.intermediate or BASELINE}, seed {seed})", scores))
+    print(format_scores(f"zero-shot {experiment.target} ({name}, {system_name(experiment.intermediate)}, seed {seed})", scores))
     return scores
 
 
 def _check_heads(model: Model, tasks: Sequence[str]) -> None:
     """Zero-shot evaluation needs every eval task's head in the model."""
     for task in tasks:
-        head = get_task_head(task).head
+        head = get_task_record(task).head
         if head not in model.heads:
             raise ConfigError(
                 f"Eval task {task!r} uses head {head!r}, but the model has heads {sorted(model.heads)}; "

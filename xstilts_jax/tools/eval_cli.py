@@ -16,7 +16,8 @@ from typing import Sequence
 
 import gin
 
-from xstilts_jax.evaluation.evaluator import evaluate_and_write, expand_tasks
+from xstilts_jax.data.task_records import expand_tasks
+from xstilts_jax.evaluation.evaluator import evaluate_and_write
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.experiments.pipeline import model_for
 from xstilts_jax.gin_utils import require_bound

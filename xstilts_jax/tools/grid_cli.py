@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from xstilts_jax.distributed import initialize_from_config
 from xstilts_jax.experiments.grid import DONE, Cell, configure, grid_cells, iter_status
 from xstilts_jax.experiments.tables import format_grid
+from xstilts_jax.experiments.targets import system_name
 from xstilts_jax.gin_utils import add_gin_flags, split_gin_overrides
 from xstilts_jax.tools.run_cli import run_from_gin
 
@@ -26,7 +27,7 @@ def print_status(cells: Sequence[Cell]) -> dict[str, int]:
     for i, (cell, status, phases) in enumerate(iter_status(cells), 1):
         counts[status] += 1
         shown = " ".join(f"{phase}:{s}" for phase, s in phases.items())
-        print(f"   {i:>3}  {status:<8} {cell.model:<12} {str(cell.intermediate or 'baseline'):<22} {cell.target:<10} {cell.seed:>4}  {shown}")
+        print(f"   {i:>3}  {status:<8} {cell.model:<12} {system_name(cell.intermediate):<22} {cell.target:<10} {cell.seed:>4}  {shown}")
     print(f"{len(cells)} cells: {counts['done']} done, {counts['partial']} partial, {counts['todo']} todo")
     return counts
 
@@ -49,7 +50,7 @@ def run_grid(cells: Sequence[Cell], keep_going: bool = False) -> dict[tuple[str,
             failures.append((cell, e))
             print(f"cell failed: {cell.label}: {e}", file=sys.stderr)
             continue
-        rows.setdefault((cell.model, cell.intermediate or "baseline", cell.seed), {})[cell.target] = scores
+        rows.setdefault((cell.model, system_name(cell.intermediate), cell.seed), {})[cell.target] = scores
     if failures:
         print(f"{len(failures)} cells failed: " + "; ".join(c.label for c, _ in failures), file=sys.stderr)
     return rows

@@ -1,16 +1,16 @@
-"""`xstilts-jax tasks`: every registered task and mixture, with the head each task trains."""
+"""`xstilts-jax tasks`: every registered task, target and mixture, with the head each task trains."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-from collections import defaultdict
 from typing import Sequence
 
 import seqio
 
-from xstilts_jax.data.task_heads import registered_task_heads
+from xstilts_jax.data.task_records import TaskRecord, registered_task_records
 from xstilts_jax.errors import ConfigError
+from xstilts_jax.experiments.targets import registered_targets
 
 
 def import_modules(names: Sequence[str]) -> dict[str, str]:
@@ -29,28 +29,30 @@ def import_modules(names: Sequence[str]) -> dict[str, str]:
     return unavailable
 
 
+def _head(record: TaskRecord) -> str:
+    kind = record.spec.kind + (f"/{record.spec.num_labels}" if record.spec.num_labels else "")
+    return f"head {record.head:<19} {kind:<17}"
+
+
 def describe_tasks(unavailable: dict[str, str] | None = None) -> str:
-    """The catalog as text: tasks grouped by family (`<family>` / `<family>.<lang>`), then mixtures."""
-    heads = registered_task_heads()
-    families: dict[str, list[str]] = defaultdict(list)
-    for name in sorted(heads):
-        families[name.split(".")[0]].append(name)
-    lines = [f"{len(heads)} tasks:"]
-    for family, names in sorted(families.items()):
-        head = heads[names[0]]
-        langs = [n.split(".", 1)[1] for n in names if "." in n]
-        train = [n for n in names if "." not in n]
-        kind = f"{head.spec.kind}" + (f"/{head.spec.num_labels}" if head.spec.num_labels else "")
-        desc = f"  {family:<16} head {head.head:<14} {kind:<18}"
-        if train:
-            desc += " train: " + ", ".join(train)
-        if langs:
-            desc += f"  eval ({len(langs)}): {family}.{{{','.join(langs)}}}"
-        lines.append(desc)
+    """The catalog as text, from the registered records: the tasks that belong to no target
+    (training tasks), the targets (training task, eval languages), then the mixtures."""
+    records = registered_task_records()
+    targets = registered_targets()
+    target_tasks = {task for target in targets.values() for task in target.eval_tasks.values()}
+    lines = [f"{len(records)} tasks:"]
+    for name, record in sorted(records.items()):
+        if name not in target_tasks:
+            lines.append(f"  {name:<16} {_head(record)} {record.role} ({record.language})")
+    lines.append(f"{len(targets)} targets:")
+    for name, target in sorted(targets.items()):
+        head = _head(records[next(iter(target.eval_tasks.values()))])
+        train = target.train_task or "-"
+        lines.append(f"  {name:<16} {head} train: {train:<10} eval ({len(target.languages)}): {','.join(target.languages)}")
     mixtures = sorted(seqio.MixtureRegistry.names())
     lines.append(f"{len(mixtures)} mixtures:")
     for name in mixtures:
-        tasks = [t.name for t in seqio.get_mixture_or_task(name).tasks]
+        tasks = [t.name for t in seqio.get_subtasks(seqio.get_mixture_or_task(name))]
         shown = ", ".join(tasks) if len(tasks) <= 6 else ", ".join(tasks[:5]) + f", ... ({len(tasks)} tasks)"
         lines.append(f"  {name:<26} {shown}")
     for name, reason in sorted((unavailable or {}).items()):

@@ -1,4 +1,9 @@
-"""`xstilts-jax run --gin_file=gin/experiments/X.gin`: the three phases, recorded in the results store."""
+"""`xstilts-jax run --gin_file=gin/experiments/X.gin`: the three phases, recorded in the results store.
+
+The target's record supplies what gin leaves unbound: the training task and eval tasks
+(`Experiment`), the target phase's recipe (`target/TrainConfig`) and its learning rate
+(`OptimizerConfig.learning_rate`).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ from typing import Any, Sequence
 import gin
 import jax
 
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.experiments.mixtures import register_mixtures
-from xstilts_jax.experiments.pipeline import Experiment, run_experiment
-from xstilts_jax.experiments.results.records import RunInfo
+from xstilts_jax.experiments.pipeline import Experiment, run_experiment, target_phase_defaults
+from xstilts_jax.experiments.results.records import NO_INTERMEDIATE, RunInfo
 from xstilts_jax.experiments.results.store import ResultsStore, results_db
+from xstilts_jax.experiments.targets import find_target
 from xstilts_jax.gin_utils import REPO_ROOT
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.partitioning import MeshConfig
@@ -30,37 +37,69 @@ def git_commit() -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def _phase_config(scope: str, task: str | None) -> TrainConfig | None:
-    """The phase's TrainConfig from gin scope `scope`, its task fixed by the Experiment (None: no such phase)."""
+def _bound(scope: str, configurable: str, parameter: str) -> bool:
+    """Whether gin binds `configurable.parameter` in `scope` (or unscoped, which applies in every scope)."""
+    for key in (f"{scope}/{configurable}.{parameter}", f"{configurable}.{parameter}"):
+        try:
+            gin.query_parameter(key)
+            return True
+        except ValueError:
+            continue
+    return False
+
+
+def _unbound(scope: str, configurable: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The defaults gin does not bind (gin bindings override a record's defaults)."""
+    return {name: value for name, value in defaults.items() if not _bound(scope, configurable, name)}
+
+
+def _phase_config(scope: str, task: str | None, defaults: dict[str, Any] | None = None) -> TrainConfig | None:
+    """The phase's TrainConfig from gin scope `scope`, its task fixed by the Experiment and the
+    `defaults` gin leaves unbound filled in (None: no such phase)."""
     if task is None:
         return None
     with gin.config_scope(scope):
-        return TrainConfig(task=task)
+        return TrainConfig(task=task, **_unbound(scope, "TrainConfig", defaults or {}))
+
+
+def _optimizer(target: str) -> OptimizerConfig:
+    """The OptimizerConfig from gin, with the target recipe's learning rate unless gin binds one."""
+    record = find_target(target)
+    defaults = {} if record is None else {"learning_rate": record.recipe.learning_rate}
+    return OptimizerConfig(**_unbound("", "OptimizerConfig", defaults))
 
 
 def run_from_gin() -> dict[str, dict[str, Any]]:
     """Build everything from the parsed gin config, run the experiment, record its scores."""
     register_mixtures()
-    config, mesh, optimizer, experiment = EncoderConfig(), MeshConfig(), OptimizerConfig(), Experiment()
+    config, mesh, experiment = EncoderConfig(), MeshConfig(), Experiment()
     scores = run_experiment(
-        experiment, config, mesh, optimizer=optimizer,
+        experiment,
+        config,
+        mesh,
+        optimizer=_optimizer(experiment.target),
         mlm_train=_phase_config("mlm", experiment.mlm),
         intermediate_train=_phase_config("intermediate", experiment.intermediate),
-        target_train=_phase_config("target", experiment.target_train),
-    )  # fmt: skip
+        target_train=_phase_config("target", experiment.target_train, target_phase_defaults(experiment.target)),
+    )
     run_id = str(experiment.target_dir(config.name))
     if jax.process_index() == 0:
         with ResultsStore(results_db()) as store:
             store.record_run(
                 RunInfo(
-                    run_id=run_id, model=config.name, model_params=count_params(config), target=experiment.target,
-                    intermediate=experiment.intermediate or "none", seed=experiment.seed,
-                    gin_config=gin.operative_config_str(), git_commit=git_commit(),
+                    run_id=run_id,
+                    model=config.name,
+                    model_params=count_params(config),
+                    target=experiment.target,
+                    intermediate=experiment.intermediate or NO_INTERMEDIATE,  # the store's spelling of the baseline
+                    seed=experiment.seed,
+                    gin_config=gin.operative_config_str(),
+                    git_commit=git_commit(),
                 )
-            )  # fmt: skip
+            )
             for task, result in scores.items():
                 values = {k: v for k, v in result.items() if k != "split"}
-                store.record_scores(run_id, "eval", task, str(result["split"]), {task.split(".", 1)[1]: values})
+                store.record_scores(run_id, "eval", task, str(result["split"]), {get_task_record(task).language: values})
         print(f"results recorded in {results_db()}")
     return scores
 

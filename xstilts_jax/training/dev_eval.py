@@ -13,7 +13,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from xstilts_jax.data.label_kinds import InputLengths
-from xstilts_jax.evaluation.evaluator import evaluate_tasks, eval_split, expand_tasks
+from xstilts_jax.data.task_records import expand_tasks, get_task_record
+from xstilts_jax.evaluation.evaluator import evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.models.model import Model
 from xstilts_jax.partitioning import Partitioner
@@ -40,7 +41,7 @@ def dev_evaluator(
     if not eval_tasks:
         return None
     tasks = expand_tasks(eval_tasks)
-    splits = {task: eval_split(task) for task in tasks}
+    splits = {task: get_task_record(task).scoring_split for task in tasks}
     settings = EvalSettings(batch_size, length, partitioner, input_lengths)
 
     def evaluate(model: Model, step: int) -> dict[str, float]:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from xstilts_jax.data.batches import BatchSpec, count_examples, default_length, host_batches
 from xstilts_jax.data.label_kinds import InputLengths
 from xstilts_jax.data.layouts import LayoutGroup, layout_groups
-from xstilts_jax.data.task_heads import get_provider, get_task_head, head_id
+from xstilts_jax.data.task_records import get_provider, get_task_record, head_id
 from xstilts_jax.errors import ConfigError, DivergenceError, Preempted
 from xstilts_jax.gin_utils import require_bound
 from xstilts_jax.models.model import Model
@@ -114,7 +114,7 @@ def heads_of(task: str) -> Heads:
     """The head a task trains, or head name → head_id when a mixture spans several heads."""
     provider = get_provider(task)
     names = [t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture) else [provider.name]
-    heads = sorted({get_task_head(n).head for n in names})
+    heads = sorted({get_task_record(n).head for n in names})
     return heads[0] if len(heads) == 1 else {h: head_id(h) for h in heads}
 
 

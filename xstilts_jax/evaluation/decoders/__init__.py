@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from xstilts_jax.data.label_kinds import LABEL_KINDS, get_label_kind
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation.decoders.labels import decode_labels
 from xstilts_jax.evaluation.decoders.retrieval import decode_mining, decode_nearest, decode_ranking
@@ -38,7 +38,7 @@ DECODERS: dict[str, Decoder] = {
 
 def decode(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[Any, Any]:
     """Gold and predicted values of every example of `task`/`split`, decoded by its label kind's decoder."""
-    kind = get_task_head(task).label_kind
+    kind = get_task_record(task).label_kind
     decoder = get_label_kind(kind).decoder
     if decoder not in DECODERS:
         scored = sorted(k for k, row in LABEL_KINDS.items() if row.decoder in DECODERS)

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
-from xstilts_jax.data.task_heads import TaskHead, get_task_head
+from xstilts_jax.data.task_records import TaskRecord, get_task_record
 from xstilts_jax.evaluation.forward import EvalSettings, forward_batches, gather_in_order
 from xstilts_jax.models.model import Model
 
@@ -21,7 +21,7 @@ def argmax(outputs: Mapping[str, jax.Array]) -> Mapping[str, jax.Array]:
     return {"prediction": jnp.argmax(outputs["logits"], axis=-1)}
 
 
-def label_names(info: TaskHead, values: list[Any]) -> list[Any]:
+def label_names(info: TaskRecord, values: list[Any]) -> list[Any]:
     """Label ids → label names (a list of names for a list of ids, e.g. a sentence's tags)."""
     names = info.label_names
     return [[names[v] for v in value] if isinstance(value, list) else names[value] for value in values]
@@ -29,7 +29,7 @@ def label_names(info: TaskHead, values: list[Any]) -> list[Any]:
 
 def decode_labels(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[Any], list[Any]]:
     """Gold and predicted label names of every example of `task`/`split`, in idx order."""
-    info = get_task_head(task)
+    info = get_task_record(task)
     gold: dict[int, int] = {}
     pred: dict[int, int] = {}
     for batch, out in forward_batches(model, task, split, info.head, settings, argmax):

@@ -28,7 +28,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.errors import InputError
 from xstilts_jax.evaluation.forward import EvalSettings, forward_batches
 from xstilts_jax.evaluation.retrieval import RetrievalSplit, retrieval_split
@@ -60,7 +60,7 @@ def pooled_embedding(outputs: Mapping[str, jax.Array]) -> Mapping[str, jax.Array
 
 def embed_task(model: Model, task: str, split: str, settings: EvalSettings) -> dict[int, np.ndarray]:
     """idx → pooled embedding of every example of `task`/`split`, on every host."""
-    head = get_task_head(task).head
+    head = get_task_record(task).head
     idx_parts, emb_parts = [], []
     for batch, out in forward_batches(model, task, split, head, settings, pooled_embedding):
         idx_parts.append(np.asarray(batch["idx"], np.int64))

@@ -30,7 +30,7 @@ import numpy as np
 import seqio
 
 from xstilts_jax.data.batches import default_length
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation.forward import EvalSettings, forward_batches, gather_in_order
 from xstilts_jax.models.model import Model
@@ -168,7 +168,7 @@ class TopK:
 
 def decode_spans(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[list[str]], list[str]]:
     """Gold answer lists and predicted answer texts of every example of a span QA task."""
-    info = get_task_head(task)
+    info = get_task_record(task)
     length = settings.length or default_length(task, settings.input_lengths)
     decoding = span_decoding()
     examples, offsets = _read_windows(task, split, length)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from xstilts_jax.data.label_kinds import IGNORE_LABEL
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.errors import InputError
 from xstilts_jax.evaluation.decoders.labels import argmax, label_names
 from xstilts_jax.evaluation.forward import EvalSettings, forward_batches, gather_in_order
@@ -67,7 +67,7 @@ def rejoin_tag_predictions(pieces: Iterable[Mapping]) -> dict[int, list[int]]:
 
 def decode_tags(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[Any], list[Any]]:
     """Gold and predicted tag names per sentence: each word's first-subword prediction, pieces re-joined."""
-    info = get_task_head(task)
+    info = get_task_record(task)
     gold_pieces: list[dict[str, Any]] = []
     pred_pieces: list[dict[str, Any]] = []
     for batch, out in forward_batches(model, task, split, info.head, settings, argmax):

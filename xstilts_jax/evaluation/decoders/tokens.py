@@ -6,7 +6,7 @@ Scored by `evaluation.metrics.accuracy` over the flattened token lists.
 
 from __future__ import annotations
 
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.evaluation.decoders.labels import argmax
 from xstilts_jax.evaluation.forward import EvalSettings, forward_batches, gather_in_order
 from xstilts_jax.models.model import Model
@@ -14,7 +14,7 @@ from xstilts_jax.models.model import Model
 
 def decode_tokens(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[list[int]], list[list[int]]]:
     """Gold and predicted token ids at the masked positions of every example, in idx order."""
-    info = get_task_head(task)
+    info = get_task_record(task)
     gold: dict[int, list[int]] = {}
     pred: dict[int, list[int]] = {}
     for batch, out in forward_batches(model, task, split, info.head, settings, argmax):

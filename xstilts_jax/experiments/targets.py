@@ -1,0 +1,112 @@
+"""The target records: what the engine knows about each zero-shot target, in one registry.
+
+The task catalog (`tasks/`) registers one `TargetRecord` per target (XNLI, PAWS-X, UD-POS,
+QA, retrieval, ...) with `register_target`; an experiment then needs only the target's name
+(`Experiment.target = 'xnli'`) and takes its English training task, its eval task per
+language, the dev tasks and headline metric that pick the checkpoint, and the recipe
+defaults (epochs, batch size, input length, learning rate) from the record. Gin bindings
+override each of these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Mapping
+
+from xstilts_jax.data.task_records import get_provider, get_task_record
+from xstilts_jax.errors import ConfigError
+
+# The name of the system without an intermediate phase (pretrained → target training), used in
+# run directories, grid tables and the results store alike.
+BASELINE = "baseline"
+
+
+def system_name(intermediate: str | None) -> str:
+    """An experiment's intermediate task or mixture, or `BASELINE` when it has none."""
+    return intermediate or BASELINE
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A target phase's training defaults (DESIGN.md: the X-STILTs recipe).
+
+    None leaves the engine's default: `epochs` must then be bound in gin (or `steps`),
+    `length` is the train task's default input length.
+    """
+
+    epochs: float | None = None
+    batch_size: int = 32
+    length: int | None = None
+    learning_rate: float = 1e-5
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetRecord:
+    """A zero-shot target: its English training task (None: scored without target training, e.g.
+    BUCC and Tatoeba), the eval task of each language (language → task), the dev tasks whose
+    `best_metric` (e.g. 'eval/xnli.en/accuracy') picks the checkpoint, and the recipe."""
+
+    name: str
+    train_task: str | None
+    eval_tasks: Mapping[str, str]
+    dev_tasks: tuple[str, ...] = ()
+    best_metric: str | None = None
+    recipe: Recipe = Recipe()
+
+    def __post_init__(self) -> None:
+        if not self.eval_tasks:
+            raise ConfigError(f"Target {self.name!r} has no eval tasks.")
+        if self.best_metric is not None and not self.dev_tasks:
+            raise ConfigError(f"Target {self.name!r}: best_metric {self.best_metric!r} needs dev tasks to produce it.")
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The target's eval languages, in eval order."""
+        return tuple(self.eval_tasks)
+
+
+_TARGETS: dict[str, TargetRecord] = {}
+
+
+def _check_tasks(record: TargetRecord) -> None:
+    """A target's tasks are registered, and each eval task is in the language it is listed under."""
+    for task in (*([record.train_task] if record.train_task else []), *record.dev_tasks):
+        get_provider(task)
+    for lang, task in record.eval_tasks.items():
+        if get_task_record(task).language != lang:
+            raise ConfigError(
+                f"Target {record.name!r} lists {task!r} as its {lang!r} eval task, but that task's language is "
+                f"{get_task_record(task).language!r}."
+            )
+
+
+def register_target(record: TargetRecord) -> TargetRecord:
+    """Register a target whose tasks are registered; re-registering a name with a different record is an error."""
+    _check_tasks(record)
+    old = _TARGETS.get(record.name)
+    if old is not None and old != record:
+        raise ConfigError(f"Target {record.name!r} is already registered as {old}; it cannot change to {record}.")
+    _TARGETS[record.name] = record
+    return record
+
+
+def find_target(name: str) -> TargetRecord | None:
+    """The record of target `name`, or None when no such target is registered."""
+    return _TARGETS.get(name)
+
+
+def get_target(name: str) -> TargetRecord:
+    """The record of target `name`; an unknown name is a ConfigError with close matches."""
+    if name not in _TARGETS:
+        close = difflib.get_close_matches(name, list(_TARGETS), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ConfigError(
+            f"No target {name!r} is registered.{hint} Known targets: {sorted(_TARGETS)} (gin files need `import tasks`)."
+        )
+    return _TARGETS[name]
+
+
+def registered_targets() -> Mapping[str, TargetRecord]:
+    """A read-only copy of every registered target's record."""
+    return dict(_TARGETS)
