@@ -7,11 +7,11 @@ import seqio
 import tensorflow as tf
 
 from xstilts_jax.data import task_heads
-from xstilts_jax.data.batches import BatchSpec, host_batches, label_kind_of, to_global
+from xstilts_jax.data.batches import BatchSpec, host_batches, label_kind_of
 from xstilts_jax.data.task_heads import TaskHead, register_task_head
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.heads import HeadSpec
-from xstilts_jax.partitioning import MeshConfig, get_rules, make_mesh
+from xstilts_jax.partitioning import MeshConfig, Partitioner
 
 VOCAB = seqio.PassThroughVocabulary(size=100)
 
@@ -59,12 +59,11 @@ def _registry(monkeypatch):
 
 
 def test_global_batches_are_sharded_and_resume_by_skipping():
-    mesh = make_mesh(MeshConfig(data=2, fsdp=4))
-    rules = get_rules("fsdp")
+    partitioner = Partitioner.from_config(MeshConfig(data=2, fsdp=4))
     spec = BatchSpec(task="toy_task", split="train", length=16, batch_size=8, seed=3)
     it = host_batches(spec, pad_id=1, position_offset=2)
     batches = [next(it) for _ in range(3)]
-    first = to_global(batches[0], mesh, rules)
+    first = partitioner.to_global(batches[0])
     assert first["input_ids"].shape == (8, 16) and first["labels"].shape == (8,)
     assert first["input_ids"].sharding.spec[0] == ("data", "fsdp")
     assert len(first["input_ids"].addressable_shards) == 8

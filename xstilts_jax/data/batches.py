@@ -20,7 +20,7 @@ from jax.sharding import Mesh
 from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter, PaddedEncoderFeatureConverter
 from xstilts_jax.data.task_heads import get_provider, get_task_head
 from xstilts_jax.errors import ConfigError
-from xstilts_jax.partitioning import Rules, batch_sharding
+from xstilts_jax.partitioning import Partitioner, Rules
 
 # Features passed through to the model batch, per label kind: every catalog task provides `idx`
 # and `head_id`; tagging adds its split-sentence bookkeeping. A new label kind that needs more
@@ -140,13 +140,8 @@ def host_batches(spec: BatchSpec, pad_id: int, position_offset: int, skip_batche
 
 
 def to_global(batch: Mapping[str, np.ndarray], mesh: Mesh, rules: Rules) -> dict[str, jax.Array]:
-    """Assemble every host's local rows into global arrays sharded on the `batch` rule."""
-    out = {}
-    for key, value in batch.items():
-        sharding = batch_sharding(mesh, rules, value.ndim)
-        global_shape = (value.shape[0] * jax.process_count(),) + value.shape[1:]
-        out[key] = jax.make_array_from_process_local_data(sharding, value, global_shape)
-    return out
+    """Evaluation's (mesh, rules) form of `Partitioner.to_global`."""
+    return Partitioner(mesh, rules).to_global(batch)
 
 
 # Label kinds whose preprocessing can turn one source example into several (QA windows over a
