@@ -170,7 +170,7 @@ def logical_to_mesh_spec(logical: Sequence[str | None] | None, rules: Rules, mes
 
 # --- activation constraints --------------------------------------------------------
 
-_CONTEXT: contextvars.ContextVar["Partitioner | None"] = contextvars.ContextVar("xstilts_partitioner", default=None)
+_CONTEXT: contextvars.ContextVar[Partitioner | None] = contextvars.ContextVar("xstilts_partitioner", default=None)
 
 
 def constrain(x: jax.Array, logical: Sequence[str | None]) -> jax.Array:
