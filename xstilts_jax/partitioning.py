@@ -170,34 +170,15 @@ def logical_to_mesh_spec(logical: Sequence[str | None] | None, rules: Rules, mes
 
 # --- activation constraints --------------------------------------------------------
 
-_CONTEXT: contextvars.ContextVar[tuple[Mesh, Rules] | None] = contextvars.ContextVar("xstilts_mesh", default=None)
-
-
-@contextlib.contextmanager
-def axis_rules(mesh: Mesh, rules: Rules) -> Iterator[None]:
-    """Within this context, `constrain` places activations on `mesh` by `rules`."""
-    token = _CONTEXT.set((mesh, rules))
-    try:
-        yield
-    finally:
-        _CONTEXT.reset(token)
+_CONTEXT: contextvars.ContextVar[Partitioner | None] = contextvars.ContextVar("xstilts_partitioner", default=None)
 
 
 def constrain(x: jax.Array, logical: Sequence[str | None]) -> jax.Array:
-    """Sharding constraint on an activation by logical names; a no-op outside `axis_rules`."""
-    ctx = _CONTEXT.get()
-    if ctx is None:
+    """Sharding constraint on an activation by logical names; a no-op outside `Partitioner.activation_rules`."""
+    partitioner = _CONTEXT.get()
+    if partitioner is None:
         return x
-    mesh, rules = ctx
-    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, logical_to_mesh_spec(logical, rules, mesh)))
-
-
-# --- batch shardings -------------------------------------------------------------
-
-
-def batch_sharding(mesh: Mesh, rules: Rules, ndim: int) -> NamedSharding:
-    """Sharding of a batch array: the leading dim on the `batch` rule, the rest replicated."""
-    return NamedSharding(mesh, logical_to_mesh_spec(("batch",) + (None,) * (ndim - 1), rules, mesh))
+    return jax.lax.with_sharding_constraint(x, partitioner.sharding(logical))
 
 
 # --- the Partitioner ---------------------------------------------------------------
@@ -231,9 +212,14 @@ class Partitioner:
         """A sharding that keeps a full copy on every device."""
         return NamedSharding(self.mesh, PartitionSpec())
 
-    def activation_rules(self) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def activation_rules(self) -> Iterator[None]:
         """Context in which `constrain` places activations on this mesh by these rules."""
-        return axis_rules(self.mesh, self.rules)
+        token = _CONTEXT.set(self)
+        try:
+            yield
+        finally:
+            _CONTEXT.reset(token)
 
     def module_shardings(self, module: nnx.Module) -> dict[str, Any]:
         """NamedShardings of a module's parameters (pure dict) by their logical axis names."""

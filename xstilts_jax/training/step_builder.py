@@ -69,7 +69,7 @@ class TrainStep:
         if not _on_mesh(params, self.shardings.params):
             if jax.process_count() > 1:
                 raise ConfigError(
-                    "train() on several hosts needs a model whose parameters are already on the mesh; build it "
+                    "training on several hosts needs a model whose parameters are already on the mesh; build it "
                     "with xstilts_jax.training.model_init.build_sharded_model (experiments.pipeline.model_for does)."
                 )
             params = jax.device_put(params, self.shardings.params)

@@ -41,12 +41,6 @@ def init_train_state(params: Params, optimizer: optax.GradientTransformation, se
     )
 
 
-def param_shardings(model: Model, mesh: Mesh, rules: Rules) -> dict[str, Any]:
-    """NamedShardings of the model's parameters (pure dict); evaluation's (mesh, rules) form of
-    `Partitioner.module_shardings`."""
-    return Partitioner(mesh, rules).module_shardings(model)
-
-
 def _dict_path(path: tuple) -> tuple[str, ...]:
     return tuple(str(k.key) for k in path if isinstance(k, jax.tree_util.DictKey))
 
