@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import NamedSharding
 
 from xstilts_jax.models.model import Model
-from xstilts_jax.partitioning import Partitioner, Rules
+from xstilts_jax.partitioning import Partitioner
 
 Params = dict[str, Any]
 
