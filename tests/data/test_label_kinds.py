@@ -12,7 +12,7 @@ from tasks import sources
 from xstilts_jax.data.batches import count_examples, default_length
 from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter, PaddedEncoderFeatureConverter
 from xstilts_jax.data.label_kinds import IGNORE_LABEL, LABEL_KINDS, InputLengths, get_label_kind
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.decoders import DECODERS
@@ -79,7 +79,7 @@ def test_default_max_length_knob_sets_the_length_runs_resolve():
 
 def test_a_task_length_wins_over_its_kinds_default():
     lengths = InputLengths(classification=64)
-    assert get_task_head("xnli.de").max_length is None
+    assert get_task_record("xnli.de").max_length is None
     assert default_length("xnli.de", lengths) == 64
     assert default_length("xnli.all_langs", lengths) == 64  # a mixture: its first task's
 

@@ -12,7 +12,7 @@ from flax import nnx
 import tasks  # noqa: F401  (registers the catalog)
 from tasks import vocabulary
 from xstilts_jax.data.label_kinds import InputLengths
-from xstilts_jax.data.task_heads import get_task_head
+from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.evaluation.evaluator import evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings, placed_params
 from xstilts_jax.models import build_model
@@ -48,7 +48,7 @@ def compiles() -> Iterator[collections.Counter]:
 def _model(tiny_config):
     # a model shape no other test uses, so the session's earlier evaluations cannot have compiled it
     config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size, mlp_dim=40)
-    return build_model(config, {get_task_head("udpos.en").head: get_task_head("udpos.en").spec})
+    return build_model(config, {get_task_record("udpos.en").head: get_task_record("udpos.en").spec})
 
 
 def _forward_compiles(counts: collections.Counter) -> int:
