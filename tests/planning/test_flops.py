@@ -4,7 +4,7 @@ import math
 
 from xstilts_jax.models.ladder import model_config
 from xstilts_jax.planning.flops import matmul_params_per_token, train_step_flops
-from xstilts_jax.tools.param_count import param_shapes
+from xstilts_jax.models.param_count import param_shapes
 
 BLOCK_WEIGHTS = ("query", "key", "value", "out", "mlp_in", "mlp_out")
 

@@ -9,7 +9,7 @@ from xstilts_jax.models.ladder import model_config
 from xstilts_jax.planning.flops import train_step_flops
 from xstilts_jax.planning.ladder_table import HEADER, TABLE_GENERATIONS, TABLE_MODELS, Workload, candidate_topologies
 from xstilts_jax.planning.topology import GENERATIONS, GIB, parse_topology
-from xstilts_jax.tools.param_count import count_params
+from xstilts_jax.models.param_count import count_params
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ROW = re.compile(

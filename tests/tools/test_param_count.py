@@ -5,7 +5,7 @@ import pytest
 from xstilts_jax.cli import main as cli
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.ladder import LADDER, PUBLISHED_PARAMS, available_models, model_config
-from xstilts_jax.tools.param_count import count_params
+from xstilts_jax.models.param_count import count_params
 
 
 def test_every_ladder_rung_and_tiny_has_a_gin_file():
@@ -69,7 +69,7 @@ def test_readme_ladder_table_is_current():
     """The README's table is the command's output (regenerate with `xstilts-jax params --ladder_table`)."""
     from pathlib import Path
 
-    from xstilts_jax.tools.param_count import ladder_table
+    from xstilts_jax.models.param_count import ladder_table
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert ladder_table() in readme

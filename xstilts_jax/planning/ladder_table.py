@@ -11,7 +11,7 @@ from xstilts_jax.partitioning import MeshConfig
 from xstilts_jax.planning.aot import StepSpec
 from xstilts_jax.planning.plan import Plan, make_plan
 from xstilts_jax.planning.topology import GENERATIONS, GIB, Topology, slice_sizes
-from xstilts_jax.tools.param_count import count_params
+from xstilts_jax.models.param_count import count_params
 
 TABLE_MODELS: tuple[str, ...] = ("xlmr_large", "xlmr_xl", "xlmr_xxl", "encoder_30b", "encoder_60b", "encoder_100b")
 TABLE_GENERATIONS: tuple[str, ...] = ("v4", "v5p", "v6e")

@@ -23,7 +23,7 @@ from xstilts_jax.gin_utils import REPO_ROOT
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.partitioning import MeshConfig
 from xstilts_jax.tools.gin_command import start_gin_command
-from xstilts_jax.tools.param_count import count_params
+from xstilts_jax.models.param_count import count_params
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.trainer import TrainConfig
 
