@@ -397,7 +397,7 @@ def test_submission_never_overwrites_unless_asked(tmp_path):
     "name, value, message",
     [
         ("lareqa.de", [1], "cannot write a lareqa submission: .*evaluate.py has no LAReQA reader"),
-        ("mnli.en", ["neutral"], "'mnli' is not a leaderboard task"),
+        ("mnli.en", ["neutral"], "after an eval task of a registered target.*'mnli.en' names none"),
         ("xquad.de", ["Denver"], r"a list has no ids.*xquad predictions files hold a JSON object \{question id: "),
         ("xnli.de", ["entailment", 2], "example 1: 2 is not one of"),
         ("udpos.de", [["NOUN"], []], "sentence 1: \\[\\] is not a non-empty list of tags"),

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from xstilts_jax.data.task_records import get_provider, get_task_record
 from xstilts_jax.errors import ConfigError
+
+if TYPE_CHECKING:
+    from xstilts_jax.experiments.results.submission import NoSubmissionFormat, SubmissionFormat
 
 # The name of the system without an intermediate phase (pretrained → target training), used in
 # run directories, grid tables, the results store and the analysis alike (the one spelling; the
@@ -46,7 +49,8 @@ class Recipe:
 class TargetRecord:
     """A zero-shot target: its English training task (None: scored without target training, e.g.
     BUCC and Tatoeba), the eval task of each language (language → task), the dev tasks whose
-    `best_metric` (e.g. 'eval/xnli.en/accuracy') picks the checkpoint, and the recipe."""
+    `best_metric` (e.g. 'eval/xnli.en/accuracy') picks the checkpoint, the recipe, and the
+    format of its XTREME leaderboard files (`submission`; None: not a leaderboard task)."""
 
     name: str
     train_task: str | None
@@ -54,6 +58,7 @@ class TargetRecord:
     dev_tasks: tuple[str, ...] = ()
     best_metric: str | None = None
     recipe: Recipe = Recipe()
+    submission: SubmissionFormat | NoSubmissionFormat | None = None
 
     def __post_init__(self) -> None:
         if not self.eval_tasks:
@@ -106,7 +111,7 @@ def find_target(name: str) -> TargetRecord | None:
 
 
 def target_of_eval_task(task: str) -> TargetRecord | None:
-    """The registered target that lists `task` as one of its eval tasks, or None."""
+    """The (first registered) target that lists `task` as one of its eval tasks, or None."""
     return next((record for record in _TARGETS.values() if task in record.eval_tasks.values()), None)
 
 

@@ -344,8 +344,8 @@ class ResultsStore:
         """Write a run's predictions as the XTREME / XTREME-R leaderboard folder ``<task>/test-<lang>.<ext>``.
 
         ``predictions_dir`` holds ``<task>.<lang>.json`` files, or ``<task>.<lang>.<split>.json`` as the
-        evaluator writes them, of which only ``split`` is used (``SUBMISSION_FORMATS`` says what each
-        task's file contains). Everything is validated before anything is written; the folder appears
+        evaluator writes them, of which only ``split`` is used (each target record's ``submission`` says
+        what its files contain). Everything is validated before anything is written; the folder appears
         complete or not at all. An existing ``directory`` is only replaced with ``overwrite=True``, and
         only if it holds nothing but a submission. Returns the written files.
         """
