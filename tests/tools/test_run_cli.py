@@ -7,7 +7,7 @@ import pytest
 import tasks  # noqa: F401  (registers the catalog)
 from xstilts_jax.cli import main as cli
 from xstilts_jax.experiments import targets
-from xstilts_jax.experiments.results import ResultsStore
+from xstilts_jax.experiments.results.store import ResultsStore
 from xstilts_jax.experiments.targets import Recipe, TargetRecord, register_target
 
 
