@@ -15,6 +15,7 @@ from tasks.registry import MetricFn, register_intermediate_mixture, register_mix
 from tasks.sources import SourceSpec
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation import metrics, qa_metrics
+from xstilts_jax.experiments.results.submission import QA_FORMAT, TAGS_FORMAT, SubmissionFormat, label_format
 from xstilts_jax.experiments.targets import Recipe, TargetRecord, register_target
 
 
@@ -31,6 +32,16 @@ def tag_accuracy(targets: Sequence[Sequence[str]], predictions: Sequence[Sequenc
 
 ACCURACY: list[MetricFn] = [metrics.accuracy]
 QA_RECIPE = Recipe(epochs=2, batch_size=16)
+
+# Leaderboard file formats (google-research/xtreme evaluate.py): the official labels each accepted prediction becomes.
+_NLI = ("entailment", "neutral", "contradiction")
+XNLI_SUBMISSION = label_format({x: x for x in _NLI}, f"a JSON list of labels from {list(_NLI)}")
+# PAWS-X label 1 means paraphrase; the catalog's label names are accepted as well as 0/1.
+PAWSX_SUBMISSION = label_format(
+    {0: "0", 1: "1", "0": "0", "1": "1", "different_meaning": "0", "paraphrase": "1"},
+    'a JSON list of 0/1 (or "different_meaning"/"paraphrase")',
+)
+XCOPA_SUBMISSION = label_format({0: 0, 1: 1, "0": 0, "1": 1}, "a JSON list of chosen alternatives, 0 or 1", jsonl=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +90,7 @@ class Target:
     train_source: Callable[[], SourceSpec] | None = None  # None: the train task is an intermediate task
     # Metric fns that depend on the eval language (MLQA's normalization); used instead of metric_fns.
     language_metric_fns: Callable[[str], Sequence[MetricFn]] | None = None
+    submission: SubmissionFormat | None = None  # its XTREME leaderboard file format
 
     def metrics_for(self, lang: str) -> Sequence[MetricFn]:
         """The metric fns of the eval task in `lang`."""
@@ -93,6 +105,7 @@ class Target:
             dev_tasks=(self.dev_task,),
             best_metric=f"eval/{self.dev_task}/{self.headline}",
             recipe=self.recipe,
+            submission=self.submission,
         )
 
 
@@ -101,7 +114,17 @@ class Target:
 # train tasks' defaults (256 classification and tagging, 384 QA).
 TARGETS: dict[str, Target] = {
     # XNLI: train on MNLI (English), score accuracy in 15 languages; the English XNLI dev set picks the checkpoint.
-    "xnli": Target("mnli", sources.XNLI_LANGS, sources.xnli, "nli", ACCURACY, "xnli.en", "accuracy", Recipe(epochs=2)),
+    "xnli": Target(
+        "mnli",
+        sources.XNLI_LANGS,
+        sources.xnli,
+        "nli",
+        ACCURACY,
+        "xnli.en",
+        "accuracy",
+        Recipe(epochs=2),
+        submission=XNLI_SUBMISSION,
+    ),
     "pawsx": Target(
         "pawsx",
         sources.PAWSX_LANGS,
@@ -112,11 +135,21 @@ TARGETS: dict[str, Target] = {
         "accuracy",
         Recipe(epochs=5),
         functools.partial(sources.pawsx, "en"),
+        submission=PAWSX_SUBMISSION,
     ),
     # XCOPA: train on English COPA; XTREME-R's recipe trains on SocialIQA first, which the
     # framework names as an explicit intermediate step (`socialiqa`) so no gain is counted twice.
     "xcopa": Target(
-        "copa", sources.XCOPA_LANGS, sources.xcopa, "copa", ACCURACY, "copa", "accuracy", Recipe(epochs=10), sources.copa
+        "copa",
+        sources.XCOPA_LANGS,
+        sources.xcopa,
+        "copa",
+        ACCURACY,
+        "copa",
+        "accuracy",
+        Recipe(epochs=10),
+        sources.copa,
+        submission=XCOPA_SUBMISSION,
     ),
     "udpos": Target(
         "udpos",
@@ -128,6 +161,7 @@ TARGETS: dict[str, Target] = {
         "f1",
         Recipe(epochs=10),
         functools.partial(sources.udpos, "en"),
+        submission=TAGS_FORMAT,
     ),
     "panx": Target(
         "panx",
@@ -139,12 +173,21 @@ TARGETS: dict[str, Target] = {
         "f1",
         Recipe(epochs=10),
         functools.partial(sources.panx, "en"),
+        submission=TAGS_FORMAT,
     ),
     # Span QA (XTREME): XQuAD and MLQA are scored zero-shot after SQuAD v1.1 (its dev set picks the
     # checkpoint); TyDiQA-GoldP trains on its own English data (X-STILTs), each with the official
     # metric of its scorer. XQuAD has no dev set: its test sets are scored (the record says so).
     "xquad": Target(
-        "squad", sources.XQUAD_LANGS_XTREME_R, sources.xquad, "squad", (qa_metrics.squad_v1,), "squad", "f1", QA_RECIPE
+        "squad",
+        sources.XQUAD_LANGS_XTREME_R,
+        sources.xquad,
+        "squad",
+        (qa_metrics.squad_v1,),
+        "squad",
+        "f1",
+        QA_RECIPE,
+        submission=QA_FORMAT,
     ),
     "mlqa": Target(
         "squad",
@@ -156,6 +199,7 @@ TARGETS: dict[str, Target] = {
         "f1",
         QA_RECIPE,
         language_metric_fns=lambda lang: (qa_metrics.mlqa(lang),),
+        submission=QA_FORMAT,
     ),
     "tydiqa": Target(
         "tydiqa",
@@ -167,6 +211,7 @@ TARGETS: dict[str, Target] = {
         "f1",
         QA_RECIPE,
         sources.tydiqa_train,
+        submission=QA_FORMAT,
     ),
 }
 

@@ -44,6 +44,13 @@ from xstilts_jax.errors import InputError
 from xstilts_jax.evaluation import metrics
 from xstilts_jax.evaluation.retrieval import RetrievalSplit
 from xstilts_jax.evaluation.retrieval_metrics import bucc_f1, map_at_20, mrr_at_20
+from xstilts_jax.experiments.results.submission import (
+    BITEXT_PAIRS_FORMAT,
+    RANKING_FORMAT,
+    RETRIEVED_INDEX_FORMAT,
+    NoSubmissionFormat,
+    SubmissionFormat,
+)
 from xstilts_jax.experiments.targets import TargetRecord, register_target
 from xstilts_jax.models.heads import HeadSpec
 
@@ -78,6 +85,7 @@ class Family:
     train_splits: Mapping[str, str] = dataclasses.field(default_factory=dict)
     train_citation: str = ""
     train_how_to_obtain: str = ""
+    submission: SubmissionFormat | NoSubmissionFormat | None = None  # its XTREME leaderboard file format
 
 
 FAMILIES: dict[str, Family] = {
@@ -85,12 +93,13 @@ FAMILIES: dict[str, Family] = {
         BUCC_LANGS, "mining", "sentence_embedding", SENTENCE_EMBEDDING, (bucc_f1,), rs.bucc,
         {"validation": "dev", "test": "test"},
         "Zweigenbaum et al. 2018, BUCC shared task", "research use (BUCC 2018 shared task data)",
-        rs.BUCC_LAYOUT.how_to_obtain,
+        rs.BUCC_LAYOUT.how_to_obtain, submission=BITEXT_PAIRS_FORMAT,
     ),
     "tatoeba": Family(
         TATOEBA_LANGS, "nearest", "sentence_embedding", SENTENCE_EMBEDDING, (metrics.accuracy,), rs.tatoeba,
         {"test": "test"},
         "Artetxe & Schwenk 2019, LASER Tatoeba test sets", "CC BY 2.0 FR (Tatoeba)", rs.TATOEBA_LAYOUT.how_to_obtain,
+        submission=RETRIEVED_INDEX_FORMAT,
     ),
     "lareqa": Family(
         LAREQA_LANGS, "ranking", "lareqa", DUAL_ENCODER, (map_at_20,),
@@ -99,6 +108,10 @@ FAMILIES: dict[str, Family] = {
         read_train=rs.squad_pairs, train_splits={"train": "train", "validation": "dev"},
         train_citation="Rajpurkar et al. 2016, SQuAD v1.1 (question, answer sentence + paragraph)",
         train_how_to_obtain=rs.SQUAD_LAYOUT.how_to_obtain,
+        submission=NoSubmissionFormat(
+            "google-research/xtreme's evaluate.py has no LAReQA reader and lists no LAReQA languages, "
+            "so its leaderboard file format is not known"
+        ),
     ),
     "mewslix": Family(
         MEWSLIX_LANGS, "ranking", "mewslix", DUAL_ENCODER, (mrr_at_20,), rs.mewslix,
@@ -107,7 +120,7 @@ FAMILIES: dict[str, Family] = {
         rs.MEWSLIX_LAYOUT.how_to_obtain,
         read_train=rs.wikipedia_pairs, train_splits={"train": "train", "validation": "dev"},
         train_citation="Mewsli-X English Wikipedia mention-entity pairs",
-        train_how_to_obtain=rs.MEWSLIX_LAYOUT.how_to_obtain,
+        train_how_to_obtain=rs.MEWSLIX_LAYOUT.how_to_obtain, submission=RANKING_FORMAT,
     ),
 }  # fmt: skip
 
@@ -266,7 +279,8 @@ def register_retrieval_tasks() -> None:
         if family.read_train is not None:
             # No `<family>.zeroshot` mixture: training pairs and eval texts have different features.
             _register(name, train_source(family), family, kind="pairs", role="train", language="en", metric_fns=())
-        register_target(TargetRecord(name, name if family.read_train is not None else None, eval_tasks))
+        train_task = name if family.read_train is not None else None
+        register_target(TargetRecord(name, train_task, eval_tasks, submission=family.submission))
 
 
 def source_rows() -> list[tuple[str, SourceSpec, str]]:

@@ -6,6 +6,7 @@ import numpy as np
 
 from xstilts_jax.experiments.results.records import RunInfo
 from xstilts_jax.experiments.results.store import ResultsStore
+from xstilts_jax.experiments.targets import BASELINE
 
 SIZES = {"xlmr_base": 278_043_648, "xlmr_large": 559_890_432, "xlmr_xl": 3_500_000_000, "xlmr_xxl": 10_700_000_000}
 LANGS = ("en", "de", "sw", "ur")
@@ -31,7 +32,7 @@ def write_store(
             x = float(np.log10(params))
             for seed in seeds:
                 base = {lang: 50.0 + 2.0 * x + 3.0 * k + rng.normal(0, noise) for k, lang in enumerate(langs)}
-                for name, delta in (("none", 0.0), (intermediate, gain(x))):
+                for name, delta in ((BASELINE, 0.0), (intermediate, gain(x))):
                     run_id = f"{model}/{name}/{task}/s{seed}"
                     store.record_run(RunInfo(run_id, model, params, task, name, seed))
                     scores = {

@@ -8,6 +8,7 @@ from xstilts_jax.analysis.gains import analyze
 from xstilts_jax.evaluation.aggregation import Benchmark, aggregate
 from xstilts_jax.experiments.results.records import RunInfo
 from xstilts_jax.experiments.results.store import ResultsStore
+from xstilts_jax.experiments.targets import BASELINE
 from xstilts_jax.models.ladder import PUBLISHED_PARAMS
 
 # DESIGN.md §1, Phang et al. 2020: XLM-R Large -> X-STILTs test scores (QA: F1).
@@ -38,7 +39,7 @@ def test_published_rows_are_the_design_numbers_for_xlmr_large(published_store):
     assert {r.source for r in runs} == {"published"}
     assert {(r.model, r.model_params) for r in runs} == {("xlmr_large", PUBLISHED_PARAMS["xlmr_large"])}
     collected = collect(published_store)
-    baseline, xstilts = _system(collected, "none"), _system(collected, "best_per_target")
+    baseline, xstilts = _system(collected, BASELINE), _system(collected, "best_per_target")
     for task, (before, after) in PUBLISHED.items():
         assert collected.measures[baseline][task] == before
         assert collected.measures[xstilts][task] == after
@@ -47,7 +48,7 @@ def test_published_rows_are_the_design_numbers_for_xlmr_large(published_store):
 
 def test_published_aggregate_is_the_plain_mean_as_the_official_scorer_computes_it(published_store):
     collected = collect(published_store)
-    for system, column in ((_system(collected, "none"), 0), (_system(collected, "best_per_target"), 1)):
+    for system, column in ((_system(collected, BASELINE), 0), (_system(collected, "best_per_target"), 1)):
         values = [scores[column] for scores in PUBLISHED.values()]
         # evaluate.py: sum(...) / len(...) over the task headlines, in task order.
         plain_mean = sum(values) / len(values)
@@ -66,8 +67,8 @@ def test_published_aggregate_is_the_plain_mean_as_the_official_scorer_computes_i
 
 def test_qa_headline_and_categories_follow_the_official_scorer(tmp_path):
     with ResultsStore(tmp_path / "r.sqlite") as store:
-        for intermediate in ("none", "squad"):
-            bump = 0.0 if intermediate == "none" else 2.0
+        for intermediate in (BASELINE, "squad"):
+            bump = 0.0 if intermediate == BASELINE else 2.0
             for target, metrics in (
                 ("xquad", {"en": {"exact_match": 60.0 + bump, "f1": 70.0 + bump}, "de": {"exact_match": 50.0, "f1": 64.0}}),
                 ("mlqa", {"en": {"exact_match": 56.0, "f1": 68.0}, "de": {"exact_match": 44.0, "f1": 58.0 + bump}}),
@@ -77,7 +78,7 @@ def test_qa_headline_and_categories_follow_the_official_scorer(tmp_path):
                 store.record_run(RunInfo(run_id, "xlmr_base", 278_043_648, target, intermediate, 1))
                 store.record_scores(run_id, "eval", target, "test" if target == "xquad" else "validation", metrics)
         collected = collect(store)
-    base = collected.measures[System("ours", 278_043_648, "xlmr_base", "none", 1)]
+    base = collected.measures[System("ours", 278_043_648, "xlmr_base", BASELINE, 1)]
     assert base["xquad"] == pytest.approx((55.0 + 67.0) / 2)  # (mean EM + mean F1) / 2
     assert base["xtreme_r:question_answering"] == pytest.approx((61.0 + 56.5 + 50.5) / 3)
     assert "xtreme_r:overall" not in base
@@ -87,7 +88,7 @@ def test_qa_headline_and_categories_follow_the_official_scorer(tmp_path):
 
 def test_languages_missing_from_a_run_are_left_out_everywhere(tmp_path):
     with ResultsStore(tmp_path / "r.sqlite") as store:
-        for intermediate, langs in (("none", ("en", "de", "sw")), ("mnli", ("en", "de"))):
+        for intermediate, langs in ((BASELINE, ("en", "de", "sw")), ("mnli", ("en", "de"))):
             store.record_run(RunInfo(intermediate, "xlmr_base", 278_043_648, "xnli", intermediate, 0))
             store.record_scores(intermediate, "eval", "xnli", "validation", {lang: {"accuracy": 50.0} for lang in langs})
         collected = collect(store)

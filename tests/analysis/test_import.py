@@ -2,10 +2,12 @@
 
 import pytest
 
+import tasks  # noqa: F401  (the catalog's records give a task's scoring split)
 from xstilts_jax.analysis.example import published_csv
 from xstilts_jax.cli import main as cli
 from xstilts_jax.experiments.results.records import ResultsError, RunInfo
 from xstilts_jax.experiments.results.store import ResultsStore
+from xstilts_jax.experiments.targets import BASELINE
 
 HEADER = "run_id,model,model_params,intermediate,target,task,language,metric,value"
 
@@ -42,6 +44,8 @@ def test_defaults_comments_and_seed(tmp_path):
         (row,) = store.scores()
         (run,) = store.runs()
     assert (row.split, row.phase, run.seed, run.source) == ("test", "eval", 3, "published")
+    # "none", the baseline's old spelling, is imported as the one name.
+    assert row.intermediate == run.intermediate == BASELINE
 
 
 @pytest.mark.parametrize(

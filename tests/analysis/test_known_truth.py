@@ -7,6 +7,7 @@ from xstilts_jax.analysis import stats
 from xstilts_jax.analysis.collect import collect
 from xstilts_jax.analysis.gains import analyze
 from xstilts_jax.experiments.results.store import ResultsStore
+from xstilts_jax.experiments.targets import BASELINE
 
 
 def _trend(path, measure="xnli"):
@@ -55,7 +56,7 @@ def test_gain_is_paired_by_seed(tmp_path):
     by_run = {}
     for row in rows:
         by_run.setdefault((row.intermediate, row.seed), []).append(row.value)
-    expected = [sum(by_run[("mnli", s)]) / 4 - sum(by_run[("none", s)]) / 4 for s in (0, 1, 2)]
+    expected = [sum(by_run[("mnli", s)]) / 4 - sum(by_run[(BASELINE, s)]) / 4 for s in (0, 1, 2)]
     assert gain.points == pytest.approx(expected)
     assert gain.over_seeds.gain.mean == pytest.approx(sum(expected) / 3)
 
@@ -63,7 +64,7 @@ def test_gain_is_paired_by_seed(tmp_path):
 def test_seeds_that_do_not_match_are_compared_as_groups(tmp_path):
     from xstilts_jax.experiments.results.records import RunInfo
 
-    values = {("none", 0): 60.0, ("none", 1): 62.0, ("mnli", 7): 64.0, ("mnli", 8): 65.0, ("mnli", 9): 66.0}
+    values = {(BASELINE, 0): 60.0, (BASELINE, 1): 62.0, ("mnli", 7): 64.0, ("mnli", 8): 65.0, ("mnli", 9): 66.0}
     with ResultsStore(tmp_path / "r.sqlite") as store:
         for (intermediate, seed), value in values.items():
             run_id = f"{intermediate}/{seed}"

@@ -8,13 +8,14 @@ from xstilts_jax.analysis import run_analysis
 from xstilts_jax.cli import main as cli
 from xstilts_jax.experiments.results.records import RunInfo
 from xstilts_jax.experiments.results.store import ResultsStore
+from xstilts_jax.experiments.targets import BASELINE
 
 
 def _demo_like_store(path):
     """One tiny model: baseline + an intermediate task + a mixture, three targets, one seed."""
     with ResultsStore(path) as store:
         for t, (target, metric) in enumerate((("udpos", "f1"), ("panx", "f1"), ("xnli", "accuracy"))):
-            for i, intermediate in enumerate(("none", "socialiqa", "demo_mixture")):
+            for i, intermediate in enumerate((BASELINE, "socialiqa", "demo_mixture")):
                 run_id = f"runs/demo/tiny/seed0/{intermediate}/{target}"
                 store.record_run(RunInfo(run_id, "tiny", 143_616, target, intermediate, 0))
                 scores = {lang: {metric: 20.0 + 3 * i + k + t} for k, lang in enumerate(("en", "de", "ar", "zh"))}

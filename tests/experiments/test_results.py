@@ -9,10 +9,12 @@ import time
 import gin
 import pytest
 
+import tasks  # noqa: F401  (the store reads the catalog's task and target records)
 from xstilts_jax.cli import main as cli
-from xstilts_jax.experiments.results.records import CSV_COLUMNS, ResultsError, RunInfo
+from xstilts_jax.experiments.results.records import CSV_COLUMNS, DEFAULT_SPLIT, ResultsError, RunInfo, scoring_split
 from xstilts_jax.experiments.results.store import SCHEMA_VERSION, ResultsStore, results_db
 from xstilts_jax.experiments.results.submission import write_submission
+from xstilts_jax.experiments.targets import system_name
 
 RUN = RunInfo(
     run_id="xlmr_large-mnli-xnli-s1",
@@ -38,7 +40,7 @@ def _qa(exact_match, f1):
     return {"exact_match": exact_match, "f1": f1}
 
 
-# Every XTREME-R task on its scoring split (XQuAD: test, the rest: validation), made-up numbers.
+# Every XTREME-R task on its scoring split (XQuAD, Tatoeba, LAReQA: test, the rest: validation), made-up numbers.
 XTREME_R_SCORES = {
     "xnli": {"en": {"accuracy": 88.0}, "de": {"accuracy": 82.0}},
     "xcopa": {"et": {"accuracy": 70.0}, "id": {"accuracy": 80.0}},
@@ -72,7 +74,7 @@ HEADLINES = {
 def _record_benchmark(store, run_id=RUN.run_id, phase="target", skip=()):
     for task, per_language in XTREME_R_SCORES.items():
         if task not in skip:
-            store.record_scores(run_id, phase, task, "test" if task == "xquad" else "validation", per_language)
+            store.record_scores(run_id, phase, task, scoring_split(task), per_language)
 
 
 def test_round_trip_keeps_run_metadata_and_split(store, tmp_path):
@@ -102,6 +104,23 @@ def test_rerecording_replaces_the_value_and_keeps_other_scores(store):
     store.record_scores(RUN.run_id, "target", "xnli.de", "test", {"de": {"accuracy": 71.0}})
     assert {row.split: row.value for row in store.scores(language="de")} == {"validation": 72.5, "test": 71.0}
     assert [row.task for row in store.scores(split="test")] == ["xnli"]
+
+
+def test_the_old_baseline_spelling_reads_as_baseline(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with ResultsStore(path) as store:
+        store.record_run(BASELINE)
+        store.record_scores(BASELINE.run_id, "target", "xnli", "validation", {"de": {"accuracy": 80.0}})
+        assert store.run(BASELINE.run_id).intermediate == system_name(None)
+    with sqlite3.connect(path) as conn:  # as databases written before the name was unified hold it
+        conn.execute("UPDATE runs SET intermediate = 'none'")
+    with ResultsStore(path, create=False) as store:
+        assert [info.intermediate for info in store.runs()] == [system_name(None)]
+        assert store.run(BASELINE.run_id).intermediate == system_name(None)
+        assert [row.intermediate for row in store.scores(intermediate=system_name(None))] == [system_name(None)]
+        store.record_run(RunInfo(**{**vars(BASELINE), "intermediate": "none"}))
+    with sqlite3.connect(path) as conn:  # new writes store the one name
+        assert conn.execute("SELECT intermediate FROM runs").fetchall() == [(system_name(None),)]
 
 
 def test_rerecording_a_run_updates_it_but_keeps_created(store):
@@ -159,11 +178,24 @@ def test_aggregate_equals_hand_computed_means_on_the_scoring_splits(store):
     assert result.overall == sum(HEADLINES.values()) / 10
     assert result.complete and result.missing_tasks == () and result.incomplete_tasks == ()
 
-    # One split for every task ("test": the xnli decoy and XQuAD), or a split for one task.
+    # One split for every task ("test": the xnli decoy and the tasks scored on test), or a split for one task.
     on_test = store.aggregate(RUN.run_id, "xtreme_r", split="test")
-    assert set(on_test.tasks) == {"xnli", "xquad"} and on_test.tasks["xnli"].headline == 0.0
+    assert set(on_test.tasks) == {"xnli", "xquad", "tatoeba", "lareqa"} and on_test.tasks["xnli"].headline == 0.0
     on_map = store.aggregate(RUN.run_id, "xtreme_r", split={"xquad": "validation"})
     assert on_map.tasks["xquad"].headline == 0.0 and on_map.tasks["xnli"].headline == 85.0
+
+
+def test_scoring_splits_come_from_the_records():
+    # What the evaluator records for each target, so a run's aggregate finds its scores.
+    assert {task: scoring_split(task) for task in ("xnli", "xnli.de", "xquad", "xquad.de", "tatoeba", "lareqa")} == {
+        "xnli": "validation",
+        "xnli.de": "validation",
+        "xquad": "test",
+        "xquad.de": "test",
+        "tatoeba": "test",
+        "lareqa": "test",
+    }
+    assert scoring_split("not_registered") == DEFAULT_SPLIT == "validation"
 
 
 def test_incomplete_aggregates_are_none_and_say_what_is_missing(store):
@@ -365,7 +397,7 @@ def test_submission_never_overwrites_unless_asked(tmp_path):
     "name, value, message",
     [
         ("lareqa.de", [1], "cannot write a lareqa submission: .*evaluate.py has no LAReQA reader"),
-        ("mnli.en", ["neutral"], "'mnli' is not a leaderboard task"),
+        ("mnli.en", ["neutral"], "after an eval task of a registered target.*'mnli.en' names none"),
         ("xquad.de", ["Denver"], r"a list has no ids.*xquad predictions files hold a JSON object \{question id: "),
         ("xnli.de", ["entailment", 2], "example 1: 2 is not one of"),
         ("udpos.de", [["NOUN"], []], "sentence 1: \\[\\] is not a non-empty list of tags"),

@@ -7,6 +7,8 @@ import tasks  # noqa: F401  (registers the catalog)
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.experiments import targets
 from xstilts_jax.experiments.pipeline import Experiment, target_phase_defaults
+from xstilts_jax.experiments.results.records import RunInfo
+from xstilts_jax.experiments.results.submission import QA_FORMAT, NoSubmissionFormat
 from xstilts_jax.experiments.targets import BASELINE, Recipe, TargetRecord, get_target, register_target, system_name
 from xstilts_jax.tools import run_cli
 
@@ -28,6 +30,15 @@ def test_the_target_name_alone_resolves_training_and_eval_tasks():
 def test_the_baseline_has_one_name():
     assert system_name(None) == BASELINE == Experiment(target="xnli").target_dir("m").parent.name
     assert system_name("mnli") == "mnli"
+    assert RunInfo("r", "m", 1, "xnli").intermediate == BASELINE  # the results store's too
+
+
+def test_eval_tasks_lead_to_their_target_its_split_and_leaderboard_format():
+    assert targets.target_of_eval_task("xquad.de").name == "xquad"
+    assert targets.target_of_eval_task("mnli") is None and targets.target_of_eval_task("xquad") is None
+    assert (get_target("xquad").scoring_split, get_target("xnli").scoring_split) == ("test", "validation")
+    assert get_target("xquad").submission is get_target("mlqa").submission is QA_FORMAT
+    assert isinstance(get_target("lareqa").submission, NoSubmissionFormat)
 
 
 def test_target_phase_defaults_come_from_the_record():
@@ -58,3 +69,5 @@ def test_a_target_record_is_checked_against_the_task_records(monkeypatch):
     assert register_target(good) is good  # the same record again is fine; a different one is not
     with pytest.raises(ConfigError, match="already registered"):
         register_target(TargetRecord("good", "snli", {"de": "xnli.de"}))
+    with pytest.raises(ConfigError, match=r"scored on different splits \['test', 'validation'\]"):
+        register_target(TargetRecord("mixed", None, {"de": "xnli.de", "en": "xquad.en"}))

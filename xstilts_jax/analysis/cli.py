@@ -7,6 +7,7 @@ figures, and prints where the report is and the scaling verdicts.
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Sequence
 
 from xstilts_jax.analysis import report
@@ -37,6 +38,7 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     if args.n_boot < 100:
         parser.error("--n_boot must be at least 100")
+    importlib.import_module("tasks")  # the catalog's records give each task's scoring split
     db = args.db or results_db()
     html_path, analysis = analyze_into(db, args.out, phase=args.phase, n_boot=args.n_boot, seed=args.seed)
     for line in report.warnings(analysis):

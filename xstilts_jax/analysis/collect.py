@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from xstilts_jax.evaluation.aggregation import BENCHMARKS, Benchmark, aggregate, aggregate_task
-from xstilts_jax.experiments.results.records import DEFAULT_SPLIT, SCORING_SPLITS, ResultsError, Row
+from xstilts_jax.experiments.results.records import ResultsError, Row, scoring_split
 from xstilts_jax.experiments.results.store import ResultsStore
 
 # A score already averaged over a task's languages, as papers publish them (see published/README.md).
@@ -56,7 +56,7 @@ def measure_name(benchmark: str, part: str) -> str:
 
 
 def _pick_split(task: str, splits: set[str]) -> str | None:
-    preferred = SCORING_SPLITS.get(task, DEFAULT_SPLIT)
+    preferred = scoring_split(task)
     if preferred in splits:
         return preferred
     return next(iter(splits)) if len(splits) == 1 else None

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from xstilts_jax.analysis import languages as lang_table
-from xstilts_jax.experiments.results.records import NO_INTERMEDIATE, RunInfo
+from xstilts_jax.experiments.results.records import RunInfo
 from xstilts_jax.experiments.results.store import ResultsStore
+from xstilts_jax.experiments.targets import BASELINE
 from xstilts_jax.models.ladder import PUBLISHED_PARAMS
 
 SIZES: Mapping[str, int] = {name: PUBLISHED_PARAMS[name] for name in ("xlmr_base", "xlmr_large", "xlmr_xl", "xlmr_xxl")}
@@ -43,7 +44,7 @@ def write_example_db(path: str | Path, noise: float = 0.4, seed: int = 0) -> Pat
     path = Path(path)
     with ResultsStore(path) as store:
         for target, (metric, langs) in TASKS.items():
-            intermediates = [NO_INTERMEDIATE] + sorted({i for t, i in TRUTH if t == target})
+            intermediates = [BASELINE] + sorted({i for t, i in TRUTH if t == target})
             for model, params in SIZES.items():
                 x = float(np.log10(params))
                 for run_seed in SEEDS:
@@ -58,11 +59,11 @@ def write_example_db(path: str | Path, noise: float = 0.4, seed: int = 0) -> Pat
                         store.record_run(
                             RunInfo(run_id, model, params, target, intermediate, run_seed, gin_config="synthetic example")
                         )
-                        gain = 0.0 if intermediate == NO_INTERMEDIATE else TRUTH[(target, intermediate)](x)
+                        gain = 0.0 if intermediate == BASELINE else TRUTH[(target, intermediate)](x)
                         scores = {
                             lang: {
                                 metric: base[lang] + gain * (1.5 - 0.1 * (lang_table.language(lang).resource_class or 0))
-                                + (0.0 if intermediate == NO_INTERMEDIATE else rng.normal(0, noise))
+                                + (0.0 if intermediate == BASELINE else rng.normal(0, noise))
                             }
                             for lang in langs
                         }  # fmt: skip

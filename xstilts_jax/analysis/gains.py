@@ -16,7 +16,7 @@ import numpy as np
 from xstilts_jax.analysis import languages as lang_table
 from xstilts_jax.analysis import stats
 from xstilts_jax.analysis.collect import Collected, System
-from xstilts_jax.experiments.results.records import NO_INTERMEDIATE
+from xstilts_jax.experiments.targets import BASELINE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,13 +146,13 @@ def _pairs(collected: Collected, notes: list[str]) -> dict[tuple[str, int, str, 
         by_intermediate.setdefault(system.intermediate, []).append(system)
     pairs = {}
     for (source, params, model), by_intermediate in sorted(groups.items()):
-        base = by_intermediate.get(NO_INTERMEDIATE)
+        base = by_intermediate.get(BASELINE)
         if not base:
-            if any(i != NO_INTERMEDIATE for i in by_intermediate):
-                notes.append(f"{source} {model}: no baseline runs (intermediate {NO_INTERMEDIATE!r}), so no gains")
+            if any(i != BASELINE for i in by_intermediate):
+                notes.append(f"{source} {model}: no baseline runs (intermediate {BASELINE!r}), so no gains")
             continue
         for intermediate, systems in sorted(by_intermediate.items()):
-            if intermediate == NO_INTERMEDIATE:
+            if intermediate == BASELINE:
                 continue
             with_side, base_side, paired = _sides(systems, base)
             if paired and (len(with_side) < len(systems) or len(base_side) < len(base)):

@@ -13,6 +13,7 @@ from pathlib import Path
 from xstilts_jax.analysis import languages as lang_table
 from xstilts_jax.analysis import stats
 from xstilts_jax.analysis.gains import Analysis, SizeGain, Trend, sizes_by_source
+from xstilts_jax.experiments.targets import BASELINE
 
 PUBLISHED = "published"
 
@@ -157,8 +158,8 @@ def warnings(analysis: Analysis) -> list[str]:
             )
     if not analysis.size_gains:
         out.append(
-            "No gains: the database needs baseline runs (intermediate 'none') and runs with an intermediate task "
-            "of the same model."
+            f"No gains: the database needs baseline runs (intermediate {BASELINE!r}) and runs with an intermediate "
+            "task of the same model."
         )
     return out
 

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from xstilts_jax.data.task_records import get_provider, get_task_record
 from xstilts_jax.errors import ConfigError
 
+if TYPE_CHECKING:
+    from xstilts_jax.experiments.results.submission import NoSubmissionFormat, SubmissionFormat
+
 # The name of the system without an intermediate phase (pretrained → target training), used in
-# run directories, grid tables and the results store alike.
+# run directories, grid tables, the results store and the analysis alike (the one spelling; the
+# results store reads its old spelling "none" as this, see `experiments/results/records.py`).
 BASELINE = "baseline"
 
 
@@ -45,7 +49,8 @@ class Recipe:
 class TargetRecord:
     """A zero-shot target: its English training task (None: scored without target training, e.g.
     BUCC and Tatoeba), the eval task of each language (language → task), the dev tasks whose
-    `best_metric` (e.g. 'eval/xnli.en/accuracy') picks the checkpoint, and the recipe."""
+    `best_metric` (e.g. 'eval/xnli.en/accuracy') picks the checkpoint, the recipe, and the
+    format of its XTREME leaderboard files (`submission`; None: not a leaderboard task)."""
 
     name: str
     train_task: str | None
@@ -53,6 +58,7 @@ class TargetRecord:
     dev_tasks: tuple[str, ...] = ()
     best_metric: str | None = None
     recipe: Recipe = Recipe()
+    submission: SubmissionFormat | NoSubmissionFormat | None = None
 
     def __post_init__(self) -> None:
         if not self.eval_tasks:
@@ -64,6 +70,11 @@ class TargetRecord:
     def languages(self) -> tuple[str, ...]:
         """The target's eval languages, in eval order."""
         return tuple(self.eval_tasks)
+
+    @property
+    def scoring_split(self) -> str:
+        """The split the target is scored on: its eval tasks' (they share one, `register_target` checks)."""
+        return get_task_record(next(iter(self.eval_tasks.values()))).scoring_split
 
 
 _TARGETS: dict[str, TargetRecord] = {}
@@ -79,6 +90,9 @@ def _check_tasks(record: TargetRecord) -> None:
                 f"Target {record.name!r} lists {task!r} as its {lang!r} eval task, but that task's language is "
                 f"{get_task_record(task).language!r}."
             )
+    splits = {get_task_record(task).scoring_split for task in record.eval_tasks.values()}
+    if len(splits) > 1:
+        raise ConfigError(f"Target {record.name!r}: its eval tasks are scored on different splits {sorted(splits)}.")
 
 
 def register_target(record: TargetRecord) -> TargetRecord:
@@ -94,6 +108,11 @@ def register_target(record: TargetRecord) -> TargetRecord:
 def find_target(name: str) -> TargetRecord | None:
     """The record of target `name`, or None when no such target is registered."""
     return _TARGETS.get(name)
+
+
+def target_of_eval_task(task: str) -> TargetRecord | None:
+    """The (first registered) target that lists `task` as one of its eval tasks, or None."""
+    return next((record for record in _TARGETS.values() if task in record.eval_tasks.values()), None)
 
 
 def get_target(name: str) -> TargetRecord:

@@ -5,11 +5,12 @@ published reference scores from CSV."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from collections.abc import Mapping, Sequence
 
 from xstilts_jax.evaluation.aggregation import BENCHMARKS, BenchmarkScore
-from xstilts_jax.experiments.results.records import DEFAULT_SPLIT, SCORING_SPLITS, ResultsError
+from xstilts_jax.experiments.results.records import DEFAULT_SPLIT, ResultsError
 from xstilts_jax.experiments.results.store import ResultsStore, results_db
 
 
@@ -75,14 +76,17 @@ def _expected_languages(path: str | None) -> Mapping[str, Sequence[str]] | None:
 
 def main(argv: Sequence[str]) -> int:
     """Open an existing results database and do what the flags ask; with no action, list its runs."""
-    splits = ", ".join(f"{task}: {split}" for task, split in SCORING_SPLITS.items())
     parser = argparse.ArgumentParser(prog="xstilts-jax results", description=__doc__)
     parser.add_argument("--db", help=f"results database (default: {results_db()})")
     parser.add_argument("--run", help="run id (required by --aggregate and --submission; filters --csv)")
     parser.add_argument("--csv", metavar="OUT.csv", help="write the scores (of --run, if given) as CSV")
     parser.add_argument("--aggregate", action="store_true", help="print the run's benchmark aggregate")
     parser.add_argument("--benchmark", choices=sorted(BENCHMARKS), default="xtreme_r")
-    parser.add_argument("--split", help=f"split scored for every task (default: {DEFAULT_SPLIT}; {splits})")
+    parser.add_argument(
+        "--split",
+        help="split scored for every task (default: each target's scoring split, e.g. XQuAD's test; "
+        f"{DEFAULT_SPLIT} for tasks the catalog does not register)",
+    )
     parser.add_argument("--phase", help="phase whose scores to aggregate (needed when there are several)")
     parser.add_argument(
         "--expected_languages", metavar="FILE.json", help="JSON {task: [official languages]} to check coverage"
@@ -101,6 +105,7 @@ def main(argv: Sequence[str]) -> int:
     if args.submission and not args.predictions_dir:
         parser.error("--submission needs --predictions_dir DIR")
 
+    importlib.import_module("tasks")  # the catalog's task and target records the store reads
     expected = _expected_languages(args.expected_languages)
     # An import may start a new database (reference rows first, our runs later); everything else reads one.
     with ResultsStore(args.db or results_db(), create=args.import_csv is not None) as store:

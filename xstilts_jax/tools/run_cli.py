@@ -16,9 +16,9 @@ import jax
 from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.experiments.mixtures import register_mixtures
 from xstilts_jax.experiments.pipeline import Experiment, run_experiment, target_phase_defaults
-from xstilts_jax.experiments.results.records import NO_INTERMEDIATE, RunInfo
+from xstilts_jax.experiments.results.records import RunInfo
 from xstilts_jax.experiments.results.store import ResultsStore, results_db
-from xstilts_jax.experiments.targets import find_target
+from xstilts_jax.experiments.targets import find_target, system_name
 from xstilts_jax.gin_utils import REPO_ROOT
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.partitioning import MeshConfig
@@ -91,7 +91,7 @@ def run_from_gin() -> dict[str, dict[str, Any]]:
                     model=config.name,
                     model_params=count_params(config),
                     target=experiment.target,
-                    intermediate=experiment.intermediate or NO_INTERMEDIATE,  # the store's spelling of the baseline
+                    intermediate=system_name(experiment.intermediate),
                     seed=experiment.seed,
                     gin_config=gin.operative_config_str(),
                     git_commit=git_commit(),

@@ -7,20 +7,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from xstilts_jax.experiments.results.records import (
-    DEFAULT_SPLIT,
-    SCORING_SPLITS,
-    ResultsError,
-    RunInfo,
-    checked_run,
-    now,
-    score_rows,
-)
+from xstilts_jax.experiments.results.records import ResultsError, RunInfo, checked_run, now, score_rows, scoring_split
 
 # --- importing published reference scores --------------------------------------------------------
 # One row per score. Lines starting with "#" are comments (say where the numbers come from there).
 # Optional columns default to: source "published" (the only source an import accepts), seed empty
-# (none), phase "eval", split the task's scoring split, git_commit empty, created now.
+# (none), phase "eval", split the task's scoring split (`records.scoring_split`), git_commit empty,
+# created now. An intermediate "none" (the baseline's old spelling) is read as `targets.BASELINE`.
 IMPORT_REQUIRED = ("run_id", "model", "model_params", "intermediate", "target", "task", "language", "metric", "value")
 IMPORT_OPTIONAL = ("source", "seed", "phase", "split", "git_commit", "created")
 IMPORT_COLUMNS = IMPORT_REQUIRED + IMPORT_OPTIONAL
@@ -86,7 +79,7 @@ def read_import(path: Path) -> tuple[dict[str, RunInfo], list[tuple[Any, ...]]]:
             except ValueError:
                 raise ResultsError(f"value {record['value']!r} is not a number") from None
             task = record["task"]
-            split = record.get("split") or SCORING_SPLITS.get(task, DEFAULT_SPLIT)
+            split = record.get("split") or scoring_split(task)
             phase = record.get("phase") or "eval"
             rows = score_rows(info.run_id, phase, task, split, {record["language"]: {record["metric"]: value}}, recorded)
             key = rows[0][:6]

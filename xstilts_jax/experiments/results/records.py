@@ -1,4 +1,17 @@
-"""What the results store holds: runs (``RunInfo``), scores (``Row``), their validation, and the scoring splits."""
+"""What the results store holds: runs (``RunInfo``), scores (``Row``), their validation, and the scoring splits.
+
+A run without an intermediate phase has intermediate ``targets.BASELINE`` ("baseline"). Databases and
+CSV files written before that name was unified spell it ``LEGACY_BASELINE`` ("none"); every input
+(``RunInfo``, an imported CSV row) and every read of the store maps that spelling to ``BASELINE``, so
+old files stay readable as they are.
+
+What the store knows about a task comes from the task and target records (`data/task_records`,
+`experiments/targets`) registered in this process (commands import the catalog, `tasks`): an eval
+task (``xnli.de``) is stored under its target's name (``xnli``) with its record's language, and a
+task or target is scored on its record's scoring split. Names not registered here (e.g. the tasks
+of an imported CSV of published results, read without the catalog) are stored as given and scored
+on ``DEFAULT_SPLIT``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +21,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from xstilts_jax.data.task_records import registered_task_records
 from xstilts_jax.errors import XstiltsError
+from xstilts_jax.experiments.targets import BASELINE, find_target, target_of_eval_task
 
 SOURCES = ("ours", "published")
-NO_INTERMEDIATE = "none"
+LEGACY_BASELINE = "none"
+# The split of a task or target that is not registered in this process (XTREME scores dev sets).
 DEFAULT_SPLIT = "validation"
-# Tasks scored on another split than DEFAULT_SPLIT: XQuAD has no dev set. (TyDiQA-GoldP's only
-# labelled eval split is TFDS's "validation", which XTREME uses as its test set.)
-SCORING_SPLITS: Mapping[str, str] = {"xquad": "test"}
 
 
 class ResultsError(XstiltsError):
@@ -30,7 +43,7 @@ class RunInfo:
     model: str
     model_params: int
     target: str
-    intermediate: str = NO_INTERMEDIATE
+    intermediate: str = BASELINE
     seed: int | None = None
     source: str = "ours"
     gin_config: str = ""
@@ -73,8 +86,36 @@ def _require_name(value: Any, what: str) -> str:
     return value
 
 
+def baseline_spelled(intermediate: str) -> str:
+    """``intermediate`` with the old spelling of the baseline (``LEGACY_BASELINE``) read as ``BASELINE``."""
+    return BASELINE if intermediate == LEGACY_BASELINE else intermediate
+
+
+def scoring_split(task: str) -> str:
+    """The split ``task`` is scored on, as stored: a target's name (which may also name its English
+    training task, e.g. ``pawsx``) its eval tasks' split, a task its record's, else ``DEFAULT_SPLIT``."""
+    target = find_target(task)
+    if target is not None:
+        return target.scoring_split
+    record = registered_task_records().get(task)
+    return DEFAULT_SPLIT if record is None else record.scoring_split
+
+
+def stored_task(task: str) -> tuple[str, str | None]:
+    """The name ``task``'s scores are stored under and the one language it is in (None: any).
+
+    An eval task is stored under its target's name in its record's language; any other name (a
+    target, a training task, a task not registered in this process) is stored as given.
+    """
+    record = registered_task_records().get(task)
+    target = target_of_eval_task(task)
+    if record is None or target is None:
+        return task, None
+    return target.name, record.language
+
+
 def checked_run(info: RunInfo) -> RunInfo:
-    """``info`` validated, with ``created`` set to now if it has none."""
+    """``info`` validated, with ``created`` set to now if it has none and the baseline spelled ``BASELINE``."""
     for what in ("run_id", "model", "target", "intermediate"):
         _require_name(getattr(info, what), f"RunInfo.{what}")
     if info.source not in SOURCES:
@@ -83,7 +124,7 @@ def checked_run(info: RunInfo) -> RunInfo:
         raise ResultsError(f"run {info.run_id!r}: model_params must be a positive int, got {info.model_params!r}")
     if info.seed is not None and (isinstance(info.seed, bool) or not isinstance(info.seed, int)):
         raise ResultsError(f"run {info.run_id!r}: seed must be an int or None, got {info.seed!r}")
-    return dataclasses.replace(info, created=info.created or now())
+    return dataclasses.replace(info, intermediate=baseline_spelled(info.intermediate), created=info.created or now())
 
 
 def score_rows(
@@ -92,9 +133,8 @@ def score_rows(
     """Validated ``scores`` table rows of one run, phase, task and split (see ``record_scores``)."""
     for value, what in ((run_id, "run_id"), (phase, "phase"), (task, "task"), (split, "split")):
         _require_name(value, what)
-    family, dot, language = task.partition(".")
-    _require_name(family, f"task {task!r}: the family name")
-    if dot and set(scores) != {language}:
+    family, language = stored_task(task)
+    if language is not None and set(scores) != {language}:
         raise ResultsError(
             f"task {task!r} names language {language!r} but the scores are for {sorted(scores)}; record "
             f"several languages under the family name {family!r}"

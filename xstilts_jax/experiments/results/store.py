@@ -25,15 +25,16 @@ from xstilts_jax.evaluation.aggregation import aggregate as aggregate_scores
 from xstilts_jax.experiments.results.csv_import import read_import
 from xstilts_jax.experiments.results.records import (
     CSV_COLUMNS,
-    DEFAULT_SPLIT,
-    SCORING_SPLITS,
+    LEGACY_BASELINE,
     ResultsError,
     Row,
     RunInfo,
     checked_run,
     now,
     score_rows,
+    scoring_split,
 )
+from xstilts_jax.experiments.targets import BASELINE
 from xstilts_jax.experiments.results.submission import write_submission
 
 SCHEMA_VERSION = 1
@@ -73,6 +74,9 @@ def results_db(path: str = "runs/results.sqlite") -> str:
     return path
 
 
+# A run's intermediate as read: databases written before the baseline's name was unified store
+# LEGACY_BASELINE, read as BASELINE (new rows are written as BASELINE, see records.checked_run).
+_INTERMEDIATE = f"CASE r.intermediate WHEN '{LEGACY_BASELINE}' THEN '{BASELINE}' ELSE r.intermediate END"
 # scores() filter name -> column of the joined query.
 _FILTERS = {
     "run_id": "s.run_id",
@@ -83,14 +87,22 @@ _FILTERS = {
     "metric": "s.metric",
     "source": "r.source",
     "model": "r.model",
-    "intermediate": "r.intermediate",
+    "intermediate": _INTERMEDIATE,
     "target": "r.target",
 }
 _ROW_COLUMNS = {"source", "model", "model_params", "intermediate", "target", "seed", "git_commit", "created"}
+
+
+def _column(name: str) -> str:
+    """The select expression of run column ``name`` (runs are aliased ``r``)."""
+    return _INTERMEDIATE if name == "intermediate" else f"r.{name}"
+
+
 _SELECT_ROWS = "SELECT {} FROM scores s JOIN runs r ON r.run_id = s.run_id".format(
-    ", ".join(f"r.{name}" if name in _ROW_COLUMNS else f"s.{name}" for name in CSV_COLUMNS)
+    ", ".join(_column(name) if name in _ROW_COLUMNS else f"s.{name}" for name in CSV_COLUMNS)
 )
 _RUN_COLUMNS = tuple(field.name for field in dataclasses.fields(RunInfo))
+_SELECT_RUNS = f"SELECT {', '.join(map(_column, _RUN_COLUMNS))} FROM runs r"
 
 
 def _upsert_run(conn: sqlite3.Connection, info: RunInfo) -> None:
@@ -246,17 +258,15 @@ class ResultsStore:
 
     def runs(self, source: str | None = None) -> list[RunInfo]:
         """Every recorded run (optionally of one source), ordered by run id."""
-        query = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
+        query = _SELECT_RUNS
         params: tuple[str, ...] = ()
         if source is not None:
-            query, params = query + " WHERE source = ?", (source,)
-        return [RunInfo(*row) for row in self._conn.execute(query + " ORDER BY run_id", params)]
+            query, params = query + " WHERE r.source = ?", (source,)
+        return [RunInfo(*row) for row in self._conn.execute(query + " ORDER BY r.run_id", params)]
 
     def run(self, run_id: str) -> RunInfo:
         """One run's metadata; an unknown id is an error that lists the known runs."""
-        row = self._conn.execute(
-            f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,)
-        ).fetchone()
+        row = self._conn.execute(_SELECT_RUNS + " WHERE r.run_id = ?", (run_id,)).fetchone()
         if row is None:
             known = [info.run_id for info in self.runs()]
             listing = ", ".join(known[:50]) + (f", ... ({len(known)} runs)" if len(known) > 50 else "")
@@ -298,7 +308,7 @@ class ResultsStore:
         """XTREME / XTREME-R aggregate of one run's scores (``aggregation.aggregate``).
 
         ``split``: one split for every task, or benchmark task -> split; tasks not given use
-        ``SCORING_SPLITS`` or ``DEFAULT_SPLIT``. ``phase`` must be given when a task has scores from
+        their target's scoring split (``records.scoring_split``). ``phase`` must be given when a task has scores from
         several phases. ``expected_languages`` (task -> official languages) makes a task missing a
         language incomplete; without it every recorded language counts.
         """
@@ -334,8 +344,8 @@ class ResultsStore:
         """Write a run's predictions as the XTREME / XTREME-R leaderboard folder ``<task>/test-<lang>.<ext>``.
 
         ``predictions_dir`` holds ``<task>.<lang>.json`` files, or ``<task>.<lang>.<split>.json`` as the
-        evaluator writes them, of which only ``split`` is used (``SUBMISSION_FORMATS`` says what each
-        task's file contains). Everything is validated before anything is written; the folder appears
+        evaluator writes them, of which only ``split`` is used (each target record's ``submission`` says
+        what its files contain). Everything is validated before anything is written; the folder appears
         complete or not at all. An existing ``directory`` is only replaced with ``overwrite=True``, and
         only if it holds nothing but a submission. Returns the written files.
         """
@@ -348,5 +358,5 @@ class ResultsStore:
 def _split_for(task: str, split: str | Mapping[str, str] | None) -> str:
     if isinstance(split, str):
         return split
-    default = SCORING_SPLITS.get(task, DEFAULT_SPLIT)
+    default = scoring_split(task)
     return default if split is None else split.get(task, default)

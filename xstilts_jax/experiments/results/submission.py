@@ -1,4 +1,9 @@
-"""XTREME / XTREME-R leaderboard submissions: each task's predictions rendered in the format its leaderboard reads."""
+"""XTREME / XTREME-R leaderboard submissions: each task's predictions rendered in the format its leaderboard reads.
+
+The renderers live here; which target uses which format (and its official labels) is benchmark
+knowledge on the target records (``TargetRecord.submission``, filled by the catalog). A predictions
+file is named after an eval task, whose records give its target and language.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from xstilts_jax.data.task_records import get_task_record, registered_task_records
 from xstilts_jax.experiments.results.records import ResultsError
+from xstilts_jax.experiments.targets import registered_targets, target_of_eval_task
 
 # Formats from google-research/xtreme `evaluate.py` (its READER_FUNCTION per task and `get_suffix`) and
 # `mock_test_data/predictions/`: one line per example for label tasks, one tag per line with a blank
@@ -105,66 +112,71 @@ def _ranking(value: Any, where: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class SubmissionFormat:
-    """How one task's predictions file becomes its leaderboard file ``test-<lang>.<extension>``."""
+    """How one task's predictions file becomes its leaderboard file ``test-<lang>.<extension>``.
+
+    A target's record names its format (``TargetRecord.submission``, filled by the catalog).
+    """
 
     extension: str
-    predictions: str  # what ``<task>.<lang>.json`` must contain
+    predictions: str  # what ``<eval task>.json`` must contain
     render: Callable[[Any, str], str]
 
 
-_QA_FORMAT = SubmissionFormat("json", "a JSON object {question id: answer text}", _id_map(_answer))
-_NLI = ("entailment", "neutral", "contradiction")
-SUBMISSION_FORMATS: Mapping[str, SubmissionFormat] = {
-    "xnli": SubmissionFormat("tsv", f"a JSON list of labels from {list(_NLI)}", _labels({x: x for x in _NLI}, str)),
-    # PAWS-X label 1 means paraphrase; the catalog's label names are accepted as well as 0/1.
-    "pawsx": SubmissionFormat(
-        "tsv",
-        'a JSON list of 0/1 (or "different_meaning"/"paraphrase")',
-        _labels({0: "0", 1: "1", "0": "0", "1": "1", "different_meaning": "0", "paraphrase": "1"}, str),
-    ),
-    "xcopa": SubmissionFormat(
-        "jsonl",
-        "a JSON list of chosen alternatives, 0 or 1",
-        _labels({0: 0, 1: 1, "0": 0, "1": 1}, lambda label: json.dumps({"label": label})),
-    ),
-    "udpos": SubmissionFormat("tsv", "a JSON list of sentences, each a list of tags", _tags),
-    "panx": SubmissionFormat("tsv", "a JSON list of sentences, each a list of tags", _tags),
-    "xquad": _QA_FORMAT,
-    "mlqa": _QA_FORMAT,
-    "tydiqa": _QA_FORMAT,
-    "bucc2018": SubmissionFormat("tsv", "a JSON list of [source id, target id] pairs", _bucc),
-    "tatoeba": SubmissionFormat("tsv", "a JSON list of retrieved target indices", _tatoeba),
-    "mewslix": SubmissionFormat(
-        "json", "a JSON object {mention id: [entity ids, best first]}", _id_map(_ranking)
-    ),
-}
-_UNCONFIRMED_FORMATS = {
-    "lareqa": "google-research/xtreme's evaluate.py has no LAReQA reader and lists no LAReQA languages, "
-    "so its leaderboard file format is not known",
-}
+@dataclasses.dataclass(frozen=True)
+class NoSubmissionFormat:
+    """A leaderboard target whose file format is not known, and why (a submission of it is refused)."""
+
+    reason: str
 
 
-def _prediction_files(predictions_dir: Path, split: str) -> dict[tuple[str, str], Path]:
-    """(task, language) -> its predictions file: ``<task>.<lang>.json``, or ``<task>.<lang>.<split>.json``
-    as the evaluator names them (files of other splits are left out)."""
+def label_format(official: Mapping[Any, Any], predictions: str, *, jsonl: bool = False) -> SubmissionFormat:
+    """One label per example: ``official`` maps each accepted prediction to the official label, written
+    one per line (``.tsv``) or as ``{"label": ...}`` JSON lines (``.jsonl``)."""
+    if jsonl:
+        return SubmissionFormat("jsonl", predictions, _labels(official, lambda label: json.dumps({"label": label})))
+    return SubmissionFormat("tsv", predictions, _labels(official, str))
+
+
+TAGS_FORMAT = SubmissionFormat("tsv", "a JSON list of sentences, each a list of tags", _tags)
+QA_FORMAT = SubmissionFormat("json", "a JSON object {question id: answer text}", _id_map(_answer))
+BITEXT_PAIRS_FORMAT = SubmissionFormat("tsv", "a JSON list of [source id, target id] pairs", _bucc)
+RETRIEVED_INDEX_FORMAT = SubmissionFormat("tsv", "a JSON list of retrieved target indices", _tatoeba)
+RANKING_FORMAT = SubmissionFormat("json", "a JSON object {mention id: [entity ids, best first]}", _id_map(_ranking))
+
+
+def _leaderboard_targets() -> dict[str, SubmissionFormat | NoSubmissionFormat]:
+    """Target name -> its submission format, for every registered target that has one."""
+    return {name: record.submission for name, record in registered_targets().items() if record.submission is not None}
+
+
+def _eval_task(file: Path) -> tuple[str, str | None]:
+    """The eval task a predictions file holds and its split (None: the file names no split)."""
+    stem = file.name[: -len(".json")]
+    task, _, suffix = stem.rpartition(".")
+    for name, file_split in ((stem, None), (task, suffix)):
+        if name in registered_task_records() and target_of_eval_task(name) is not None:
+            return name, file_split
+    raise ResultsError(
+        f"{file}: prediction files are named <task>.<lang>.json or <task>.<lang>.<split>.json after an eval task "
+        f"of a registered target, e.g. xnli.de.json or xnli.de.test.json; {stem!r} names none"
+    )
+
+
+def _prediction_files(predictions_dir: Path, split: str) -> dict[str, Path]:
+    """Eval task -> its predictions file: ``<task>.json``, or ``<task>.<split>.json`` as the evaluator
+    names them (files of other splits are left out)."""
     if not predictions_dir.is_dir():
         raise ResultsError(f"predictions directory {predictions_dir} does not exist")
-    chosen: dict[tuple[str, str], Path] = {}
+    chosen: dict[str, Path] = {}
     other_splits: set[str] = set()
     for file in sorted(predictions_dir.glob("*.json")):
-        parts = file.name.split(".")[:-1]
-        if len(parts) not in (2, 3) or not all(parts):
-            raise ResultsError(
-                f"{file}: prediction files are named <task>.<lang>.json or <task>.<lang>.<split>.json, "
-                "e.g. xnli.de.json or xnli.de.test.json"
-            )
-        if len(parts) == 3 and parts[2] != split:
-            other_splits.add(parts[2])
+        task, file_split = _eval_task(file)
+        if file_split is not None and file_split != split:
+            other_splits.add(file_split)
             continue
-        key = (parts[0], parts[1])
-        if key in chosen:
-            raise ResultsError(f"{chosen[key]} and {file} both hold {key[0]}.{key[1]} predictions; keep one")
-        chosen[key] = file
+        if task in chosen:
+            raise ResultsError(f"{chosen[task]} and {file} both hold {task} predictions; keep one")
+        chosen[task] = file
     if not chosen:
         found = f" (found splits {sorted(other_splits)}; the leaderboard scores test-set predictions)"
         raise ResultsError(f"{predictions_dir} has no {split!r} prediction files" + (found if other_splits else ""))
@@ -172,31 +184,35 @@ def _prediction_files(predictions_dir: Path, split: str) -> dict[tuple[str, str]
 
 
 def _read_predictions(predictions_dir: Path, split: str) -> dict[str, dict[str, str]]:
-    """task -> language -> rendered leaderboard file text, every file validated."""
+    """Target -> language -> rendered leaderboard file text, every file validated (target and language
+    come from the eval task's records)."""
+    formats = _leaderboard_targets()
     rendered: dict[str, dict[str, str]] = {}
-    for (task, language), file in _prediction_files(predictions_dir, split).items():
-        if task in _UNCONFIRMED_FORMATS:
-            raise ResultsError(f"{file}: cannot write a {task} submission: {_UNCONFIRMED_FORMATS[task]}")
-        if task not in SUBMISSION_FORMATS:
+    for task, file in _prediction_files(predictions_dir, split).items():
+        target, language = target_of_eval_task(task).name, get_task_record(task).language
+        fmt = formats.get(target)
+        if isinstance(fmt, NoSubmissionFormat):
+            raise ResultsError(f"{file}: cannot write a {target} submission: {fmt.reason}")
+        if fmt is None:
+            leaderboard = sorted(name for name, known in formats.items() if isinstance(known, SubmissionFormat))
             raise ResultsError(
-                f"{file}: {task!r} is not a leaderboard task; the submission tasks are {sorted(SUBMISSION_FORMATS)} "
+                f"{file}: {target!r} is not a leaderboard task; the submission tasks are {leaderboard} "
                 "(keep other predictions out of the predictions directory)"
             )
         try:
             predictions = json.loads(file.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ResultsError(f"{file}: not valid UTF-8 JSON ({e})") from e
-        fmt = SUBMISSION_FORMATS[task]
         try:
-            rendered.setdefault(task, {})[language] = fmt.render(predictions, str(file))
+            rendered.setdefault(target, {})[language] = fmt.render(predictions, str(file))
         except ResultsError as e:
-            raise ResultsError(f"{e}. {task} predictions files hold {fmt.predictions}") from e
+            raise ResultsError(f"{e}. {target} predictions files hold {fmt.predictions}") from e
     return rendered
 
 
 def _check_replaceable(directory: Path) -> None:
     for entry in directory.iterdir():
-        files = list(entry.iterdir()) if entry.is_dir() and entry.name in SUBMISSION_FORMATS else None
+        files = list(entry.iterdir()) if entry.is_dir() and entry.name in _leaderboard_targets() else None
         if files is None or any(not f.is_file() or not f.name.startswith("test-") for f in files):
             raise ResultsError(
                 f"will not replace {directory}: {entry} is not part of a leaderboard submission; remove it yourself"
@@ -218,6 +234,7 @@ def write_submission(
     if directory.exists() and not directory.is_dir():
         raise ResultsError(f"submission path {directory} is a file, not a directory")
     rendered = _read_predictions(Path(predictions_dir), split)
+    formats = _leaderboard_targets()
     if expected_languages is not None:
         for task, languages in rendered.items():
             if task not in expected_languages:
@@ -234,7 +251,7 @@ def write_submission(
         for task, languages in rendered.items():
             (staging / task).mkdir()
             for language, text in languages.items():
-                (staging / task / f"test-{language}.{SUBMISSION_FORMATS[task].extension}").write_text(
+                (staging / task / f"test-{language}.{formats[task].extension}").write_text(
                     text, encoding="utf-8"
                 )
         if directory.exists():
