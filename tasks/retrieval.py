@@ -122,7 +122,7 @@ FAMILIES: dict[str, Family] = {
         train_citation="Mewsli-X English Wikipedia mention-entity pairs",
         train_how_to_obtain=rs.MEWSLIX_LAYOUT.how_to_obtain, submission=RANKING_FORMAT,
     ),
-}  # fmt: skip
+}
 
 
 # --- sources -----------------------------------------------------------------------------------

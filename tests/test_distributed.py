@@ -50,7 +50,7 @@ def test_two_cpu_processes_psum_over_gloo(tmp_path):
             env=dict(base, XSTILTS_COORDINATOR=f"127.0.0.1:{port}", XSTILTS_NUM_PROCESSES="2", XSTILTS_PROCESS_ID="1"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         ),
-    ]  # fmt: skip
+    ]
     outs = [p.communicate(timeout=240) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]

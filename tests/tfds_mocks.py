@@ -19,7 +19,7 @@ def mock_tfds(raw: dict[str, list[dict]]) -> Iterator[None]:
     """Serve `raw[split]` (examples as the builder's generator yields them) for any TFDS builder."""
 
     def as_dataset(self, split=None, *, shuffle_files=False, decoders=None, read_config=None, as_supervised=False,
-                   batch_size=None, **kwargs):  # fmt: skip
+                   batch_size=None, **kwargs):
         # Replaces `DatasetBuilder.as_dataset` itself: TFDS's mocked one swaps epath's file backend
         # process-wide while it runs, which redirects the files a background orbax save writes meanwhile.
         assert not as_supervised and batch_size is None, "the catalog reads TFDS datasets as feature dicts"

@@ -48,7 +48,7 @@ def ensure_demo_vocabulary(directory: Path, vocab_size: int) -> None:
         sentencepiece.SentencePieceTrainer.train(
             input=str(SAMPLE_TEXT), model_prefix=f"{tmp}/spm", vocab_size=vocab_size, model_type="unigram",
             num_threads=1, minloglevel=2,
-        )  # fmt: skip
+        )
         Path(f"{tmp}/spm.model").replace(directory / SPM_FILE)
     print(f"trained the demo vocabulary ({vocab_size} pieces) into {directory}")
 

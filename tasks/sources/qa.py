@@ -84,7 +84,7 @@ def squad_v2() -> SourceSpec:
     return _tfds_qa(
         "squad/v2.0:3.0.0", _SQUAD_SPLITS, citation="Rajpurkar et al. 2018, SQuAD 2.0", license="CC BY-SA 4.0",
         allow_no_answer=True,
-    )  # fmt: skip
+    )
 
 
 def xquad(lang: str) -> SourceSpec:

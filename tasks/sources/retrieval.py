@@ -155,7 +155,7 @@ TATOEBA_CODES: dict[str, str] = {
     "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh", "ta": "tam", "te": "tel", "th": "tha", "tl": "tgl",
     "tr": "tur", "ur": "urd", "vi": "vie", "zh": "cmn", "az": "aze", "lt": "lit", "pl": "pol", "uk": "ukr",
     "ro": "ron",
-}  # fmt: skip
+}
 TATOEBA_LAYOUT = Layout(
     "tatoeba",
     "LASER's `tatoeba.{xxx}-eng.{xxx}` and `tatoeba.{xxx}-eng.eng`: one sentence per line, line i of one the translation of line i of the other",

@@ -21,7 +21,7 @@ def _examples(n: int):
     for i in range(n):
         length = int(rng.integers(3, 10))
         yield {"inputs": np.concatenate([[0], rng.integers(4, 100, length - 2), [2]]).astype(np.int32),
-               "targets": np.int32(i % 3), "idx": np.int32(i)}  # fmt: skip
+               "targets": np.int32(i % 3), "idx": np.int32(i)}
 
 
 TOY_HEAD = ("toy", HeadSpec("classification", 3), "class", ("a", "b", "c"))
@@ -30,7 +30,7 @@ TOY_HEAD = ("toy", HeadSpec("classification", 3), "class", ("a", "b", "c"))
 def _register(name: str, head: tuple = TOY_HEAD, n: int = 40) -> None:
     def dataset_fn(split, shuffle_files, seed=None):
         spec = {"inputs": tf.TensorSpec([None], tf.int32), "targets": tf.TensorSpec([], tf.int32),
-                "idx": tf.TensorSpec([], tf.int32)}  # fmt: skip
+                "idx": tf.TensorSpec([], tf.int32)}
         return tf.data.Dataset.from_generator(lambda: _examples(n), output_signature=spec)
 
     features = {

@@ -20,7 +20,7 @@ from xstilts_jax.partitioning import MeshConfig, Partitioner  # noqa: E402
 TASKS = ("udpos.de", "xcopa.zh")
 assert jax.process_count() == 2 and jax.device_count() == 8
 config = EncoderConfig(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size, hidden_size=32, num_layers=2,
-                       num_heads=4, mlp_dim=64, max_positions=66)  # fmt: skip
+                       num_heads=4, mlp_dim=64, max_positions=66)
 model = build_model(config, {get_task_record(t).head: get_task_record(t).spec for t in TASKS}, seed=0)
 settings = EvalSettings(8, 32, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
 split = {"udpos.de": "validation", "xcopa.zh": "test"}

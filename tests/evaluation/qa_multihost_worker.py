@@ -18,7 +18,7 @@ from xstilts_jax.models import EncoderConfig, build_model  # noqa: E402
 from xstilts_jax.partitioning import MeshConfig, Partitioner  # noqa: E402
 
 config = EncoderConfig(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size, hidden_size=32, num_layers=2,
-                       num_heads=4, mlp_dim=64, max_positions=66)  # fmt: skip
+                       num_heads=4, mlp_dim=64, max_positions=66)
 model = build_model(config, heads_for(["xquad.ro"]), seed=0)
 settings = EvalSettings(8, 32, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
 with open(f"{out}.{process_id}.json", "w") as f:

@@ -35,7 +35,7 @@ def test_two_process_predictions_equal_one_process(tmp_path, catalog_env, catalo
     port, out = _free_port(), tmp_path / "pred"
     procs = [
         subprocess.Popen([sys.executable, str(WORKER), str(port), str(i), str(out)], cwd=REPO, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for i in range(2)
     ]
     logs = [p.communicate(timeout=600)[0] for p in procs]

@@ -133,7 +133,7 @@ def test_two_process_span_decoding_equals_one_process(tmp_path, catalog_env, cat
     out = tmp_path / "pred"
     procs = [
         subprocess.Popen([sys.executable, str(worker), str(port), str(i), str(out)], cwd=DATA.parents[1], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for i in range(2)
     ]
     logs = [p.communicate(timeout=600)[0] for p in procs]
@@ -163,14 +163,14 @@ def test_squad_then_zero_shot_xquad_through_the_pipeline(tiny_config, tmp_path):
     }
     config = tiny_config.replace(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
     experiment = Experiment(root=str(tmp_path), target="xquad", target_train="squad",
-                            eval_tasks=("xquad.zh", "xquad.ro"), eval_batch_size=8, eval_length=LENGTH)  # fmt: skip
+                            eval_tasks=("xquad.zh", "xquad.ro"), eval_batch_size=8, eval_length=LENGTH)
     train = TrainConfig(task="squad", steps=4, batch_size=8, length=LENGTH, save_every=2, eval_tasks=("squad",),
-                        eval_every=2, best_metric="eval/squad/f1")  # fmt: skip
+                        eval_every=2, best_metric="eval/squad/f1")
     with mock_tfds(raw):
         scores = run_experiment(
             experiment, config, MeshConfig(data=2, fsdp=4, rules="fsdp"), optimizer=OptimizerConfig(learning_rate=1e-3),
             target_train=train,
-        )  # fmt: skip
+        )
     assert set(scores) == {"xquad.zh", "xquad.ro"}  # zh from TFDS (mocked), ro from xtreme's file layout
     for result in scores.values():
         assert result["split"] == "test" and {"exact_match", "f1"} <= set(result) and 0.0 <= result["f1"] <= 100.0

@@ -51,7 +51,7 @@ def test_cells_and_status_from_the_phase_directories(grid_file, tmp_path):
     assert [(c.model, c.seed, c.intermediate, c.target) for c in cells] == [
         ("tiny", 0, None, "udpos"), ("tiny", 0, "socialiqa", "udpos"),
         ("tiny", 1, None, "udpos"), ("tiny", 1, "socialiqa", "udpos"),
-    ]  # fmt: skip
+    ]
     assert "Experiment.eval_tasks = ['udpos.en', 'udpos.de']" in cells[0].bindings
     assert {s for *_, s in _statuses(grid_file)} == {TODO}
     runs = tmp_path / "runs" / "tiny"

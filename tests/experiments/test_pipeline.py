@@ -27,7 +27,7 @@ def _run(tmp_path, tiny_config, intermediate, target="udpos", mlm=None):
     experiment = Experiment(
         root=str(tmp_path), mlm=mlm, intermediate=intermediate, target_train="udpos", target=target, eval_tasks=EVAL,
         eval_batch_size=8, eval_length=64,
-    )  # fmt: skip
+    )
     small = dict(batch_size=8, length=64, save_every=2, log_every=2)
     return experiment, run_experiment(
         experiment,
@@ -87,7 +87,7 @@ def test_target_without_training_scores_the_previous_encoder(tmp_path, tiny_conf
     """Retrieval targets (Tatoeba, BUCC) evaluate the encoder as it is: no target phase runs."""
     config = tiny_config.replace(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
     experiment = Experiment(root=str(tmp_path), target="tatoeba", target_train=None, eval_tasks=("tatoeba.de",),
-                            eval_batch_size=8, eval_length=32)  # fmt: skip
+                            eval_batch_size=8, eval_length=32)
     monkeypatch.setattr(pipeline, "train", lambda *a, **k: pytest.fail("nothing should train"))
     scores = run_experiment(experiment, config, MeshConfig(data=2, fsdp=4, rules="fsdp"), optimizer=OptimizerConfig())
     assert set(experiment.phase_dirs("tiny_test")) == {"eval"}

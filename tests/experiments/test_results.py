@@ -82,10 +82,10 @@ def test_round_trip_keeps_run_metadata_and_split(store, tmp_path):
     [row] = store.scores()
     assert (row.run_id, row.phase, row.task, row.language, row.split, row.metric, row.value) == (
         RUN.run_id, "target", "xnli", "de", "validation", "accuracy", 81.5
-    )  # fmt: skip
+    )
     assert (row.model, row.model_params, row.intermediate, row.target, row.seed, row.source, row.git_commit) == (
         "xlmr_large", 559_890_432, "mnli", "xnli", 1, "ours", "abc123"
-    )  # fmt: skip
+    )
     stored = store.run(RUN.run_id)
     assert stored.gin_config == RUN.gin_config and stored.created
     # A second connection (another process, later) reads the same.
@@ -152,7 +152,7 @@ def test_published_source_and_filters(store):
         (lambda s: s.record_run(RunInfo("r", "m", 10, "xnli", source="paper")), "source must be one of"),
         (lambda s: s.record_run(RunInfo("r", "m", 0, "xnli")), "model_params must be a positive int"),
     ],
-)  # fmt: skip
+)
 def test_bad_records_are_refused_and_nothing_is_written(store, call, message):
     with pytest.raises(ResultsError, match=message):
         call(store)

@@ -21,7 +21,7 @@ def plan(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "xstilts_jax.cli", "plan", *args],
         capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env,
-    )  # fmt: skip
+    )
 
 
 def gib(out: str, label: str) -> float:

@@ -14,7 +14,7 @@ def make(total_gib: float, remat: str = "none", tensor: int = 1, topology: str =
         argument_bytes=int(10 * GIB), output_bytes=int(10 * GIB), alias_bytes=int(10 * GIB),
         temp_bytes=int((total_gib - 10.5) * GIB), code_bytes=int(0.5 * GIB), compile_s=12.0,
         mesh_shape={"data": 1, "fsdp": 256 // tensor, "tensor": tensor},
-    )  # fmt: skip
+    )
     mesh = MeshConfig(fsdp=-1, tensor=tensor, rules="fsdp_tensor" if tensor > 1 else "fsdp")
     spec = StepSpec(config, parse_topology(topology), mesh, 512, 512, "mlm", 1)
     return Plan(spec, compiled, train_step_flops(config, 512, 512), 0.4)

@@ -157,7 +157,7 @@ WIKIANN_RAW = [
     {"tokens": ["Ines", "Moreau", "visited", "Quito"], "tags": ["B-PER", "I-PER", "O", "B-LOC"], "langs": ["ar"] * 4,
      "spans": ["PER: Ines Moreau", "LOC: Quito"]},
     {"tokens": ["Nokia"], "tags": ["B-ORG"], "langs": ["ar"], "spans": ["ORG: Nokia"]},
-]  # fmt: skip
+]
 
 # (task, split, raw TFDS examples or None for file sources, converter label kind)
 WALK = [

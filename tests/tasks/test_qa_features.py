@@ -98,7 +98,7 @@ def test_gold_spans_decode_to_the_answer_and_windows_cover_the_context(
     kept = {
         i for i, c in enumerate(context)
         if not c.isspace() and unicodedata.category(c) not in ("Cc", "Cf") and list(vocab.encode(c))
-    }  # fmt: skip
+    }
     assert kept <= covered
     # An answer of at most (window budget - stride + 1) tokens lies wholly inside some window.
     budget = max_length - min(4, len(vocab.encode("Wo liegt 北京?"))) - len(vocab.join_for_model([], [])[0])
@@ -166,14 +166,14 @@ def test_encode_qa_in_tf_data_matches_python(spm: EncoderVocabulary) -> None:
         {"idx": 0, "id": "a", "question": "How high?", "context": context, "answers": ["5,895 metres"],
          "answer_starts": [context.index("5,895")]},
         {"idx": 1, "id": "b", "question": "Unanswerable?", "context": context, "answers": [], "answer_starts": []},
-    ]  # fmt: skip
+    ]
     features = {"inputs": seqio.Feature(vocabulary=spm, add_eos=False, dtype=tf.int32)}
     gin.bind_parameter("qa_featurization.doc_stride", 4)
     ds = qa_features.encode_qa(_qa_dataset(rows), features, {"inputs": 32}, allow_no_answer=True, task="demo")
     out = list(ds.as_numpy_iterator())
     for row in rows:
         expected = featurize(spm, row["question"], row["context"], list(zip(row["answers"], row["answer_starts"])),
-                             QaSettings(32, doc_stride=4), "demo")  # fmt: skip
+                             QaSettings(32, doc_stride=4), "demo")
         got = [ex for ex in out if ex["idx"] == row["idx"]]
         assert [ex["window"] for ex in got] == list(range(len(expected)))
         for ex, w in zip(got, expected):

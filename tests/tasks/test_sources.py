@@ -421,7 +421,7 @@ def test_auto_layout_is_decided_when_the_data_is_read(tmp_path: Path) -> None:
     assert len(load(copa, "validation")) == 18 and len(load(panx, "validation")) == 5
     gin.bind_parameter("data_dir.path", str(tmp_path))  # no files there: TFDS
     raw = [{"premise": "It rained.", "choice1": "The grass got wet.", "choice2": "The grass burned.",
-            "question": "effect", "idx": 0, "label": "choice1"}]  # fmt: skip
+            "question": "effect", "idx": 0, "label": "choice1"}]
     with mock_tfds({"validation": raw}):
         assert load(copa, "validation") == [
             {"idx": 0, "context": "It rained. What was the effect?", "choices": ["The grass got wet.", "The grass burned."], "label": 0}

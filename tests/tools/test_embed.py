@@ -31,13 +31,13 @@ def setup(tmp_path_factory):
     spm.SentencePieceTrainer.train(
         input=str(TESTDATA), model_prefix=str(root / "sp"), model_type="unigram", vocab_size=1000,
         character_coverage=0.995, hard_vocab_limit=False, minloglevel=2,
-    )  # fmt: skip
+    )
     os.rename(root / "sp.model", hf_dir / "sentencepiece.bpe.model")
     tokenizer = tr.XLMRobertaTokenizer.from_pretrained(str(hf_dir))
     config = tr.XLMRobertaConfig(
         vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=LAYERS, num_attention_heads=4,
         intermediate_size=64, max_position_embeddings=MAX_LENGTH + 2, layer_norm_eps=1e-5,
-    )  # fmt: skip
+    )
     torch.manual_seed(0)
     model = tr.XLMRobertaModel(config).eval()
     with torch.no_grad():  # random LayerNorms and biases too, so every weight matters

@@ -22,7 +22,7 @@ def test_eval_writes_predictions_and_scores(tmp_path, capsys):
         f"--gin.EncoderConfig.vocab_size={vocabulary.MODEL_VOCABULARY.vocab_size}",
         "--gin.CHECKPOINT=None", f"--gin.EVAL_TASKS={EVAL!r}", f"--gin.EVAL_DIR='{tmp_path}'",
         "--gin.EvalRun.batch_size=8", "--gin.EvalRun.length=32",
-    ]  # fmt: skip
+    ]
     assert cli.main(["eval", *argv]) == 0
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert set(scores) == set(EVAL)

@@ -23,7 +23,7 @@ def _tiny_xlmr(path, cls=tr.XLMRobertaForMaskedLM) -> str:
     config = tr.XLMRobertaConfig(
         vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
         max_position_embeddings=34, layer_norm_eps=1e-5,
-    )  # fmt: skip
+    )
     cls(config).save_pretrained(str(path), safe_serialization=True)
     return str(path)
 
@@ -166,7 +166,7 @@ def test_old_bert_gamma_beta_names(tmp_path):
     config = tr.BertConfig(
         vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
         max_position_embeddings=32,
-    )  # fmt: skip
+    )
     hf_dir = str(tmp_path / "bert")
     tr.BertModel(config).save_pretrained(hf_dir, safe_serialization=True)
     _, _, expected = load_hf_checkpoint(hf_dir)

@@ -46,6 +46,6 @@ def test_checkpoint_of_another_model_lists_the_mismatch(capsys, tmp_path):
     err = _error(
         capsys, *BASE, "--gin.TASK='udpos'", f"--gin.MODEL_DIR='{tmp_path / 'run'}'", "--gin.TrainConfig.steps=1",
         f"--gin.INIT_FROM='{source}'",
-    )  # fmt: skip
+    )
     assert str(source) in err and "encoder/layers/query: checkpoint (2, 32, 2, 16) vs model (2, 64, 4, 16)" in err
     assert not (tmp_path / "run" / "checkpoints").exists()

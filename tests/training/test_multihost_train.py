@@ -39,7 +39,7 @@ def _flags(run_dir: Path) -> list[str]:
         "--gin.TASK='udpos'", f"--gin.MODEL_DIR='{run_dir}'", f"--gin.TrainConfig.steps={STEPS}",
         f"--gin.TrainConfig.save_every={SAVE_EVERY}", "--gin.TrainConfig.batch_size=8", "--gin.TrainConfig.length=32",
         "--gin.TrainConfig.data_shards=2", "--gin.OptimizerConfig.learning_rate=1e-3",
-    ]  # fmt: skip
+    ]
 
 
 def _params(checkpoint: Path) -> list[np.ndarray]:

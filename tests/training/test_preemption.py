@@ -25,7 +25,7 @@ def _command(run_dir: Path) -> list[str]:
         "--gin.TASK='udpos'", f"--gin.MODEL_DIR='{run_dir}'", f"--gin.TrainConfig.steps={STEPS}",
         f"--gin.TrainConfig.save_every={SAVE_EVERY}", "--gin.TrainConfig.batch_size=8", "--gin.TrainConfig.length=32",
         "--gin.TrainConfig.keep=100",
-    ]  # fmt: skip
+    ]
 
 
 def _free_port() -> int:

@@ -27,7 +27,7 @@ def _command(run_dir: Path) -> list[str]:
         "--gin.TASK='udpos'", f"--gin.MODEL_DIR='{run_dir}'", f"--gin.TrainConfig.steps={STEPS}",
         "--gin.TrainConfig.save_every=2", "--gin.TrainConfig.batch_size=8", "--gin.TrainConfig.length=32",
         "--gin.OptimizerConfig.learning_rate=1e-3",
-    ]  # fmt: skip
+    ]
 
 
 def _env(catalog_env, catalog_vocab_dir) -> dict[str, str]:

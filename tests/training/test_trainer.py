@@ -39,7 +39,7 @@ def _register(name: str, choices: int = 0, head_id: int = 7) -> None:
             rows.append({"inputs": inputs, "targets": label, "idx": np.int32(i), "head_id": np.int32(head_id)})
         shape = [choices, None] if choices else [None]
         spec = {"inputs": tf.TensorSpec(shape, tf.int32), "targets": tf.TensorSpec([], tf.int32),
-                "idx": tf.TensorSpec([], tf.int32), "head_id": tf.TensorSpec([], tf.int32)}  # fmt: skip
+                "idx": tf.TensorSpec([], tf.int32), "head_id": tf.TensorSpec([], tf.int32)}
         return tf.data.Dataset.from_generator(lambda: iter(rows), output_signature=spec)
 
     seqio.TaskRegistry.remove(name)
@@ -149,7 +149,7 @@ def test_epochs_become_steps_over_the_training_examples():
 @pytest.mark.slow
 def test_best_checkpoint_is_handed_on(tiny_config, tmp_path):
     config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=100, keep=1, eval_every=2,
-                         eval_tasks=("unused",), best_metric="eval/x")  # fmt: skip
+                         eval_tasks=("unused",), best_metric="eval/x")
     # the dev metric peaks at step 2; later steps are worse
     result = train(_model(tiny_config), tmp_path, config, MESH, OPT, evaluate=lambda m, s: {"eval/x": -abs(s - 2.0)})
     assert result.best_step == 2 and result.checkpoint.endswith("/checkpoints/2")
@@ -191,7 +191,7 @@ def test_a_mixture_of_layouts_trains_one_layout_group_per_step(tiny_config, tmp_
     assert draws == [_group_of_step(groups, 0, s) for s in range(400)]  # the same after a resume
     assert 0.18 < draws.count(0) / 400 < 0.32
     model = build_model(tiny_config.replace(dropout_rate=0.0),
-                        {"toy": HeadSpec("classification", 3), "toy_choice": HeadSpec("multiple_choice")}, seed=0)  # fmt: skip
+                        {"toy": HeadSpec("classification", 3), "toy_choice": HeadSpec("multiple_choice")}, seed=0)
     before = jax.tree.map(np.asarray, _params(model))
     config = TrainConfig(task="toy_layouts", steps=8, batch_size=8, save_every=8)
     after = _params(train(model, tmp_path, config, MESH, OPT).model)

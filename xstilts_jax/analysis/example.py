@@ -53,7 +53,7 @@ def write_example_db(path: str | Path, noise: float = 0.4, seed: int = 0) -> Pat
                         lang: 35.0 + 3.0 * x + 2.0 * (lang_table.language(lang).resource_class or 0)
                         + rng.normal(0, noise)
                         for lang in langs
-                    }  # fmt: skip
+                    }
                     for intermediate in intermediates:
                         run_id = f"synthetic/{model}/seed{run_seed}/{intermediate}/{target}"
                         store.record_run(
@@ -66,7 +66,7 @@ def write_example_db(path: str | Path, noise: float = 0.4, seed: int = 0) -> Pat
                                 + (0.0 if intermediate == BASELINE else rng.normal(0, noise))
                             }
                             for lang in langs
-                        }  # fmt: skip
+                        }
                         store.record_scores(run_id, "eval", target, "validation", scores)
         store.import_csv(published_csv())
     return path

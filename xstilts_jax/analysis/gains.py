@@ -183,7 +183,7 @@ def analyze(collected: Collected, n_boot: int = stats.N_BOOT, seed: int = stats.
             over_seeds = stats.gain_stats(
                 with_values[:, None], base_values[:, None], paired=paired, over_languages=False,
                 rng=stats.rng_for(key, seed), n_boot=n_boot,
-            )  # fmt: skip
+            )
             over_languages = None
             per_lang = _language_matrix(collected, measure, with_side, base_side)
             if per_lang is not None:
@@ -191,7 +191,7 @@ def analyze(collected: Collected, n_boot: int = stats.N_BOOT, seed: int = stats.
                 over_languages = stats.gain_stats(
                     with_matrix, base_matrix, paired=paired, over_languages=True,
                     rng=stats.rng_for(key + "|languages", seed), n_boot=n_boot,
-                )  # fmt: skip
+                )
                 where = (source, model, params, intermediate, measure)
                 language_gains += _per_language(where, langs, with_matrix, base_matrix, paired, n_boot, seed)
                 group_gains += _per_group(where, langs, with_matrix, base_matrix, paired, n_boot, seed)
@@ -200,7 +200,7 @@ def analyze(collected: Collected, n_boot: int = stats.N_BOOT, seed: int = stats.
                 SizeGain(
                     source, model, params, intermediate, measure, float(base_values.mean()), over_seeds,
                     over_languages, tuple(gains.tolist()), tuple(relative.tolist()),
-                )  # fmt: skip
+                )
             )
     return Analysis(size_gains, _trends(size_gains), language_gains, group_gains, notes)
 
@@ -222,14 +222,14 @@ def _language_matrix(
 def _per_language(
     where: tuple[str, str, int, str, str], langs: Sequence[str], with_matrix: np.ndarray, base_matrix: np.ndarray,
     paired: bool, n_boot: int, seed: int,
-) -> list[LanguageGain]:  # fmt: skip
+) -> list[LanguageGain]:
     source, model, params, intermediate, task = where
     out = []
     for j, lang in enumerate(langs):
         result = stats.gain_stats(
             with_matrix[:, [j]], base_matrix[:, [j]], paired=paired, over_languages=False,
             rng=stats.rng_for(f"{source}|{model}|{intermediate}|{task}|{lang}", seed), n_boot=n_boot,
-        )  # fmt: skip
+        )
         out.append(LanguageGain(source, model, params, intermediate, task, lang, result))
     return out
 
@@ -237,7 +237,7 @@ def _per_language(
 def _per_group(
     where: tuple[str, str, int, str, str], langs: Sequence[str], with_matrix: np.ndarray, base_matrix: np.ndarray,
     paired: bool, n_boot: int, seed: int,
-) -> list[GroupGain]:  # fmt: skip
+) -> list[GroupGain]:
     source, model, params, intermediate, task = where
     out = []
     for grouping in lang_table.GROUPINGS:
@@ -248,7 +248,7 @@ def _per_group(
             result = stats.gain_stats(
                 with_matrix[:, columns], base_matrix[:, columns], paired=paired, over_languages=True,
                 rng=stats.rng_for(f"{source}|{model}|{intermediate}|{task}|{grouping}|{group}", seed), n_boot=n_boot,
-            )  # fmt: skip
+            )
             chosen = tuple(langs[j] for j in columns)
             out.append(GroupGain(source, model, params, intermediate, task, grouping, group, chosen, result))
     return out
@@ -269,7 +269,7 @@ def _trends(size_gains: Sequence[SizeGain]) -> list[Trend]:
             Trend(
                 source, intermediate, measure, tuple(gains), stats.fit_linear(x, y), stats.fit_saturating(x, y),
                 stats.fit_linear(x[finite], rel[finite]),
-            )  # fmt: skip
+            )
         )
     return trends
 

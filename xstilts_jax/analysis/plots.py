@@ -133,11 +133,11 @@ def language_bars(
         by_lang = {g.language: g.stats.gain for g in language_gains if g.params == params}
         intervals = [by_lang.get(code, Interval(float("nan"))) for code in langs]
         top.bar(np.arange(len(langs)) + offset, [i.mean for i in intervals], width, yerr=_errors(intervals),
-                capsize=2, label=f"{model} ({params_label(params)})")  # fmt: skip
+                capsize=2, label=f"{model} ({params_label(params)})")
         by_group = {g.group: g.stats.gain for g in group_gains if g.params == params and g.grouping == RESOURCE_GROUPING}
         group_intervals = [by_group.get(group, Interval(float("nan"))) for group in groups]
         bottom.bar(np.arange(len(groups)) + offset, [i.mean for i in group_intervals], width,
-                   yerr=_errors(group_intervals), capsize=3, label=model)  # fmt: skip
+                   yerr=_errors(group_intervals), capsize=3, label=model)
     classes = [lang_table.language(code).resource_class for code in langs]
     top.set_xticks(range(len(langs)), [f"{c}\n{'?' if k is None else k}" for c, k in zip(langs, classes)], fontsize=7)
     top.set_ylabel("gain (points)")

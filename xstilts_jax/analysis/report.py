@@ -98,12 +98,12 @@ def verdict_table(trends: Sequence[Trend]) -> Table:
             t.measure, t.intermediate, t.source, sizes, _largest_text(largest),
             _slope_text(t.linear), t.verdict,
             _slope_text(t.relative_linear, 4), t.relative_verdict, t.fit_comparison,
-        ])  # fmt: skip
+        ])
     header = [
         "measure", "intermediate", "source", "sizes", "gain at the largest size [95% CI]",
         "slope (points/decade) [95% CI]", "verdict",
         "relative slope [95% CI]", "relative verdict", "saturating vs log-linear",
-    ]  # fmt: skip
+    ]
     return Table("Scaling verdicts", header, rows)
 
 
@@ -116,11 +116,11 @@ def gains_table(analysis: Analysis) -> Table:
             g.measure, g.intermediate, g.source, g.model, f"{g.params:,}", seeds, f"{g.baseline:.2f}",
             interval(g.over_seeds.gain), "-" if g.over_languages is None else interval(g.over_languages.gain),
             interval(g.over_seeds.relative, 4),
-        ])  # fmt: skip
+        ])
     header = [
         "measure", "intermediate", "source", "model", "parameters", "seeds with/baseline", "baseline",
         "gain [95% CI seeds]", "gain [95% CI languages]", "relative gain [95% CI seeds]",
-    ]  # fmt: skip
+    ]
     return Table("Gains per model size", header, rows)
 
 
@@ -197,7 +197,7 @@ class Section:
 def write_html(
     path: Path, title: str, facts: Sequence[str], warn: Sequence[str], sections: Sequence[Section],
     notes: Sequence[str],
-) -> Path:  # fmt: skip
+) -> Path:
     """The self-contained report page (figures embedded), sections in order, then the statistics."""
     head = f"<meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style>"
     parts = [f"<!DOCTYPE html><html><head>{head}</head><body>"]
@@ -229,7 +229,7 @@ def _md_table(table: Table) -> str:
 def write_markdown(
     path: Path, title: str, facts: Sequence[str], warn: Sequence[str], tables: Sequence[Table], figures: Sequence[Path],
     notes: Sequence[str],
-) -> Path:  # fmt: skip
+) -> Path:
     """The Markdown summary (figures linked by relative path)."""
     parts = [f"# {title}", ""] + [f"- {f}" for f in facts] + [""]
     parts += [f"> **{w}**\n" for w in warn]

@@ -66,7 +66,7 @@ def analyze_into(
                 bar.update()
     verdicts, gains, groups = (
         report.verdict_table(analysis.trends), report.gains_table(analysis), report.group_tables(analysis)
-    )  # fmt: skip
+    )
     facts = report.facts(db, analysis, runs)
     warn = report.warnings(analysis)
     all_figures = [p for paths in figures.values() for p in paths]

@@ -62,7 +62,7 @@ def feature_converter(task_or_mixture: str, pad_id: int, position_offset: int, s
         return PackedEncoderFeatureConverter(
             pad_id=pad_id, label_kind=kind.name, max_segments=spec.max_segments, position_offset=position_offset,
             token_type_ids=types, extra_features=extra,
-        )  # fmt: skip
+        )
     choices = {"num_choices": len(get_task_record(first.name).label_names)} if kind.row_per_label else {}
     return PaddedEncoderFeatureConverter(pad_id=pad_id, label_kind=kind.name, token_type_ids=types, extra_features=extra, **choices)
 
@@ -75,7 +75,7 @@ def _converted(spec: BatchSpec, pad_id: int, position_offset: int, shard: seqio.
     options = dict(
         split=spec.split, shuffle=spec.shuffle, num_epochs=None if spec.repeat else 1, seed=spec.seed,
         shard_info=shard, trim_output_features=False,
-    )  # fmt: skip
+    )
     if isinstance(provider, seqio.Mixture):
         # a mixture keeps only its output features unless told otherwise (seqio.get_dataset cannot pass this)
         options["passthrough_features"] = get_label_kind(label_kind_of(spec.task)).passthrough

@@ -172,7 +172,7 @@ def model_for(
 def _train_phase(
     phase: str, directory: Path, config: EncoderConfig, train_config: TrainConfig, load_from: str | None,
     seed: int, mesh_config: MeshConfig, optimizer: OptimizerConfig,
-) -> str:  # fmt: skip
+) -> str:
     """Run one training phase unless DONE; returns the checkpoint the next phase loads."""
     if phase_done(directory):
         return str(phase_summary(directory)["checkpoint"])
@@ -182,7 +182,7 @@ def _train_phase(
         "phase": phase, "task": train_config.task, "steps": result.steps, "train_loss": result.train_loss,
         "eval": dict(result.eval_metrics), "best_step": result.best_step, "checkpoint": result.checkpoint,
         "seconds": round(result.seconds, 1),
-    }  # fmt: skip
+    }
     mark_done(directory, summary)
     print(format_phase(summary))
     return result.checkpoint

@@ -98,7 +98,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument(
         "--import", dest="import_csv", metavar="PUBLISHED.csv",
         help="import published reference scores (source 'published'; format: xstilts_jax/analysis/published/README.md)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     if (args.aggregate or args.submission) and not args.run:
         parser.error("--aggregate and --submission need --run RUN")

@@ -59,7 +59,7 @@ def main(argv: Sequence[str]) -> int:
         "phase": "train", "task": train_config.task, "steps": result.steps, "train_loss": result.train_loss,
         "eval": dict(result.eval_metrics), "best_step": result.best_step, "checkpoint": result.checkpoint,
         "seconds": round(result.seconds, 1),
-    }  # fmt: skip
+    }
     write_operative_config(directory)
     mark_done(directory, summary)
     print(format_phase(summary))

@@ -180,7 +180,7 @@ def train(
     with PreemptionWatch() as preemption, Checkpointer(
         str(run_dir / "checkpoints"), save_every=config.save_every, keep=config.keep,
         best_metric=config.best_metric, best_mode=config.best_mode,  # type: ignore[arg-type]
-    ) as checkpointer:  # fmt: skip
+    ) as checkpointer:
         restored = checkpointer.restore_latest_or_none(train_step.abstract_state)
         if restored is None:
             state, position = train_step.init_state(), {g.name: 0 for g in groups}
@@ -197,7 +197,7 @@ def train(
                 spec = BatchSpec(
                     task=group.name, split="train", length=length, batch_size=config.batch_size, pack=config.pack,
                     max_segments=config.max_segments, seed=config.seed, data_shards=config.data_shards,
-                )  # fmt: skip
+                )
                 iterators[group.name] = host_batches(
                     spec, model.config.pad_id, model.config.position_offset, skip_batches=int(position.get(group.name, 0))
                 )
@@ -250,7 +250,7 @@ def train(
     return PhaseResult(
         model=_merge(graphdef, state), steps=steps, train_loss=train_loss, eval_metrics=eval_metrics, best_step=best,
         checkpoint=checkpoint, seconds=time.perf_counter() - started,
-    )  # fmt: skip
+    )
 
 
 def _free(params: dict[str, Any]) -> None:

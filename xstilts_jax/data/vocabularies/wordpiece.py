@@ -24,7 +24,7 @@ _WHITESPACE = frozenset("\t\n\r \xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".j
 _CJK_RANGES = (
     (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
     (0x2B740, 0x2B81F), (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
-)  # fmt: skip
+)
 _MAX_WORD_CHARS = 100
 # Assigned characters live in planes 0-3 and 14; 4-13 are unassigned, 15-16 private use.
 _SCANNED_CODEPOINTS = (range(0, 0x40000), range(0xE0000, 0xF0000))
