@@ -22,11 +22,9 @@ settings.load_profile("default")
 @pytest.fixture(scope="session")
 def tiny_config():
     """A tiny XLM-R shaped encoder config for fast tests."""
-    from xstilts_jax.models import EncoderConfig
+    from tiny import TINY_CONFIG
 
-    return EncoderConfig(
-        name="tiny_test", vocab_size=128, hidden_size=32, num_layers=2, num_heads=4, mlp_dim=64, max_positions=66
-    )
+    return TINY_CONFIG
 
 
 @pytest.fixture(autouse=True)
@@ -40,23 +38,53 @@ def _clear_gin():
 
 
 @pytest.fixture(scope="session")
-def catalog_vocab_dir(tmp_path_factory):
-    """A SentencePiece vocabulary trained on the shipped sample text (once per session)."""
+def spm_dir(tmp_path_factory):
+    """An XLM-R style SentencePiece vocabulary trained on the shipped sample text (once per session, read-only)."""
     from vocab_fixtures import write_sentencepiece_dir
 
-    return write_sentencepiece_dir(tmp_path_factory.mktemp("catalog_spm"))
+    return write_sentencepiece_dir(tmp_path_factory.mktemp("xlmr"))
+
+
+@pytest.fixture(scope="session")
+def bert_dir(tmp_path_factory):
+    """A BERT WordPiece `vocab.txt` built from the shipped sample text (once per session, read-only)."""
+    from vocab_fixtures import write_wordpiece_dir
+
+    return write_wordpiece_dir(tmp_path_factory.mktemp("bert"))
+
+
+@pytest.fixture(scope="session")
+def catalog_data():
+    """The sample data shipped with the task catalog (`tasks/data`)."""
+    from pathlib import Path
+
+    from tasks import sources
+
+    return Path(sources.__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture
-def catalog_env(monkeypatch, catalog_vocab_dir):
-    """The task catalog reading the shipped sample data with the sample vocabulary."""
-    from pathlib import Path
+def catalog_env(monkeypatch, catalog_data, spm_dir):
+    """The task catalog reading the shipped sample data with the sample vocabulary; yields the data directory.
 
+    The variables are set in `os.environ`, so subprocesses started meanwhile (`jobs.process_env`) inherit them."""
     from tasks import sources, vocabulary
 
-    data = Path(sources.__file__).resolve().parents[1] / "data"
-    monkeypatch.setenv("XSTILTS_VOCAB_DIR", str(catalog_vocab_dir))
-    monkeypatch.setenv(sources.ENV_DATA_DIR, str(data))
+    monkeypatch.setenv("XSTILTS_VOCAB_DIR", str(spm_dir))
+    monkeypatch.setenv(sources.ENV_DATA_DIR, str(catalog_data))
     vocabulary.reset()
-    yield data
+    yield catalog_data
     vocabulary.reset()
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Python-level network use fails loudly (an AssertionError naming the address)."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)

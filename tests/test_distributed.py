@@ -1,12 +1,12 @@
 """`initialize_from_config`: two CPU processes (gloo on loopback) form one JAX job and reduce across it."""
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from jobs import free_port
 
 from xstilts_jax.distributed import DistributedConfig, initialize_from_config
 from xstilts_jax.errors import ConfigError
@@ -29,12 +29,6 @@ WORKER = textwrap.dedent(
     print("RESULT", jax.process_count(), jax.device_count(), float(total.addressable_data(0)), flush=True)
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_two_cpu_processes_psum_over_gloo(tmp_path):

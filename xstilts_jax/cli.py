@@ -2,7 +2,8 @@
 
 Commands live in their own modules and are imported lazily, so `xstilts-jax --help`
 stays fast. Errors of the `XstiltsError` family print one clear line (no traceback
-unless `--verbose`); a preempted run prints where it stopped and exits 0.
+unless `--verbose`); a preempted run prints where it stopped and exits 0. Every command starts
+from an empty gin configuration, also when called in-process (tests, notebooks).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import importlib
 import sys
 from typing import Callable, Sequence
+
+import gin
 
 from xstilts_jax.errors import Preempted, XstiltsError
 
@@ -53,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"xstilts-jax: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    gin.clear_config()
     try:
         return int(_load(COMMANDS[name][0])(rest) or 0)
     except XstiltsError as e:

@@ -23,10 +23,9 @@ import sentencepiece
 
 from xstilts_jax.gin_utils import REPO_ROOT, add_gin_flags, split_gin_overrides
 from xstilts_jax.analysis import run_analysis
-from xstilts_jax.experiments.grid import configure, grid_cells
 from xstilts_jax.experiments.results.store import results_db
 from xstilts_jax.experiments.tables import format_grid, format_languages
-from xstilts_jax.tools.grid_cli import run_grid
+from xstilts_jax.tools.grid_cli import configure, load_cells, run_grid
 
 DEFAULT_GIN = ["gin/experiments/demo.gin"]
 REPORT_DIR = "report"
@@ -71,8 +70,7 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     gin_files = args.gin_file or DEFAULT_GIN
     enable_compilation_cache(Path(DEMO_ROOT) / "jax_cache")
-    gin.clear_config()
-    cells = grid_cells(gin_files, bindings)
+    cells = load_cells(gin_files, bindings)
     configure(cells[0])
     vocab_dir = Path(gin.query_parameter("vocabulary_dir.path"))
     model_vocab = gin.query_parameter("EncoderConfig.vocab_size")

@@ -54,13 +54,13 @@ def require_bound(value: object, binding: str, example: str) -> None:
 
 
 def parse_command(prog: str, doc: str | None, argv: Sequence[str]) -> argparse.Namespace:
-    """A gin-configured command's flags: `--gin_file` (at least one) and `--gin.X=V`; parses the gin config."""
+    """A gin-configured command's flags: `--gin_file` (at least one) and `--gin.X=V`; parses the gin
+    config on top of the current one (`cli.main` starts every command from an empty one)."""
     argv, bindings = split_gin_overrides(argv)
     parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_gin_flags(parser)
     args = parser.parse_args(argv)
     if not args.gin_file:
         parser.error("give at least one --gin_file (a model gin and a run or experiment gin)")
-    gin.clear_config()
     parse_gin(args.gin_file, bindings, args.gin_search_path)
     return args

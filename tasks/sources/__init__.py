@@ -25,9 +25,6 @@ One module per family: `classification` (pair), `multiple_choice` (choice), `tag
 
 from __future__ import annotations
 
-import functools
-from typing import Callable, Mapping
-
 from tasks.sources.classification import NLI_LABELS, PAWSX_LABELS, QQP_LABELS, anli, mnli, pawsx, qqp, snli, xnli
 from tasks.sources.common import CHOICE, PAIR, QA, SCHEMAS, TAGS, Canonicalize, SourceSpec
 from tasks.sources.files import ENV_DATA_DIR, data_dir
@@ -47,41 +44,3 @@ from tasks.sources.languages import (
 from tasks.sources.multiple_choice import commonsenseqa, copa, cosmosqa, hellaswag, socialiqa, xcopa
 from tasks.sources.qa import mlqa, read_squad_json, squad, squad_v2, tydiqa, tydiqa_train, xquad
 from tasks.sources.tagging import PANX_TAGS, UPOS_TAGS, ccg, panx, udpos
-
-SOURCES: Mapping[str, Callable[..., SourceSpec]] = {
-    "mnli": mnli,
-    "snli": snli,
-    "anli_r1": functools.partial(anli, 1),
-    "anli_r2": functools.partial(anli, 2),
-    "anli_r3": functools.partial(anli, 3),
-    "qqp": qqp,
-    "hellaswag": hellaswag,
-    "cosmosqa": cosmosqa,
-    "commonsenseqa": commonsenseqa,
-    "socialiqa": socialiqa,
-    "copa": copa,
-    "ccg": ccg,
-    "xnli": xnli,
-    "pawsx": pawsx,
-    "xcopa": xcopa,
-    "udpos": udpos,
-    "panx": panx,
-    "squad": squad,
-    "squad_v2": squad_v2,
-    "xquad": xquad,
-    "mlqa": mlqa,
-    "tydiqa": tydiqa,
-    "tydiqa_train": tydiqa_train,
-}
-"""Every source by name; the multilingual ones (keys of LANGUAGES) take the language as argument."""
-
-LANGUAGES: Mapping[str, tuple[str, ...]] = {
-    "xnli": XNLI_LANGS,
-    "pawsx": PAWSX_LANGS,
-    "xcopa": XCOPA_LANGS,
-    "udpos": UDPOS_LANGS_XTREME_R,
-    "panx": PANX_LANGS_XTREME_R,
-    "xquad": XQUAD_LANGS_XTREME_R,
-    "mlqa": MLQA_LANGS,
-    "tydiqa": TYDIQA_LANGS,
-}

@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import seqio
 import tensorflow as tf
+from tiny import TOY_MESH
 
 from xstilts_jax.data import task_records
 from xstilts_jax.data.batches import BatchSpec, host_batches, label_kind_of
 from xstilts_jax.data.task_records import TaskRecord, register_task
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.heads import HeadSpec
-from xstilts_jax.partitioning import MeshConfig, Partitioner
+from xstilts_jax.partitioning import Partitioner
 
 VOCAB = seqio.PassThroughVocabulary(size=100)
 
@@ -59,7 +60,7 @@ def _registry(monkeypatch):
 
 
 def test_global_batches_are_sharded_and_resume_by_skipping():
-    partitioner = Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp"))
+    partitioner = Partitioner.from_config(TOY_MESH)
     spec = BatchSpec(task="toy_task", split="train", length=16, batch_size=8, seed=3)
     it = host_batches(spec, pad_id=1, position_offset=2)
     batches = [next(it) for _ in range(3)]

@@ -1,14 +1,12 @@
 """The label-kind table and the knobs that set a run's default input length and long tagging sentences."""
 
 import dataclasses
-from pathlib import Path
 
 import gin
 import pytest
 import seqio
 
 import tasks  # noqa: F401  (registers the catalog at import, before any binding, as `import tasks` in a gin file)
-from tasks import sources
 from xstilts_jax.data.batches import count_examples, default_length
 from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter, PaddedEncoderFeatureConverter
 from xstilts_jax.data.label_kinds import IGNORE_LABEL, LABEL_KINDS, InputLengths, get_label_kind
@@ -18,8 +16,6 @@ from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.decoders import DECODERS
 from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.training.trainer import TrainConfig
-
-DATA = Path(sources.__file__).resolve().parents[1] / "data"
 
 
 def test_every_row_is_consistent():
@@ -87,7 +83,7 @@ def test_a_task_length_wins_over_its_kinds_default():
 def test_long_tagging_sentences_mode_knob(catalog_env):
     """README: gin `long_tagging_sentences.mode = 'truncate'` truncates long tagging sentences
     instead of splitting them; the mode is read when the dataset is built."""
-    sentences = (DATA / "udpos" / "train-en.tsv").read_text(encoding="utf-8").strip().count("\n\n") + 1
+    sentences = (catalog_env / "udpos" / "train-en.tsv").read_text(encoding="utf-8").strip().count("\n\n") + 1
     assert count_examples("udpos", "train", 16) > sentences  # split: long sentences become pieces
     gin.parse_config("long_tagging_sentences.mode = 'truncate'")
     assert count_examples("udpos", "train", 16) == sentences

@@ -20,11 +20,10 @@ def _pair_batch(pack: bool, pad_id: int, position_offset: int) -> dict[str, np.n
 
 
 @pytest.mark.parametrize("pack", [False, True])
-def test_bert_pair_batches_carry_the_second_segment_as_token_type_1(tmp_path, monkeypatch, catalog_env, pack):
+def test_bert_pair_batches_carry_the_second_segment_as_token_type_1(bert_dir, monkeypatch, catalog_env, pack):
     from tasks import vocabulary
-    from vocab_fixtures import write_wordpiece_dir
 
-    monkeypatch.setenv("XSTILTS_VOCAB_DIR", str(write_wordpiece_dir(tmp_path)))
+    monkeypatch.setenv("XSTILTS_VOCAB_DIR", str(bert_dir))
     vocabulary.reset()
     sep = vocabulary.MODEL_VOCABULARY.eos_id
     batch = _pair_batch(pack, pad_id=0, position_offset=0)

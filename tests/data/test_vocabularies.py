@@ -19,11 +19,8 @@ from xstilts_jax.data.vocabularies import (
     XlmrSentencePieceVocabulary,
     load_vocabulary,
 )
-from vocab_fixtures import write_sentencepiece_dir, write_wordpiece_dir
+from vocab_fixtures import LINES, SAMPLE
 from xstilts_jax.errors import CheckpointError, InputError
-
-SAMPLE = pathlib.Path(__file__).parents[2] / "tasks" / "data" / "multilingual.txt"
-LINES = SAMPLE.read_text(encoding="utf-8").splitlines()
 
 SENTENCES = [
     "The little red boat drifted past the lighthouse at 6:45 in the morning.",
@@ -48,12 +45,7 @@ PAIRS = [(SENTENCES[i], SENTENCES[j]) for i, j in [(0, 1), (7, 5), (13, 9), (2, 
 XLMR_SPECIAL_STRINGS = ("<s>", "</s>", "<pad>", "<unk>", "<mask>")
 
 
-# --- fixtures: a SentencePiece model and a WordPiece vocab.txt built from the sample text ---
-
-
-@pytest.fixture(scope="module")
-def spm_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    return write_sentencepiece_dir(tmp_path_factory.mktemp("xlmr"))
+# --- fixtures: vocabularies over the sample text (`spm_dir`, `bert_dir` in conftest.py) ---
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +56,6 @@ def xlmr(spm_dir: pathlib.Path) -> XlmrSentencePieceVocabulary:
 @pytest.fixture(scope="module")
 def hf_xlmr(spm_dir: pathlib.Path) -> XLMRobertaTokenizer:
     return XLMRobertaTokenizer.from_pretrained(str(spm_dir))
-
-
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    return write_wordpiece_dir(tmp_path_factory.mktemp("bert"))
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["uncased", "cased"])

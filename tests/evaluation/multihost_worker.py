@@ -1,29 +1,25 @@
-"""One process of the 2-process evaluation test: predict a task over a mesh spanning both processes."""
+"""One process of the 2-process evaluation test: predict tasks over a mesh spanning both processes.
+
+argv: <out>. The process joins the job from XSTILTS_COORDINATOR / XSTILTS_NUM_PROCESSES /
+XSTILTS_PROCESS_ID and writes its predictions to <out>.<process index>.json.
+"""
 
 import json
 import sys
 
-import jax
+from xstilts_jax.distributed import initialize_from_config
 
-jax.config.update("jax_cpu_collectives_implementation", "gloo")
-port, process_id, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id)
+assert initialize_from_config()
+
+import jax  # noqa: E402
+from tiny import catalog_model, toy_eval_settings  # noqa: E402
 
 import tasks  # noqa: E402,F401  (registers the catalog)
-from tasks import vocabulary  # noqa: E402
-from xstilts_jax.data.task_records import get_task_record  # noqa: E402
-from xstilts_jax.evaluation.forward import EvalSettings  # noqa: E402
 from xstilts_jax.evaluation.decoders import decode  # noqa: E402
-from xstilts_jax.models import EncoderConfig, build_model  # noqa: E402
-from xstilts_jax.partitioning import MeshConfig, Partitioner  # noqa: E402
 
-TASKS = ("udpos.de", "xcopa.zh")
+SPLITS = {"udpos.de": "validation", "xcopa.zh": "test"}
 assert jax.process_count() == 2 and jax.device_count() == 8
-config = EncoderConfig(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size, hidden_size=32, num_layers=2,
-                       num_heads=4, mlp_dim=64, max_positions=66)
-model = build_model(config, {get_task_record(t).head: get_task_record(t).spec for t in TASKS}, seed=0)
-settings = EvalSettings(8, 32, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
-split = {"udpos.de": "validation", "xcopa.zh": "test"}
-result = {task: decode(model, task, split[task], settings) for task in TASKS}
-with open(f"{out}.{process_id}.json", "w") as f:
+model = catalog_model(*SPLITS)
+result = {task: decode(model, task, split, toy_eval_settings()) for task, split in SPLITS.items()}
+with open(f"{sys.argv[1]}.{jax.process_index()}.json", "w") as f:
     json.dump(result, f)

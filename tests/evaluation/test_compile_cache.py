@@ -8,25 +8,21 @@ from typing import Iterator
 import jax
 import pytest
 from flax import nnx
+from tiny import TOY_MESH, catalog_model
 
 import tasks  # noqa: F401  (registers the catalog)
-from tasks import vocabulary
 from xstilts_jax.data.label_kinds import InputLengths
-from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.evaluation.evaluator import evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings, placed_params
-from xstilts_jax.models import build_model
-from xstilts_jax.partitioning import MeshConfig, Partitioner
+from xstilts_jax.partitioning import Partitioner
 from xstilts_jax.training.dev_eval import dev_evaluator
 
 BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"  # recorded for every XLA compile (or cache load)
 LANGUAGES = ["udpos.en", "udpos.de", "udpos.ar", "udpos.zh"]
-PARTITIONER = Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp"))
+PARTITIONER = Partitioner.from_config(TOY_MESH)
 
 
-@pytest.fixture(autouse=True)
-def _env(catalog_env):
-    return catalog_env
+pytestmark = pytest.mark.usefixtures("catalog_env")
 
 
 @contextlib.contextmanager
@@ -45,18 +41,17 @@ def compiles() -> Iterator[collections.Counter]:
         jax.monitoring.unregister_event_duration_listener(listener)
 
 
-def _model(tiny_config):
+def _model():
     # a model shape no other test uses, so the session's earlier evaluations cannot have compiled it
-    config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size, mlp_dim=40)
-    return build_model(config, {get_task_record("udpos.en").head: get_task_record("udpos.en").spec})
+    return catalog_model("udpos.en", mlp_dim=40)
 
 
 def _forward_compiles(counts: collections.Counter) -> int:
     return sum(n for name, n in counts.items() if "_forward" in name)
 
 
-def test_languages_of_a_task_compile_once_per_padded_shape(tiny_config):
-    model = _model(tiny_config)
+def test_languages_of_a_task_compile_once_per_padded_shape():
+    model = _model()
     with compiles() as first:
         evaluate_tasks(model, LANGUAGES[:1], "validation", EvalSettings(8, 32, PARTITIONER))
     assert _forward_compiles(first) == 1, first
@@ -72,8 +67,8 @@ def test_languages_of_a_task_compile_once_per_padded_shape(tiny_config):
     assert _forward_compiles(new_shape) == 1, new_shape
 
 
-def test_dev_evaluation_reuses_the_forward_across_steps(tiny_config):
-    model = _model(tiny_config)
+def test_dev_evaluation_reuses_the_forward_across_steps():
+    model = _model()
     evaluate = dev_evaluator(LANGUAGES[:2], 8, 40, PARTITIONER, InputLengths())
     graphdef, params = nnx.split(model, nnx.Param)
     evaluate(nnx.merge(graphdef, params), 1)
@@ -85,7 +80,7 @@ def test_dev_evaluation_reuses_the_forward_across_steps(tiny_config):
     assert "eval/mean/f1" in metrics
 
 
-def test_placed_parameters_are_not_placed_again(tiny_config):
-    graphdef, params = placed_params(_model(tiny_config), PARTITIONER)
+def test_placed_parameters_are_not_placed_again():
+    graphdef, params = placed_params(_model(), PARTITIONER)
     _, again = placed_params(nnx.merge(graphdef, params), PARTITIONER)
     assert all(a is b for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(again)))

@@ -4,28 +4,17 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny import TOY_MESH, catalog_model
 
 import tasks  # noqa: F401  (registers the catalog)
-from tasks import sources, vocabulary
-from xstilts_jax.data.task_records import get_task_record
+from tasks import sources
 from xstilts_jax.evaluation import metrics
 from xstilts_jax.evaluation.evaluator import evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.decoders import decode
-from xstilts_jax.models import build_model
-from xstilts_jax.partitioning import MeshConfig, Partitioner
+from xstilts_jax.partitioning import Partitioner
 
-DATA = Path(sources.__file__).resolve().parents[1] / "data"
-
-
-@pytest.fixture(autouse=True)
-def _env(catalog_env):
-    return catalog_env
-
-
-def _model(tiny_config, *tasks_):
-    config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
-    return build_model(config, {get_task_record(t).head: get_task_record(t).spec for t in tasks_})
+pytestmark = pytest.mark.usefixtures("catalog_env")
 
 
 def _sentences(path: Path) -> list[list[str]]:
@@ -33,13 +22,10 @@ def _sentences(path: Path) -> list[list[str]]:
     return [[line.split("\t")[1] for line in block.splitlines()] for block in blocks]
 
 
-MESH = MeshConfig(data=2, fsdp=4, rules="fsdp")
-
-
-def test_split_tagging_sentences_are_rejoined_and_scored(tiny_config):
-    partitioner = Partitioner.from_config(MESH)
-    model = _model(tiny_config, "udpos.de")
-    gold_sentences = _sentences(DATA / "udpos" / "dev-de.tsv")
+def test_split_tagging_sentences_are_rejoined_and_scored(catalog_data):
+    partitioner = Partitioner.from_config(TOY_MESH)
+    model = catalog_model("udpos.de")
+    gold_sentences = _sentences(catalog_data / "udpos" / "dev-de.tsv")
     # length 8 leaves 6 subwords a piece: most sentences are split into several examples
     gold, pred = decode(model, "udpos.de", "validation", EvalSettings(8, 8, partitioner))
     assert gold == gold_sentences
@@ -49,9 +35,9 @@ def test_split_tagging_sentences_are_rejoined_and_scored(tiny_config):
     assert unsplit_gold == gold
 
 
-def test_evaluate_tasks_writes_predictions_and_scores(tiny_config, tmp_path):
-    partitioner = Partitioner.from_config(MESH)
-    model = _model(tiny_config, "xcopa.zh")
+def test_evaluate_tasks_writes_predictions_and_scores(tmp_path):
+    partitioner = Partitioner.from_config(TOY_MESH)
+    model = catalog_model("xcopa.zh")
     results = evaluate_tasks(
         model, ["xcopa.zh", "xcopa.th"], "test", EvalSettings(8, 64, partitioner), predictions_dir=tmp_path
     )
@@ -63,11 +49,11 @@ def test_evaluate_tasks_writes_predictions_and_scores(tiny_config, tmp_path):
         assert 0.0 <= results[task]["accuracy"] <= 100.0
 
 
-def test_mlm_dev_evaluation_scores_the_masked_tokens_of_every_line(tiny_config):
+def test_mlm_dev_evaluation_scores_the_masked_tokens_of_every_line():
     from xstilts_jax.data.batches import BatchSpec, host_batches
 
-    partitioner = Partitioner.from_config(MESH)
-    model = _model(tiny_config, "mlm")
+    partitioner = Partitioner.from_config(TOY_MESH)
+    model = catalog_model("mlm")
     # length 16: long lines become several chunks sharing the line's idx, re-joined per line
     gold, pred = decode(model, "mlm", "validation", EvalSettings(8, 16, partitioner))
     expected: dict[int, list[int]] = {}

@@ -1,9 +1,7 @@
 """Span QA decoding end to end: registered QA tasks → tiny model → n-best span decoding → official metrics."""
 
+import dataclasses
 import json
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,36 +9,28 @@ import gin
 import numpy as np
 import pytest
 import seqio
+from jobs import finish, job_envs, launch, process_env
 from tfds_mocks import mock_tfds, squad_json_examples
+from tiny import TOY_MESH, catalog_config, catalog_model, toy_eval_settings
 
 import tasks  # noqa: F401  (registers the catalog)
-from tasks import sources, vocabulary
 from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.evaluation import qa_metrics
 from xstilts_jax.evaluation.evaluator import evaluate_tasks
-from xstilts_jax.evaluation.forward import EvalSettings, forward_batches
+from xstilts_jax.evaluation.forward import forward_batches
 from xstilts_jax.evaluation.decoders import decode
 from xstilts_jax.evaluation.decoders.spans import best_answer, window_candidates
-from xstilts_jax.models import build_model
-from xstilts_jax.partitioning import MeshConfig, Partitioner
+from xstilts_jax.evaluation.span_decoding import SpanDecoding
 
-DATA = Path(sources.__file__).resolve().parents[1] / "data"
 LENGTH = 48  # several windows per example with the sample vocabulary
 
 
-@pytest.fixture(autouse=True)
-def _env(catalog_env):
-    return catalog_env
+pytestmark = pytest.mark.usefixtures("catalog_env")
 
 
 @pytest.fixture(scope="module")
 def settings():
-    return EvalSettings(8, LENGTH, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
-
-
-def _model(tiny_config, task):
-    config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
-    return build_model(config, {get_task_record(task).head: get_task_record(task).spec})
+    return toy_eval_settings(LENGTH)
 
 
 def _file_answers(path: Path) -> list[list[str]]:
@@ -72,16 +62,17 @@ def _brute_force(model, task, split, settings, max_answer_length=30):
 
 
 @pytest.mark.slow
-def test_span_decoding_equals_brute_force_and_scores_officially(tiny_config, settings, tmp_path):
+def test_span_decoding_equals_brute_force_and_scores_officially(catalog_data, settings, tmp_path):
     raw = {
-        "test": squad_json_examples(DATA / "xquad" / "xquad.zh.json"),
-        "validation": squad_json_examples(DATA / "mlqa" / "MLQA_V1" / "dev" / "dev-context-zh-question-zh.json"),
+        "test": squad_json_examples(catalog_data / "xquad" / "xquad.zh.json"),
+        "validation": squad_json_examples(catalog_data / "mlqa" / "MLQA_V1" / "dev" / "dev-context-zh-question-zh.json"),
     }
-    model = _model(tiny_config, "xquad.zh")  # XQuAD and MLQA share SQuAD's head
+    model = catalog_model("xquad.zh")  # XQuAD and MLQA share SQuAD's head
     gin.bind_parameter("span_decoding.n_best_size", LENGTH)  # top-k over every token: same as brute force
+    settings = dataclasses.replace(settings, spans=SpanDecoding())  # the binding applies when settings are built
     with mock_tfds(raw):
         gold, pred = decode(model, "xquad.zh", "test", settings)
-        assert gold == _file_answers(DATA / "xquad" / "xquad.zh.json")
+        assert gold == _file_answers(catalog_data / "xquad" / "xquad.zh.json")
         assert pred == _brute_force(model, "xquad.zh", "test", settings)
         results = evaluate_tasks(model, ["mlqa.zh"], "validation", settings, predictions_dir=tmp_path)
     predictions = json.loads((tmp_path / "mlqa.zh.validation.json").read_text())
@@ -92,14 +83,14 @@ def test_span_decoding_equals_brute_force_and_scores_officially(tiny_config, set
     assert qa_metrics.squad_v1(gold, pred).keys() == results["mlqa.zh"].keys() == {"exact_match", "f1"}
 
 
-def test_squad_v2_no_answer_threshold(tiny_config, settings):
-    raw = {"validation": squad_json_examples(DATA / "squad" / "dev-v2.0.json", v2=True)}
-    model = _model(tiny_config, "squad_v2")
+def test_squad_v2_no_answer_threshold(catalog_data, settings):
+    raw = {"validation": squad_json_examples(catalog_data / "squad" / "dev-v2.0.json", v2=True)}
+    model = catalog_model("squad_v2")
     with mock_tfds(raw):
         gin.bind_parameter("span_decoding.null_score_diff_threshold", -1e9)
-        gold, always_null = decode(model, "squad_v2", "validation", settings)
+        gold, always_null = decode(model, "squad_v2", "validation", dataclasses.replace(settings, spans=SpanDecoding()))
         gin.bind_parameter("span_decoding.null_score_diff_threshold", 1e9)
-        _, never_null = decode(model, "squad_v2", "validation", settings)
+        _, never_null = decode(model, "squad_v2", "validation", dataclasses.replace(settings, spans=SpanDecoding()))
     assert gold == [["about 1,230 kilometres", "1,230 kilometres"], [], ["Rotterdam"]]
     assert always_null == ["", "", ""] and all(never_null)
     scores = qa_metrics.squad_v2(gold, always_null)
@@ -122,53 +113,39 @@ def test_window_candidates_and_best_answer():
 
 
 @pytest.mark.slow
-def test_two_process_span_decoding_equals_one_process(tmp_path, catalog_env, catalog_vocab_dir, tiny_config):
+def test_two_process_span_decoding_equals_one_process(tmp_path):
     """Each host decodes the examples of its data shard; every host ends with all of them."""
     worker = Path(__file__).with_name("qa_multihost_worker.py")
-    env = dict(os.environ, XSTILTS_DATA_DIR=str(catalog_env), XSTILTS_VOCAB_DIR=str(catalog_vocab_dir))
-    env.update(XLA_FLAGS="--xla_force_host_platform_device_count=4", PYTHONPATH=str(DATA.parents[1]))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     out = tmp_path / "pred"
-    procs = [
-        subprocess.Popen([sys.executable, str(worker), str(port), str(i), str(out)], cwd=DATA.parents[1], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for i in range(2)
-    ]
-    logs = [p.communicate(timeout=600)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), "\n".join(log[-3000:] for log in logs)
+    finish(launch([sys.executable, str(worker), str(out)], job_envs(process_env(4), 2)))
     per_process = [json.loads(Path(f"{out}.{i}.json").read_text()) for i in range(2)]
     assert per_process[0] == per_process[1]
-    model = build_model(tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size),
-                        {"squad": get_task_record("xquad.ro").spec}, seed=0)
-    settings = EvalSettings(8, 32, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
-    gold, pred = decode(model, "xquad.ro", "test", settings)
+    gold, pred = decode(catalog_model("xquad.ro"), "xquad.ro", "test", toy_eval_settings())
     # Hosts hold interleaved shards, so the gathered order is by host; the (gold, answer) pairs agree.
     assert sorted(map(json.dumps, zip(*per_process[0]))) == sorted(map(json.dumps, zip(gold, pred)))
     assert len(gold) == 2
 
 
 @pytest.mark.slow
-def test_squad_then_zero_shot_xquad_through_the_pipeline(tiny_config, tmp_path):
+def test_squad_then_zero_shot_xquad_through_the_pipeline(catalog_data, tmp_path):
     """The XQuAD target as `xstilts-jax run` drives it: train on SQuAD (TFDS, mocked), score XQuAD per language."""
     from xstilts_jax.experiments.pipeline import Experiment, phase_summary, run_experiment
     from xstilts_jax.training.optimizer import OptimizerConfig
     from xstilts_jax.training.trainer import TrainConfig
 
     raw = {
-        "train": squad_json_examples(DATA / "squad" / "train-v1.1.json"),
-        "validation": squad_json_examples(DATA / "squad" / "dev-v1.1.json"),
-        "test": squad_json_examples(DATA / "xquad" / "xquad.zh.json"),
+        "train": squad_json_examples(catalog_data / "squad" / "train-v1.1.json"),
+        "validation": squad_json_examples(catalog_data / "squad" / "dev-v1.1.json"),
+        "test": squad_json_examples(catalog_data / "xquad" / "xquad.zh.json"),
     }
-    config = tiny_config.replace(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
+    config = catalog_config()
     experiment = Experiment(root=str(tmp_path), target="xquad", target_train="squad",
                             eval_tasks=("xquad.zh", "xquad.ro"), eval_batch_size=8, eval_length=LENGTH)
     train = TrainConfig(task="squad", steps=4, batch_size=8, length=LENGTH, save_every=2, eval_tasks=("squad",),
                         eval_every=2, best_metric="eval/squad/f1")
     with mock_tfds(raw):
         scores = run_experiment(
-            experiment, config, MeshConfig(data=2, fsdp=4, rules="fsdp"), optimizer=OptimizerConfig(learning_rate=1e-3),
+            experiment, config, TOY_MESH, optimizer=OptimizerConfig(learning_rate=1e-3),
             target_train=train,
         )
     assert set(scores) == {"xquad.zh", "xquad.ro"}  # zh from TFDS (mocked), ro from xtreme's file layout

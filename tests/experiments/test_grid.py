@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 import tasks  # noqa: F401  (registers the catalog)
-from xstilts_jax.experiments.grid import DONE, PARTIAL, TODO, grid_cells, iter_status
+from xstilts_jax.experiments.grid import DONE, PARTIAL, TODO
 from xstilts_jax.tools import grid_cli
+from xstilts_jax.tools.grid_cli import iter_status, load_cells
 
 GRID = """
 include 'gin/meshes/toy_cpu8.gin'
@@ -36,18 +37,18 @@ target/TrainConfig.eval_batch_size = 8
 
 
 @pytest.fixture
-def grid_file(tmp_path, catalog_env, catalog_vocab_dir):
+def grid_file(tmp_path, catalog_env, spm_dir):
     path = tmp_path / "grid.gin"
-    path.write_text(GRID.format(vocab=catalog_vocab_dir, data=catalog_env, root=tmp_path / "runs"))
+    path.write_text(GRID.format(vocab=spm_dir, data=catalog_env, root=tmp_path / "runs"))
     return str(path)
 
 
 def _statuses(grid_file):
-    return [(c.intermediate, c.seed, status) for c, status, _ in iter_status(grid_cells([grid_file]))]
+    return [(c.intermediate, c.seed, status) for c, status, _ in iter_status(load_cells([grid_file]))]
 
 
 def test_cells_and_status_from_the_phase_directories(grid_file, tmp_path):
-    cells = grid_cells([grid_file])
+    cells = load_cells([grid_file])
     assert [(c.model, c.seed, c.intermediate, c.target) for c in cells] == [
         ("tiny", 0, None, "udpos"), ("tiny", 0, "socialiqa", "udpos"),
         ("tiny", 1, None, "udpos"), ("tiny", 1, "socialiqa", "udpos"),
@@ -66,7 +67,7 @@ def test_cells_and_status_from_the_phase_directories(grid_file, tmp_path):
 
 def test_unknown_target_names_the_registered_ones(grid_file, tmp_path):
     with pytest.raises(Exception, match=r"No target 'udpoz' is registered\. Did you mean 'udpos'\?.*'xnli'"):
-        grid_cells([grid_file], ["Grid.targets = ['udpoz']"])
+        load_cells([grid_file], ["Grid.targets = ['udpoz']"])
 
 
 @pytest.mark.slow

@@ -4,26 +4,22 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny import TOY_MESH, catalog_config
 
 import tasks  # noqa: F401  (registers the catalog)
-from tasks import sources, vocabulary
 from xstilts_jax.experiments import pipeline
 from xstilts_jax.experiments.pipeline import Experiment, phase_done, phase_summary, run_experiment
-from xstilts_jax.partitioning import MeshConfig
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.trainer import TrainConfig
 
-DATA = Path(sources.__file__).resolve().parents[1] / "data"
 EVAL = ("udpos.en", "udpos.de", "udpos.ar", "udpos.zh")
 
 
-@pytest.fixture(autouse=True)
-def _env(catalog_env):
-    return catalog_env
+pytestmark = pytest.mark.usefixtures("catalog_env")
 
 
-def _run(tmp_path, tiny_config, intermediate, target="udpos", mlm=None):
-    config = tiny_config.replace(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
+def _run(tmp_path, intermediate, target="udpos", mlm=None):
+    config = catalog_config()
     experiment = Experiment(
         root=str(tmp_path), mlm=mlm, intermediate=intermediate, target_train="udpos", target=target, eval_tasks=EVAL,
         eval_batch_size=8, eval_length=64,
@@ -32,7 +28,7 @@ def _run(tmp_path, tiny_config, intermediate, target="udpos", mlm=None):
     return experiment, run_experiment(
         experiment,
         config,
-        MeshConfig(data=2, fsdp=4, rules="fsdp"),
+        TOY_MESH,
         mlm_train=TrainConfig(
             task="mlm", steps=2, eval_every=1, eval_tasks=("mlm",), best_metric="eval/mlm/accuracy", **small
         ) if mlm else None,
@@ -45,8 +41,8 @@ def _run(tmp_path, tiny_config, intermediate, target="udpos", mlm=None):
 
 
 @pytest.mark.slow
-def test_three_phases_then_reuse_and_skip(tmp_path, tiny_config, monkeypatch):
-    experiment, scores = _run(tmp_path, tiny_config, "socialiqa", mlm="mlm")
+def test_three_phases_then_reuse_and_skip(tmp_path, monkeypatch):
+    experiment, scores = _run(tmp_path, "socialiqa", mlm="mlm")
     assert set(scores) == set(EVAL)
     for task, result in scores.items():
         assert result["split"] == "validation" and 0.0 <= result["f1"] <= 100.0
@@ -70,25 +66,25 @@ def test_three_phases_then_reuse_and_skip(tmp_path, tiny_config, monkeypatch):
     trained = []
     real_train = pipeline.train
     monkeypatch.setattr(pipeline, "train", lambda model, run_dir, *a, **k: trained.append(Path(run_dir)) or real_train(model, run_dir, *a, **k))
-    _run(tmp_path, tiny_config, "socialiqa", target="udpos_again", mlm="mlm")
+    _run(tmp_path, "socialiqa", target="udpos_again", mlm="mlm")
     assert trained == [experiment.target_dir("tiny_test").parent / "udpos_again" / "target"]
 
     # a finished experiment reruns nothing and returns the stored scores
     trained.clear()
-    assert _run(tmp_path, tiny_config, "socialiqa", mlm="mlm")[1] == scores and trained == []
+    assert _run(tmp_path, "socialiqa", mlm="mlm")[1] == scores and trained == []
 
     # the baseline goes down the same path minus the intermediate phase
-    baseline, _ = _run(tmp_path, tiny_config, None)
+    baseline, _ = _run(tmp_path, None)
     assert trained == [baseline.target_dir("tiny_test") / "target"]
     assert baseline.target_dir("tiny_test").parent.name == "baseline"
 
 
-def test_target_without_training_scores_the_previous_encoder(tmp_path, tiny_config, monkeypatch):
+def test_target_without_training_scores_the_previous_encoder(tmp_path, monkeypatch):
     """Retrieval targets (Tatoeba, BUCC) evaluate the encoder as it is: no target phase runs."""
-    config = tiny_config.replace(name="tiny_test", vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size)
+    config = catalog_config()
     experiment = Experiment(root=str(tmp_path), target="tatoeba", target_train=None, eval_tasks=("tatoeba.de",),
                             eval_batch_size=8, eval_length=32)
     monkeypatch.setattr(pipeline, "train", lambda *a, **k: pytest.fail("nothing should train"))
-    scores = run_experiment(experiment, config, MeshConfig(data=2, fsdp=4, rules="fsdp"), optimizer=OptimizerConfig())
+    scores = run_experiment(experiment, config, TOY_MESH, optimizer=OptimizerConfig())
     assert set(experiment.phase_dirs("tiny_test")) == {"eval"}
     assert 0.0 <= scores["tatoeba.de"]["accuracy"] <= 100.0 and scores["tatoeba.de"]["split"] == "test"

@@ -10,7 +10,13 @@ from flax import nnx
 
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models import build_model
-from xstilts_jax.models.heads import DUAL_ENCODER_LOGIT_SCALE, HeadSpec, representation_layer
+from xstilts_jax.models.heads import (
+    DUAL_ENCODER_LOGIT_SCALE,
+    EmbeddingRepresentation,
+    HeadSpec,
+    representation_layer,
+    with_representation,
+)
 
 DUAL = {"de": HeadSpec("dual_encoder")}
 
@@ -87,5 +93,8 @@ def test_representation_layer_scales_with_depth_and_gin_overrides_it(tiny_config
     assert build_model(tiny_config, {"e": spec}).heads["e"].encoder_layers == 1  # round(14/24 * 2)
     gin.bind_parameter("embedding_representation.layer", 2)
     gin.bind_parameter("embedding_representation.pooling", "first")
-    head = build_model(tiny_config, {"e": spec}).heads["e"]
+    assert build_model(tiny_config, {"e": spec}).heads["e"].encoder_layers == 1  # the module constructor reads no gin
+    head = build_model(tiny_config, with_representation({"e": spec}, EmbeddingRepresentation())).heads["e"]
     assert (head.encoder_layers, head.pooling) == (2, "first")
+    dual = HeadSpec("dual_encoder", layer=1)
+    assert with_representation({"d": dual}, EmbeddingRepresentation(layer=2, pooling="first")) == {"d": dual}

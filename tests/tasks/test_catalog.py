@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +20,15 @@ import seqio
 import tasks
 from tasks import catalog, registry, retrieval, sources, vocabulary
 from tfds_mocks import mock_tfds, squad_json_examples
+from tiny import catalog_model
 from xstilts_jax.cli import main as cli
 from xstilts_jax.data.feature_converters import PaddedEncoderFeatureConverter, PackedEncoderFeatureConverter
 from xstilts_jax.data.label_kinds import LABEL_KINDS
 from xstilts_jax.data.task_records import get_task_record, head_id, heads_for
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.experiments.targets import get_target, registered_targets
-from xstilts_jax.models import build_model
 
-DATA = Path(sources.__file__).resolve().parents[1] / "data"
-
-
-@pytest.fixture(autouse=True)
-def _offline_with_vocab(monkeypatch: pytest.MonkeyPatch, catalog_env: Path) -> None:
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"network access attempted: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+pytestmark = pytest.mark.usefixtures("offline", "catalog_env")
 
 
 def test_every_target_language_is_an_eval_task_with_the_target_head():
@@ -184,16 +175,14 @@ def _dataset(task_name: str, split: str, kind: str, pack: bool = False, length: 
     return converter(ds, {"inputs": length})
 
 
-def _loss(batch: dict[str, np.ndarray], task_name: str, tiny_config) -> tuple[float, int]:
-    head = get_task_record(task_name)
-    config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size, max_positions=130)
-    model = build_model(config, {head.head: head.spec})
-    loss, count = model.loss({k: jnp.asarray(v) for k, v in batch.items()}, head.head)
+def _loss(batch: dict[str, np.ndarray], task_name: str) -> tuple[float, int]:
+    model = catalog_model(task_name, max_positions=130)
+    loss, count = model.loss({k: jnp.asarray(v) for k, v in batch.items()}, get_task_record(task_name).head)
     return float(loss), int(count)
 
 
 @pytest.mark.parametrize("task_name, split, raw, kind", WALK, ids=[w[0] for w in WALK])
-def test_registered_task_trains_its_head(task_name: str, split: str, raw: Any, kind: str, tiny_config):
+def test_registered_task_trains_its_head(task_name: str, split: str, raw: Any, kind: str):
     splits = dict.fromkeys(["train", "validation", "validation_matched", "test"], raw)
     with mock_tfds(splits) if raw is not None else contextlib.nullcontext():
         batches = list(_dataset(task_name, split, kind).batch(64).as_numpy_iterator())
@@ -201,17 +190,17 @@ def test_registered_task_trains_its_head(task_name: str, split: str, raw: Any, k
     batch = batches[0]
     assert np.all(batch["head_id"] == head_id(get_task_record(task_name).head))
     assert np.all(batch["input_ids"][..., 0] == 0)  # <s> kept; padding is 1, not 0
-    loss, count = _loss(batch, task_name, tiny_config)
+    loss, count = _loss(batch, task_name)
     assert np.isfinite(loss) and count > 0
 
 
-def test_packed_pairs_score_like_padded_pairs(tiny_config):
+def test_packed_pairs_score_like_padded_pairs():
     """Packing a registered pair task changes rows, not the loss."""
     with mock_tfds(dict.fromkeys(["train"], NLI_RAW * 3)):
         padded = next(_dataset("mnli", "train", "class", length=128).batch(64).as_numpy_iterator())
         packed = next(_dataset("mnli", "train", "class", pack=True, length=128).batch(64).as_numpy_iterator())
     assert packed["input_ids"].shape[0] < padded["input_ids"].shape[0]
-    (lp, np_), (lq, nq) = _loss(padded, "mnli", tiny_config), _loss(packed, "mnli", tiny_config)
+    (lp, np_), (lq, nq) = _loss(padded, "mnli"), _loss(packed, "mnli")
     assert np_ == nq == 6 and lp == pytest.approx(lq, abs=1e-5)
 
 
@@ -225,8 +214,8 @@ QA_WALK = [
 
 
 @pytest.mark.parametrize("task_name, split, files", QA_WALK, ids=[w[0] for w in QA_WALK])
-def test_registered_qa_task_trains_its_span_head(task_name: str, split: str, files: Any, tiny_config):
-    raw = {s: squad_json_examples(DATA / f, v2=task_name == "squad_v2") for s, f in (files or {}).items()}
+def test_registered_qa_task_trains_its_span_head(task_name: str, split: str, files: Any, catalog_data: Path):
+    raw = {s: squad_json_examples(catalog_data / f, v2=task_name == "squad_v2") for s, f in (files or {}).items()}
     gin.bind_parameter("qa_featurization.doc_stride", 16)  # overlapping windows hold whole answers
     task = seqio.get_mixture_or_task(task_name)
     with mock_tfds(raw) if files else contextlib.nullcontext():
@@ -247,5 +236,5 @@ def test_registered_qa_task_trains_its_span_head(task_name: str, split: str, fil
     if task_name == "tydiqa":  # the English rows of the GoldP train set only
         ids = {f["id"].decode() for f in features}
         assert ids and all(i.startswith("english-") for i in ids)
-    loss, count = _loss(batch, task_name, tiny_config)
+    loss, count = _loss(batch, task_name)
     assert np.isfinite(loss) and count > 0

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import seqio
 import tensorflow as tf
+from tiny import catalog_model
 
 from tasks import mlm, vocabulary
 from xstilts_jax.data.batches import BatchSpec, host_batches
 from xstilts_jax.data.task_records import get_task_record, head_id
 from xstilts_jax.errors import ConfigError
-from xstilts_jax.models import build_model
 from xstilts_jax.training.optimizer import OptimizerConfig, make_optimizer
 from xstilts_jax.training.train_state import init_train_state, split_model
 from xstilts_jax.training.train_step import make_train_step
@@ -25,9 +25,7 @@ SAMPLE_LINES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _catalog(catalog_env: Path) -> Path:
-    return catalog_env
+pytestmark = pytest.mark.usefixtures("catalog_env")
 
 
 def _examples(split: str = "train", length: int | None = 32, seed: int | None = 0, epochs: int = 1) -> list[dict]:
@@ -140,16 +138,14 @@ def test_batches_never_mask_specials_or_padding() -> None:
 
 
 @pytest.mark.slow  # compiles a train step (~12 s on an idle 2-core machine)
-def test_mlm_train_steps_reduce_a_finite_loss(tiny_config) -> None:
+def test_mlm_train_steps_reduce_a_finite_loss() -> None:
     v = vocabulary.MODEL_VOCABULARY
     batch = next(host_batches(BatchSpec(mlm.TASK, "train", length=32, batch_size=8, seed=0), v.pad_id, v.pad_id + 1))
-    config = tiny_config.replace(vocab_size=v.vocab_size, max_positions=40)
-    task_head = get_task_record(mlm.TASK)
-    model = build_model(config, {task_head.head: task_head.spec}, seed=0)
+    model = catalog_model(mlm.TASK, max_positions=40)
     graphdef, params = split_model(model)
     optimizer = make_optimizer(OptimizerConfig(learning_rate=3e-3, warmup_fraction=0.0), total_steps=20)
     state = init_train_state(params, optimizer, seed=0)
-    step = jax.jit(make_train_step(graphdef, optimizer, task_head.head, dropout=False))
+    step = jax.jit(make_train_step(graphdef, optimizer, get_task_record(mlm.TASK).head, dropout=False))
     losses = []
     for _ in range(6):
         state, metrics = step(state, batch)

@@ -14,7 +14,7 @@ import seqio
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from vocab_fixtures import LINES, write_sentencepiece_dir, write_wordpiece_dir
+from vocab_fixtures import LINES
 
 from tasks import preprocessors, vocabulary
 from xstilts_jax.evaluation.decoders import tags as postprocessors
@@ -32,16 +32,6 @@ TAGS_SIGNATURE = {
 Example = dict[str, Any]
 Sentences = list[tuple[list[str], list[str]]]  # (words, tag strings) per sentence
 EncodeTags = Callable[..., Callable[[Sentences], list[Example]]]
-
-
-@pytest.fixture(scope="module")
-def spm_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    return write_sentencepiece_dir(tmp_path_factory.mktemp("xlmr"))
-
-
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    return write_wordpiece_dir(tmp_path_factory.mktemp("bert"))
 
 
 @pytest.fixture(scope="module", params=["xlmr", "bert"])

@@ -12,7 +12,6 @@ import seqio
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from vocab_fixtures import write_sentencepiece_dir, write_wordpiece_dir
 
 from tasks import qa_features, sources
 from tasks.qa_features import QaSettings, featurize
@@ -26,14 +25,14 @@ from xstilts_jax.evaluation.decoders.spans import best_answer, window_candidates
 
 
 @pytest.fixture(scope="module")
-def spm(tmp_path_factory: pytest.TempPathFactory) -> EncoderVocabulary:
-    return load_vocabulary(write_sentencepiece_dir(tmp_path_factory.mktemp("xlmr")))
+def spm(spm_dir: pathlib.Path) -> EncoderVocabulary:
+    return load_vocabulary(spm_dir)
 
 
 @pytest.fixture(scope="module")
-def bert_cased(tmp_path_factory: pytest.TempPathFactory) -> EncoderVocabulary:
+def bert_cased(bert_dir: pathlib.Path) -> EncoderVocabulary:
     # mBERT cased: no accent stripping, so Thai vowel signs and other marks stay in the text.
-    return WordPieceVocabulary(write_wordpiece_dir(tmp_path_factory.mktemp("bert")) / "vocab.txt", lowercase=False)
+    return WordPieceVocabulary(bert_dir / "vocab.txt", lowercase=False)
 
 
 @pytest.fixture(scope="module", params=["xlmr", "bert"])
@@ -195,7 +194,6 @@ def test_read_squad_json_names_a_bad_file(tmp_path: pathlib.Path) -> None:
 
 
 # --- sources -------------------------------------------------------------------------------------
-DATA = pathlib.Path(sources.__file__).resolve().parents[1] / "data"
 
 
 def _read(spec: sources.SourceSpec, split: str) -> list[dict]:
@@ -204,11 +202,13 @@ def _read(spec: sources.SourceSpec, split: str) -> list[dict]:
     return list(ds.as_numpy_iterator())
 
 
-def test_qa_sources_read_tfds_and_the_xtreme_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_qa_sources_read_tfds_and_the_xtreme_layout(
+    monkeypatch: pytest.MonkeyPatch, catalog_data: pathlib.Path
+) -> None:
     from tfds_mocks import mock_tfds, squad_json_examples
 
-    monkeypatch.setenv(sources.ENV_DATA_DIR, str(DATA))
-    tydi = {"train": squad_json_examples(DATA / "tydiqa" / "tydiqa-goldp-v1.1-train.json")}
+    monkeypatch.setenv(sources.ENV_DATA_DIR, str(catalog_data))
+    tydi = {"train": squad_json_examples(catalog_data / "tydiqa" / "tydiqa-goldp-v1.1-train.json")}
     with mock_tfds(tydi):
         train = _read(sources.tydiqa_train(), "train")
     # the English rows only, numbered by their position in the full (multilingual) train split

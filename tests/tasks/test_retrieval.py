@@ -8,24 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import seqio
+from tiny import catalog_model, toy_eval_settings
 
 import tasks
-from tasks import retrieval, vocabulary
+from tasks import retrieval
 from tasks.sources import retrieval as rs
 from xstilts_jax.data.batches import BatchSpec, host_batches
 from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.errors import ConfigError, InputError
 from xstilts_jax.evaluation.evaluator import evaluate_tasks
-from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.retrieval import retrieval_split
-from xstilts_jax.models import build_model
-from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.tools.list_tasks import describe_tasks
 
 
-@pytest.fixture(autouse=True)
-def _env(catalog_env):
-    return catalog_env
+pytestmark = pytest.mark.usefixtures("catalog_env")
 
 
 def _copy_data(src: Path, tmp_path: Path, monkeypatch, *dirs: str) -> Path:
@@ -110,17 +106,12 @@ def test_misaligned_or_inconsistent_files_are_refused(tmp_path, monkeypatch, cat
         rs.mewslix("de", "dev")
 
 
-def _model(tiny_config, *task_names):
-    config = tiny_config.replace(vocab_size=vocabulary.MODEL_VOCABULARY.vocab_size, max_positions=130)
-    return build_model(config, {get_task_record(t).head: get_task_record(t).spec for t in task_names})
-
-
 @pytest.mark.slow
-def test_retrieval_tasks_score_end_to_end(tiny_config, tmp_path):
+def test_retrieval_tasks_score_end_to_end(tmp_path):
     """Each family, from the shipped files through the tiny model to its official metric and predictions file."""
-    settings = EvalSettings(8, 64, Partitioner.from_config(MeshConfig(data=2, fsdp=4, rules="fsdp")))
+    settings = toy_eval_settings(64)
     cases = {"bucc2018.de": "test", "tatoeba.zh": "test", "lareqa.de": "test", "mewslix.es": "validation"}
-    model = _model(tiny_config, *cases)
+    model = catalog_model(*cases, max_positions=130)
     scores = {t: evaluate_tasks(model, [t], s, settings, predictions_dir=tmp_path)[t] for t, s in cases.items()}
     assert set(scores["bucc2018.de"]) == {"precision", "recall", "f1"}
     assert set(scores["tatoeba.zh"]) == {"accuracy"} and set(scores["lareqa.de"]) == {"map_at_20"}
@@ -135,8 +126,8 @@ def test_retrieval_tasks_score_end_to_end(tiny_config, tmp_path):
 
 
 @pytest.mark.parametrize("task_name", ["lareqa", "mewslix"])
-def test_dual_encoder_training_tasks_give_a_loss(task_name, tiny_config):
-    model = _model(tiny_config, task_name)
+def test_dual_encoder_training_tasks_give_a_loss(task_name):
+    model = catalog_model(task_name, max_positions=130)
     batch = next(host_batches(BatchSpec(task_name, "train", 48, 4, shuffle=False, repeat=False), 1, 2))
     assert batch["input_ids"].shape == (4, 2, 48) and np.all(batch["input_ids"][:, :, 0] == 0)
     total, count = model.loss({k: np.asarray(v) for k, v in batch.items()}, get_task_record(task_name).head)

@@ -7,11 +7,11 @@ sample files shipped in tasks/data. Python sockets are blocked for the whole mod
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
-import socket
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import gin
 import numpy as np
@@ -24,27 +24,19 @@ from tasks import sources
 from tfds_mocks import mock_tfds
 from xstilts_jax.errors import ConfigError, InputError
 
-DATA = Path(sources.__file__).resolve().parents[1] / "data"
 OUR_SPLITS = {"train", "validation", "test"}
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+def _offline(offline: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail loudly on any Python-level network use and start without a data directory."""
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"network access attempted: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.delenv(sources.ENV_DATA_DIR, raising=False)
 
 
 @pytest.fixture
-def sample_data(monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(sources.ENV_DATA_DIR, str(DATA))
-    return DATA
+def sample_data(monkeypatch: pytest.MonkeyPatch, catalog_data: Path) -> Path:
+    monkeypatch.setenv(sources.ENV_DATA_DIR, str(catalog_data))
+    return catalog_data
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -90,7 +82,7 @@ def test_language_lists_have_published_sizes() -> None:
     assert len(sources.UDPOS_LANGS_XTREME) == 33 and len(sources.PANX_LANGS_XTREME) == 40
     assert len(sources.UDPOS_LANGS_XTREME_R) == 38 and len(sources.PANX_LANGS_XTREME_R) == 48
     assert (len(sources.XNLI_LANGS), len(sources.PAWSX_LANGS), len(sources.XCOPA_LANGS)) == (15, 7, 11)
-    for langs in [*sources.LANGUAGES.values(), sources.UDPOS_LANGS_XTREME, sources.PANX_LANGS_XTREME]:
+    for langs in [*LANGUAGES.values(), sources.UDPOS_LANGS_XTREME, sources.PANX_LANGS_XTREME]:
         assert len(set(langs)) == len(langs)
     assert set(sources.UDPOS_LANGS_XTREME) < set(sources.UDPOS_LANGS_XTREME_R)
     assert set(sources.PANX_LANGS_XTREME) < set(sources.PANX_LANGS_XTREME_R)
@@ -98,10 +90,49 @@ def test_language_lists_have_published_sizes() -> None:
 
 
 # --- the registry ----------------------------------------------------------------------------
+SOURCES: Mapping[str, Callable[..., sources.SourceSpec]] = {
+    "mnli": sources.mnli,
+    "snli": sources.snli,
+    "anli_r1": functools.partial(sources.anli, 1),
+    "anli_r2": functools.partial(sources.anli, 2),
+    "anli_r3": functools.partial(sources.anli, 3),
+    "qqp": sources.qqp,
+    "hellaswag": sources.hellaswag,
+    "cosmosqa": sources.cosmosqa,
+    "commonsenseqa": sources.commonsenseqa,
+    "socialiqa": sources.socialiqa,
+    "copa": sources.copa,
+    "ccg": sources.ccg,
+    "xnli": sources.xnli,
+    "pawsx": sources.pawsx,
+    "xcopa": sources.xcopa,
+    "udpos": sources.udpos,
+    "panx": sources.panx,
+    "squad": sources.squad,
+    "squad_v2": sources.squad_v2,
+    "xquad": sources.xquad,
+    "mlqa": sources.mlqa,
+    "tydiqa": sources.tydiqa,
+    "tydiqa_train": sources.tydiqa_train,
+}
+"""Every source factory by name; the multilingual ones (keys of LANGUAGES) take the language as argument."""
+
+LANGUAGES: Mapping[str, tuple[str, ...]] = {
+    "xnli": sources.XNLI_LANGS,
+    "pawsx": sources.PAWSX_LANGS,
+    "xcopa": sources.XCOPA_LANGS,
+    "udpos": sources.UDPOS_LANGS_XTREME_R,
+    "panx": sources.PANX_LANGS_XTREME_R,
+    "xquad": sources.XQUAD_LANGS_XTREME_R,
+    "mlqa": sources.MLQA_LANGS,
+    "tydiqa": sources.TYDIQA_LANGS,
+}
+
+
 def all_specs() -> Iterator[tuple[str, sources.SourceSpec]]:
-    for name, factory in sources.SOURCES.items():
-        if name in sources.LANGUAGES:
-            for lang in sources.LANGUAGES[name]:
+    for name, factory in SOURCES.items():
+        if name in LANGUAGES:
+            for lang in LANGUAGES[name]:
                 yield f"{name}.{lang}", factory(lang)
         else:
             yield name, factory()
@@ -122,7 +153,7 @@ def test_every_source_builds_a_complete_spec(sample_data: Path) -> None:
             tfds_name, version = tfds_source.tfds_dataset.name.split(":")
             with mock_tfds({}):
                 assert str(tfds.builder(tfds_name).version) == version, name
-    assert seen == set(sources.SOURCES)
+    assert seen == set(SOURCES)
 
 
 # --- TFDS sources ----------------------------------------------------------------------------
@@ -391,7 +422,7 @@ def test_panx_auto_reads_the_xtreme_files_of_languages_that_have_them(sample_dat
     with pytest.raises(ConfigError) as e:
         read(fr, "test")
     msg = str(e.value)
-    for part in ("panx (fr)", str(DATA), "no 'test' split", "panx/{train,dev}-fr.tsv", "layout='tfds'", "'validation'"):
+    for part in ("panx (fr)", str(sample_data), "no 'test' split", "panx/{train,dev}-fr.tsv", "layout='tfds'", "'validation'"):
         assert part in msg
     # German has no files in the sample: the same data directory reads TFDS for it
     raw = [{"tokens": ["Berlin"], "tags": ["B-LOC"], "langs": ["de"], "spans": ["LOC: Berlin"]}]
@@ -414,10 +445,10 @@ def test_copa_superglue_files_sample(sample_data: Path) -> None:
     assert {ex["context"].rsplit(" ", 1)[1] for ex in train} == {"cause?", "effect?"}
 
 
-def test_auto_layout_is_decided_when_the_data_is_read(tmp_path: Path) -> None:
+def test_auto_layout_is_decided_when_the_data_is_read(catalog_data: Path, tmp_path: Path) -> None:
     """Specs are built (catalog registration) before gin binds data_dir.path; the read sees the binding."""
     copa, panx = sources.copa(), sources.panx("fr")
-    gin.bind_parameter("data_dir.path", str(DATA))
+    gin.bind_parameter("data_dir.path", str(catalog_data))
     assert len(load(copa, "validation")) == 18 and len(load(panx, "validation")) == 5
     gin.bind_parameter("data_dir.path", str(tmp_path))  # no files there: TFDS
     raw = [{"premise": "It rained.", "choice1": "The grass got wet.", "choice2": "The grass burned.",
@@ -457,9 +488,11 @@ def test_xcopa_samples(lang: str, sample_data: Path) -> None:
         }
 
 
-def test_xcopa_accepts_xtreme_loader_file_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xcopa_accepts_xtreme_loader_file_names(
+    catalog_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "xcopa").mkdir()
-    shutil.copy(DATA / "xcopa" / "val.zh.jsonl", tmp_path / "xcopa" / "val-zh.jsonl")
+    shutil.copy(catalog_data / "xcopa" / "val.zh.jsonl", tmp_path / "xcopa" / "val-zh.jsonl")
     monkeypatch.setenv(sources.ENV_DATA_DIR, str(tmp_path))
     assert load(sources.xcopa("zh"), "validation")[1]["choices"] == ["开始下雨了。", "太阳出来了。"]
 
@@ -499,10 +532,10 @@ def test_ccg_samples(sample_data: Path) -> None:
     assert len(load(spec, "test")) == 5
 
 
-def test_data_dir_from_gin_wins_over_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_dir_from_gin_wins_over_env(catalog_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(sources.ENV_DATA_DIR, str(tmp_path))
-    gin.bind_parameter("data_dir.path", str(DATA))
-    assert sources.data_dir() == str(DATA)
+    gin.bind_parameter("data_dir.path", str(catalog_data))
+    assert sources.data_dir() == str(catalog_data)
     assert len(load(sources.udpos("en"), "validation")) == 5
 
 

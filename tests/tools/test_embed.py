@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import os
-import pathlib
 
 import numpy as np
 import pytest
 import sentencepiece as spm
 import torch
 import transformers as tr
+from vocab_fixtures import SAMPLE
 
 from xstilts_jax.checkpoints.pretrained import load_pretrained
 from xstilts_jax.cli import main as cli_main
 from xstilts_jax.data.vocabularies import load_vocabulary
 from xstilts_jax.tools.embed import bucket_length, embed_sentences
 
-TESTDATA = pathlib.Path(__file__).parents[2] / "tasks" / "data" / "multilingual.txt"
 TOL = 1e-4
 LAYERS = 3
 MAX_LENGTH = 64
@@ -29,7 +28,7 @@ def setup(tmp_path_factory):
     hf_dir = root / "tiny-xlmr"
     hf_dir.mkdir()
     spm.SentencePieceTrainer.train(
-        input=str(TESTDATA), model_prefix=str(root / "sp"), model_type="unigram", vocab_size=1000,
+        input=str(SAMPLE), model_prefix=str(root / "sp"), model_type="unigram", vocab_size=1000,
         character_coverage=0.995, hard_vocab_limit=False, minloglevel=2,
     )
     os.rename(root / "sp.model", hf_dir / "sentencepiece.bpe.model")
@@ -48,7 +47,7 @@ def setup(tmp_path_factory):
     assert cli_main(["convert", "--hf_dir", str(hf_dir), "--out", checkpoint]) == 0
 
     # Every fourth line: all scripts of the file, one-token to long sentences.
-    sentences = TESTDATA.read_text(encoding="utf-8").splitlines()[::4]
+    sentences = SAMPLE.read_text(encoding="utf-8").splitlines()[::4]
     batch = tokenizer(sentences, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
     vocab = load_vocabulary(checkpoint)
     for row, sentence in enumerate(sentences):

@@ -11,9 +11,7 @@ from xstilts_jax import cli
 EVAL = ["udpos.en", "udpos.de"]
 
 
-@pytest.fixture(autouse=True)
-def _env(catalog_env):
-    return catalog_env
+pytestmark = pytest.mark.usefixtures("catalog_env")
 
 
 def test_eval_writes_predictions_and_scores(tmp_path, capsys):

@@ -10,9 +10,7 @@ from xstilts_jax.models.ladder import model_config
 BASE = ["--gin_file=gin/models/tiny.gin", "--gin_file=gin/runs/target.gin", "--gin_file=gin/meshes/toy_cpu8.gin"]
 
 
-@pytest.fixture(autouse=True)
-def _env(catalog_env):
-    return catalog_env
+pytestmark = pytest.mark.usefixtures("catalog_env")
 
 
 def _error(capsys, *argv):

@@ -6,8 +6,6 @@ both by the one host in the reference run.
 """
 
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 from flax import nnx
+from jobs import finish, job_envs, launch, process_env, train_flags
 
 import tasks  # noqa: F401  (registers the catalog)
 from xstilts_jax.cli import main as cli_main
@@ -23,23 +22,12 @@ from xstilts_jax.experiments.pipeline import model_for, phase_summary
 from xstilts_jax.models.ladder import model_config
 
 WORKER = Path(__file__).with_name("multihost_train_worker.py")
-REPO = Path(__file__).resolve().parents[2]
 STEPS, SAVE_EVERY = 6, 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _flags(run_dir: Path) -> list[str]:
-    return [
-        "--gin_file=gin/models/tiny.gin", "--gin_file=gin/runs/target.gin", "--gin_file=gin/meshes/toy_cpu8.gin",
-        "--gin.TASK='udpos'", f"--gin.MODEL_DIR='{run_dir}'", f"--gin.TrainConfig.steps={STEPS}",
-        f"--gin.TrainConfig.save_every={SAVE_EVERY}", "--gin.TrainConfig.batch_size=8", "--gin.TrainConfig.length=32",
-        "--gin.TrainConfig.data_shards=2", "--gin.OptimizerConfig.learning_rate=1e-3",
-    ]
+    extra = ["--gin.TrainConfig.data_shards=2", "--gin.OptimizerConfig.learning_rate=1e-3"]
+    return train_flags(run_dir, STEPS, SAVE_EVERY, *extra)
 
 
 def _params(checkpoint: Path) -> list[np.ndarray]:
@@ -48,18 +36,10 @@ def _params(checkpoint: Path) -> list[np.ndarray]:
 
 
 @pytest.mark.slow
-def test_two_process_train_save_restore_equals_one_process(tmp_path, catalog_env, catalog_vocab_dir):
+def test_two_process_train_save_restore_equals_one_process(tmp_path, catalog_env):
     multi, single = tmp_path / "multi", tmp_path / "single"
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", PYTHONPATH=str(REPO))
-    env.update(XSTILTS_COORDINATOR=f"127.0.0.1:{_free_port()}", XSTILTS_NUM_PROCESSES="2")
     command = [sys.executable, str(WORKER), str(multi), str(STEPS), *_flags(multi)]
-    procs = [
-        subprocess.Popen(command, cwd=REPO, env=dict(env, XSTILTS_PROCESS_ID=str(i)), stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True)
-        for i in range(2)
-    ]
-    logs = [p.communicate(timeout=600)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), "\n".join(log[-3000:] for log in logs)
+    logs = finish(launch(command, job_envs(process_env(4), 2)))
     assert all(f"resumed {multi} at step {SAVE_EVERY}" in log for log in logs)  # both hosts restored the save
     assert phase_summary(multi)["checkpoint"] == str(multi / "checkpoints" / str(STEPS))
     assert sorted(os.listdir(multi)) == ["DONE", "checkpoints", "operative_config.gin", "tensorboard"]

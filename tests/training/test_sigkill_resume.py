@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from jobs import REPO, process_env, train_flags
 
 import tasks  # noqa: F401  (registers the catalog)
 from tasks import vocabulary
@@ -16,27 +17,15 @@ from xstilts_jax.partitioning import MeshConfig
 from xstilts_jax.experiments.pipeline import model_for, phase_summary
 from xstilts_jax.models.ladder import model_config
 
-REPO = Path(__file__).resolve().parents[2]
 STEPS = 16
 
 
 def _command(run_dir: Path) -> list[str]:
-    return [
-        sys.executable, "-m", "xstilts_jax.cli", "train",
-        "--gin_file=gin/models/tiny.gin", "--gin_file=gin/runs/target.gin", "--gin_file=gin/meshes/toy_cpu8.gin",
-        "--gin.TASK='udpos'", f"--gin.MODEL_DIR='{run_dir}'", f"--gin.TrainConfig.steps={STEPS}",
-        "--gin.TrainConfig.save_every=2", "--gin.TrainConfig.batch_size=8", "--gin.TrainConfig.length=32",
-        "--gin.OptimizerConfig.learning_rate=1e-3",
-    ]
+    flags = train_flags(run_dir, STEPS, 2, "--gin.OptimizerConfig.learning_rate=1e-3")
+    return [sys.executable, "-m", "xstilts_jax.cli", "train", *flags]
 
 
-def _env(catalog_env, catalog_vocab_dir) -> dict[str, str]:
-    env = dict(os.environ, XSTILTS_DATA_DIR=str(catalog_env), XSTILTS_VOCAB_DIR=str(catalog_vocab_dir))
-    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
-    return env
-
-
-def _final_params(run_dir: Path, catalog_vocab_dir) -> list[np.ndarray]:
+def _final_params(run_dir: Path, spm_dir) -> list[np.ndarray]:
     import jax
     from flax import nnx
 
@@ -47,8 +36,8 @@ def _final_params(run_dir: Path, catalog_vocab_dir) -> list[np.ndarray]:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_training_then_restart_is_bit_identical(tmp_path, catalog_env, catalog_vocab_dir):
-    env = _env(catalog_env, catalog_vocab_dir)
+def test_sigkill_mid_training_then_restart_is_bit_identical(tmp_path, catalog_env, spm_dir):
+    env = process_env(8)
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     subprocess.run(_command(straight), cwd=REPO, env=env, check=True, capture_output=True, timeout=600)
 
@@ -66,6 +55,6 @@ def test_sigkill_mid_training_then_restart_is_bit_identical(tmp_path, catalog_en
     assert "resumed" in restarted.stdout
 
     vocabulary.reset()
-    os.environ["XSTILTS_VOCAB_DIR"] = str(catalog_vocab_dir)
-    a, b = _final_params(straight, catalog_vocab_dir), _final_params(killed, catalog_vocab_dir)
+    os.environ["XSTILTS_VOCAB_DIR"] = str(spm_dir)
+    a, b = _final_params(straight, spm_dir), _final_params(killed, spm_dir)
     assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import seqio
 import tensorflow as tf
+from tiny import TOY_MESH
 
 from xstilts_jax.data import task_records
 from xstilts_jax.data.task_records import TaskRecord, register_task
 from xstilts_jax.models import HeadSpec, build_model
-from xstilts_jax.partitioning import MeshConfig, Partitioner
+from xstilts_jax.partitioning import Partitioner
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.data.layouts import layout_groups
 from xstilts_jax.errors import ConfigError, DivergenceError
@@ -74,7 +75,6 @@ def _toy(monkeypatch):
         seqio.MixtureRegistry.remove(name)
 
 
-MESH = MeshConfig(data=2, fsdp=4, rules="fsdp")
 OPT = OptimizerConfig(learning_rate=3e-3, warmup_fraction=0.0)
 
 
@@ -89,15 +89,15 @@ class Crash(Exception):
 @pytest.mark.slow
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_config, tmp_path):
     config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=2, log_every=2, eval_every=4)
-    straight = train(_model(tiny_config), tmp_path / "a", config, MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)}).model
+    straight = train(_model(tiny_config), tmp_path / "a", config, TOY_MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)}).model
 
     def crash_at_4(model, step):
         raise Crash()
 
     with pytest.raises(Crash):
-        train(_model(tiny_config), tmp_path / "b", config, MESH, OPT, evaluate=crash_at_4)
+        train(_model(tiny_config), tmp_path / "b", config, TOY_MESH, OPT, evaluate=crash_at_4)
     assert sorted(p.split("/")[-1] for p in glob.glob(str(tmp_path / "b" / "checkpoints" / "[0-9]*"))) == ["2"]
-    resumed = train(_model(tiny_config), tmp_path / "b", config, MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)}).model
+    resumed = train(_model(tiny_config), tmp_path / "b", config, TOY_MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)}).model
     for a, b in zip(jax.tree.leaves(jax.tree.map(np.asarray, _params(straight))), jax.tree.leaves(_params(resumed))):
         np.testing.assert_allclose(a, np.asarray(b), atol=1e-6)
     # TensorBoard got the training curve and the eval metric
@@ -116,12 +116,12 @@ def _params(model):
 
 def test_a_model_built_on_the_mesh_trains_like_a_host_built_one_and_is_consumed(tiny_config, tmp_path):
     config = TrainConfig(task="toy_train", steps=3, batch_size=8, save_every=3, log_every=1)
-    partitioner = Partitioner.from_config(MESH)
+    partitioner = Partitioner.from_config(TOY_MESH)
     sharded = build_sharded_model(tiny_config.replace(dropout_rate=0.0), {"toy": HeadSpec("classification", 3)}, 0, partitioner)
     initial = jax.tree.leaves(split_model(sharded)[1])
-    on_mesh = train(sharded, tmp_path / "mesh", config, MESH, OPT).model
+    on_mesh = train(sharded, tmp_path / "mesh", config, TOY_MESH, OPT).model
     assert all(x.is_deleted() for x in initial)  # donated into the train state: never held twice
-    on_host = train(_model(tiny_config), tmp_path / "host", config, MESH, OPT).model
+    on_host = train(_model(tiny_config), tmp_path / "host", config, TOY_MESH, OPT).model
     for a, b in zip(jax.tree.leaves(_params(on_mesh)), jax.tree.leaves(_params(on_host))):
         assert a.sharding.is_equivalent_to(b.sharding, a.ndim)
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
@@ -151,7 +151,7 @@ def test_best_checkpoint_is_handed_on(tiny_config, tmp_path):
     config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=100, keep=1, eval_every=2,
                          eval_tasks=("unused",), best_metric="eval/x")
     # the dev metric peaks at step 2; later steps are worse
-    result = train(_model(tiny_config), tmp_path, config, MESH, OPT, evaluate=lambda m, s: {"eval/x": -abs(s - 2.0)})
+    result = train(_model(tiny_config), tmp_path, config, TOY_MESH, OPT, evaluate=lambda m, s: {"eval/x": -abs(s - 2.0)})
     assert result.best_step == 2 and result.checkpoint.endswith("/checkpoints/2")
     assert result.eval_metrics == {"eval/x": -4.0}  # the last evaluation
     with Checkpointer(str(tmp_path / "checkpoints"), save_every=100, keep=1) as checkpointer:
@@ -177,7 +177,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     monkeypatch.setattr(step_builder, "make_train_step", poisoned)
     config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=2, log_every=1)
     with pytest.raises(DivergenceError, match="diverged at step 3.*last good checkpoint is step 2"):
-        train(_model(tiny_config), tmp_path, config, MESH, OPT)
+        train(_model(tiny_config), tmp_path, config, TOY_MESH, OPT)
     with Checkpointer(str(tmp_path / "checkpoints"), save_every=2, keep=2) as checkpointer:
         assert checkpointer.all_steps() == [2]
 
@@ -194,7 +194,7 @@ def test_a_mixture_of_layouts_trains_one_layout_group_per_step(tiny_config, tmp_
                         {"toy": HeadSpec("classification", 3), "toy_choice": HeadSpec("multiple_choice")}, seed=0)
     before = jax.tree.map(np.asarray, _params(model))
     config = TrainConfig(task="toy_layouts", steps=8, batch_size=8, save_every=8)
-    after = _params(train(model, tmp_path, config, MESH, OPT).model)
+    after = _params(train(model, tmp_path, config, TOY_MESH, OPT).model)
 
     def changed(head):
         pairs = zip(jax.tree.leaves(before["heads"][head]), jax.tree.leaves(after["heads"][head]))

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter, PaddedEncoderFeatureConverter
 from xstilts_jax.data.label_kinds import InputLengths, get_label_kind
-from xstilts_jax.data.task_records import get_provider, get_task_record
+from xstilts_jax.data.task_records import expand_tasks, get_provider, get_task_record
 from xstilts_jax.errors import ConfigError
 
 @dataclasses.dataclass(frozen=True)
@@ -39,9 +39,7 @@ class BatchSpec:
 
 def label_kind_of(task_or_mixture: str) -> str:
     """The label kind shared by every task of a task or mixture (mixtures must not mix kinds)."""
-    provider = get_provider(task_or_mixture)
-    tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
-    kinds = {get_task_record(t.name).label_kind for t in tasks}
+    kinds = {get_task_record(t).label_kind for t in expand_tasks([task_or_mixture])}
     if len(kinds) != 1:
         raise ConfigError(
             f"{task_or_mixture!r} mixes label kinds {sorted(kinds)}; batches need one feature layout. "
@@ -53,8 +51,7 @@ def label_kind_of(task_or_mixture: str) -> str:
 def feature_converter(task_or_mixture: str, pad_id: int, position_offset: int, spec: BatchSpec) -> seqio.FeatureConverter:
     """The padded or packed converter for the task's label kind."""
     kind = get_label_kind(label_kind_of(task_or_mixture))
-    provider = get_provider(task_or_mixture)
-    first = (provider.tasks if isinstance(provider, seqio.Mixture) else [provider])[0]
+    first = seqio.get_subtasks(get_provider(task_or_mixture))[0]
     extra = kind.passthrough
     # a task that declares token_type_ids (pairs, choices, tags, QA) hands them to the model (BERT's segment B)
     types = "token_type_ids" in first.output_features
@@ -125,9 +122,7 @@ def host_batches(spec: BatchSpec, pad_id: int, position_offset: int, skip_batche
 def default_length(task_or_mixture: str, lengths: InputLengths) -> int:
     """The input length of a run that binds none: the task's own (`TaskRecord.max_length`) where it
     has one, else its label kind's default in `lengths` (a mixture: of its first task)."""
-    provider = get_provider(task_or_mixture)
-    first = provider.tasks[0].name if isinstance(provider, seqio.Mixture) else provider.name
-    record = get_task_record(first)
+    record = get_task_record(expand_tasks([task_or_mixture])[0])
     return record.max_length or lengths.of(record.label_kind)
 
 
@@ -140,10 +135,8 @@ def count_examples(task_or_mixture: str, split: str, length: int) -> int:
     windows, split tagging sentences, MLM chunks) counts the preprocessed examples at `length`
     once: epochs count what the model trains on, as XTREME counts QA features.
     """
-    provider = get_provider(task_or_mixture)
-    tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
     total = 0
-    for task in tasks:
+    for task in seqio.get_subtasks(get_provider(task_or_mixture)):
         if split not in task.source.splits:
             raise ConfigError(f"Task {task.name!r} has no {split!r} split (it has {list(task.source.splits)}).")
         expands = get_label_kind(get_task_record(task.name).label_kind).expanding

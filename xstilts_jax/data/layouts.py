@@ -36,10 +36,8 @@ def layout_of(task: str) -> str:
 def layout_groups(task_or_mixture: str) -> list[LayoutGroup]:
     """One group per batch layout of `task_or_mixture` (just itself when it has one layout)."""
     provider = get_provider(task_or_mixture)
-    if not isinstance(provider, seqio.Mixture):
-        return [LayoutGroup(task_or_mixture, layout_of(task_or_mixture), 1.0)]
     by_layout: dict[str, list[seqio.Task]] = {}
-    for task in provider.tasks:
+    for task in seqio.get_subtasks(provider):
         by_layout.setdefault(layout_of(task.name), []).append(task)
     if len(by_layout) == 1:
         return [LayoutGroup(task_or_mixture, next(iter(by_layout)), 1.0)]

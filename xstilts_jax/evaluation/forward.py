@@ -28,6 +28,8 @@ from jax.experimental import multihost_utils
 from xstilts_jax.data.batches import BatchSpec, default_length, host_batches
 from xstilts_jax.data.label_kinds import InputLengths
 from xstilts_jax.errors import InputError
+from xstilts_jax.evaluation.span_decoding import SpanDecoding
+from xstilts_jax.models.heads import EmbeddingRepresentation
 from xstilts_jax.models.model import Model
 from xstilts_jax.partitioning import Partitioner
 
@@ -39,12 +41,18 @@ HostRows = dict[str, np.ndarray]
 @dataclasses.dataclass(frozen=True)
 class EvalSettings:
     """How to run evaluation: global batch size, input length (None: the task's default, from
-    `input_lengths` unless the task has its own) and the partitioner."""
+    `input_lengths` unless the task has its own), the partitioner, how spans are decoded and the
+    representation of `embedding` heads (which the model builder applies, see `model_for`).
+
+    The gin-bound fields are built with the settings, where a run is configured."""
 
     batch_size: int
     length: int | None
     partitioner: Partitioner
     input_lengths: InputLengths = dataclasses.field(default_factory=InputLengths)  # gin `default_max_length.*`
+    spans: SpanDecoding = dataclasses.field(default_factory=SpanDecoding)  # gin `span_decoding.*`
+    # gin `embedding_representation.*`
+    representation: EmbeddingRepresentation = dataclasses.field(default_factory=EmbeddingRepresentation)
 
 
 def _pad_rows(batch: dict[str, np.ndarray], size: int) -> tuple[dict[str, np.ndarray], int]:

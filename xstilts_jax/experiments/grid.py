@@ -1,27 +1,27 @@
 """The experiment grid: model sizes × intermediate (none / each task / mixtures) × targets × seeds.
 
 A grid gin file binds `Grid.*` and the shared settings. A target is a registered target record
-(`experiments/targets.py`: training task, eval tasks, recipe), so it needs no gin file. Each cell is
-configured by parsing, in order, the model's gin (`gin/models/<model>.gin`), the grid's own gin
-files, the command line's `--gin.X=V` overrides, and the cell's bindings (`Experiment.target`,
+(`experiments/targets.py`: training task, eval tasks, recipe), so it needs no gin file. Each cell
+names what configures it: the model's gin (`gin/models/<model>.gin`), the grid's own gin files, the
+command line's `--gin.X=V` overrides, and the cell's bindings (`Experiment.target`,
 `Experiment.intermediate`, `Experiment.seed`, `Experiment.pretrained`, `Experiment.eval_tasks`).
-Cells are run one after another in this process; a finished phase (`DONE`) is never rerun, so
-interrupting and restarting a grid continues where it stopped.
+The command (`tools/grid_cli.py`) owns gin's global config: it parses a cell's gin before running
+or inspecting it. A finished phase (`DONE`) is never rerun, so interrupting and restarting a grid
+continues where it stopped.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import gin
 
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.experiments.pipeline import Experiment, phase_done
 from xstilts_jax.experiments.targets import get_target, system_name
-from xstilts_jax.gin_utils import REPO_ROOT, parse_gin
-from xstilts_jax.models.config import EncoderConfig
+from xstilts_jax.gin_utils import REPO_ROOT
 
 DONE, PARTIAL, TODO = "done", "partial", "todo"
 
@@ -71,11 +71,9 @@ def _model_gin(name: str) -> str:
     return path
 
 
-def grid_cells(grid_files: Sequence[str], bindings: Sequence[str] = ()) -> list[Cell]:
-    """The grid's cells in run order (model, seed, intermediate, target), from its gin files."""
-    gin.clear_config()
-    parse_gin(grid_files, bindings)
-    grid = Grid()
+def grid_cells(grid: Grid, grid_files: Sequence[str], bindings: Sequence[str] = ()) -> list[Cell]:
+    """The cells of `grid` (parsed from `grid_files` and `bindings`) in run order: model, seed,
+    intermediate, target."""
     for target in grid.targets:
         get_target(target)  # an unknown target fails here, naming the registered ones
     cells = []
@@ -97,12 +95,6 @@ def grid_cells(grid_files: Sequence[str], bindings: Sequence[str] = ()) -> list[
     return cells
 
 
-def configure(cell: Cell) -> None:
-    """Make the cell's gin config the current one."""
-    gin.clear_config()
-    parse_gin(cell.gin_files, cell.bindings)
-
-
 def phase_status(directory: Path) -> str:
     """done (DONE marker), partial (started: checkpoints or predictions on disk), or todo."""
     if phase_done(directory):
@@ -110,20 +102,11 @@ def phase_status(directory: Path) -> str:
     return PARTIAL if directory.is_dir() and any(directory.iterdir()) else TODO
 
 
-def cell_status(cell: Cell) -> tuple[str, dict[str, str]]:
-    """The cell's status and each of its phases' (configures gin for the cell)."""
-    configure(cell)
-    experiment, name = Experiment(), EncoderConfig().name
-    phases = {phase: phase_status(d) for phase, d in experiment.phase_dirs(name).items()}
+def cell_status(experiment: Experiment, model_name: str) -> tuple[str, dict[str, str]]:
+    """A configured cell's status and each of its phases'."""
+    phases = {phase: phase_status(d) for phase, d in experiment.phase_dirs(model_name).items()}
     if phases.get("eval") == DONE:
         return DONE, phases
     # a shared phase finished by another cell (MLM, intermediate) is reuse, not this cell's progress
     own = [phases.get("target", TODO), phases.get("eval", TODO)]
     return (PARTIAL if any(s != TODO for s in own) else TODO), phases
-
-
-def iter_status(cells: Sequence[Cell]) -> Iterator[tuple[Cell, str, dict[str, str]]]:
-    """(cell, status, phase statuses) for every cell."""
-    for cell in cells:
-        status, phases = cell_status(cell)
-        yield cell, status, phases

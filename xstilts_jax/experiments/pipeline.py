@@ -37,7 +37,7 @@ from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.experiments.tables import format_phase, format_scores
 from xstilts_jax.experiments.targets import find_target, get_target, system_name
 from xstilts_jax.models.config import EncoderConfig
-from xstilts_jax.models.heads import HeadSpec
+from xstilts_jax.models.heads import EmbeddingRepresentation, HeadSpec, with_representation
 from xstilts_jax.models.model import Model
 from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.checkpoints.run import load_encoder_from
@@ -154,15 +154,23 @@ def _head_spec(task: str, head: str) -> HeadSpec:
 
 
 def model_for(
-    config: EncoderConfig, tasks: Sequence[str], seed: int, load_from: str | None, mesh_config: MeshConfig
+    config: EncoderConfig,
+    tasks: Sequence[str],
+    seed: int,
+    load_from: str | None,
+    mesh_config: MeshConfig,
+    representation: EmbeddingRepresentation | None = None,
 ) -> Model:
-    """A model with the heads of `tasks`, created sharded on `mesh_config`'s mesh and loaded from
-    `load_from` (the encoder, and heads it also has) into those shardings."""
+    """A model with the heads of `tasks` (`embedding` heads overridden by `representation`, if given), created
+    sharded on `mesh_config`'s mesh and loaded from `load_from` (the encoder, and heads it also has)
+    into those shardings."""
     specs: dict[str, HeadSpec] = {}
     for task in tasks:
         heads = heads_of(task)
         for head in [heads] if isinstance(heads, str) else list(heads):
             specs[head] = _head_spec(task, head)
+    if representation is not None:
+        specs = with_representation(specs, representation)
     model = build_sharded_model(config, specs, seed, Partitioner.from_config(mesh_config))
     if load_from is not None:
         load_encoder_from(load_from, model)
@@ -223,9 +231,9 @@ def run_experiment(
         stored = json.loads(scores_path.read_text())
         return {task: stored[task] for task in tasks if task in stored}  # in eval-task order, as when scored
     trained_on = [target_train.task] if experiment.target_train and target_train is not None else []
-    model = model_for(config, trained_on or tasks, seed, load_from, mesh_config)
-    _check_heads(model, tasks)
     settings = EvalSettings(experiment.eval_batch_size, experiment.eval_length, Partitioner.from_config(mesh_config))
+    model = model_for(config, trained_on or tasks, seed, load_from, mesh_config, settings.representation)
+    _check_heads(model, tasks)
     scores = evaluate_and_write(model, tasks, settings, eval_dir)
     mark_done(eval_dir, {"phase": "eval", "tasks": tasks, "checkpoint": load_from})
     print(format_scores(f"zero-shot {experiment.target} ({name}, {system_name(experiment.intermediate)}, seed {seed})", scores))

@@ -190,13 +190,31 @@ def pool_hidden(hidden: jax.Array, segment_ids: jax.Array, pooling: str) -> jax.
     return total / jnp.maximum(jnp.sum(mask, axis=1), 1.0)
 
 
-@gin.configurable
-def embedding_representation(
-    layer: int | None = None, layer_fraction: float | None = None, pooling: str | None = None
-) -> tuple[int | None, float | None, str | None]:
-    """gin overrides for every `embedding` head built from now on (None: keep the head spec's
-    value), e.g. `--gin.embedding_representation.layer=8` to mine BUCC from hidden state 8."""
-    return layer, layer_fraction, pooling
+@gin.configurable("embedding_representation")
+@dataclasses.dataclass(frozen=True)
+class EmbeddingRepresentation:
+    """Overrides for every `embedding` head of a model (None: keep the head spec's value).
+
+    gin name `embedding_representation` (e.g. `--gin.embedding_representation.layer=8` to mine
+    BUCC from hidden state 8); bindings apply when a run's `EvalSettings` is built, and the model
+    builder applies them to the specs (`with_representation`)."""
+
+    layer: int | None = None
+    layer_fraction: float | None = None
+    pooling: str | None = None
+
+    def apply(self, spec: HeadSpec) -> HeadSpec:
+        """`spec` with these overrides when it is an `embedding` head, else unchanged."""
+        if spec.kind != "embedding":
+            return spec
+        if self.layer is not None or self.layer_fraction is not None:
+            spec = dataclasses.replace(spec, layer=self.layer, layer_fraction=self.layer_fraction)
+        return dataclasses.replace(spec, pooling=self.pooling or spec.pooling)
+
+
+def with_representation(specs: Mapping[str, HeadSpec], representation: EmbeddingRepresentation) -> dict[str, HeadSpec]:
+    """Head name → spec, each `embedding` head overridden by `representation`."""
+    return {name: representation.apply(spec) for name, spec in specs.items()}
 
 
 def representation_layer(spec: HeadSpec, config: EncoderConfig) -> int:
@@ -217,14 +235,9 @@ def representation_layer(spec: HeadSpec, config: EncoderConfig) -> int:
 
 class EmbeddingHead(nnx.Module):
     """Pooled sentence embedding from hidden state `layer` (no parameters); the encoder
-    runs only the blocks up to that layer. `embedding_representation` (gin) overrides the spec."""
+    runs only the blocks up to that layer."""
 
     def __init__(self, spec: HeadSpec, config: EncoderConfig, rngs: nnx.Rngs):
-        if spec.kind == "embedding":
-            layer, fraction, pooling = embedding_representation()
-            if layer is not None or fraction is not None:
-                spec = dataclasses.replace(spec, layer=layer, layer_fraction=fraction)
-            spec = dataclasses.replace(spec, pooling=pooling or spec.pooling)
         self.encoder_layers = representation_layer(spec, config)
         self.pooling = spec.pooling
         pool_hidden(jnp.zeros((1, 1, 1)), jnp.ones((1, 1)), spec.pooling)  # validate early

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Sequence
 
 import gin
+from gin import config_parser
 
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.gin_utils import REPO_ROOT, parse_gin
@@ -44,8 +46,7 @@ def model_gin_file(name: str) -> Path:
 
 
 def config_from_gin(files: Sequence[str], bindings: Sequence[str] = ()) -> EncoderConfig:
-    """Parse gin files/bindings (clearing earlier gin state) and build the EncoderConfig they bind."""
-    gin.clear_config()
+    """Parse gin files/bindings (on top of the current gin config) and build the EncoderConfig they bind."""
     parse_gin(files, bindings)
     try:
         return EncoderConfig()
@@ -54,7 +55,21 @@ def config_from_gin(files: Sequence[str], bindings: Sequence[str] = ()) -> Encod
 
 
 def model_config(name: str, **overrides: object) -> EncoderConfig:
-    """The EncoderConfig of ladder model `name`, with optional field overrides."""
-    config = config_from_gin([str(model_gin_file(name))])
-    gin.clear_config()
-    return config.replace(**overrides) if overrides else config
+    """The EncoderConfig of ladder model `name`, with optional field overrides.
+
+    Reads the model's gin file without touching the global gin config: every field is passed
+    explicitly (the file's value, else the field default), so no other binding applies."""
+    path = model_gin_file(name)
+    values = {f.name: f.default for f in dataclasses.fields(EncoderConfig) if f.default is not dataclasses.MISSING}
+    with path.open(encoding="utf-8") as f:
+        for statement in config_parser.ConfigParser(f, gin.config.ParserDelegate(skip_unknown=True)):
+            if isinstance(statement, config_parser.ImportStatement):
+                continue
+            binding = isinstance(statement, config_parser.BindingStatement)
+            if not binding or statement.selector != "EncoderConfig" or statement.scope:
+                raise ConfigError(f"{path}: a model gin file binds only EncoderConfig fields, got {statement}.")
+            values[statement.arg_name] = statement.value
+    try:
+        return EncoderConfig(**{**values, **overrides})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"EncoderConfig of {name!r} ({path}): {e}") from e

@@ -10,14 +10,39 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
+
+import gin
 
 from xstilts_jax.distributed import initialize_from_config
-from xstilts_jax.experiments.grid import DONE, Cell, configure, grid_cells, iter_status
+from xstilts_jax.experiments.grid import DONE, Cell, Grid, cell_status, grid_cells
+from xstilts_jax.experiments.pipeline import Experiment
 from xstilts_jax.experiments.tables import format_grid
 from xstilts_jax.experiments.targets import system_name
-from xstilts_jax.gin_utils import add_gin_flags, split_gin_overrides
+from xstilts_jax.gin_utils import add_gin_flags, parse_gin, split_gin_overrides
+from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.tools.run_cli import run_from_gin
+
+
+def load_cells(grid_files: Sequence[str], bindings: Sequence[str] = ()) -> list[Cell]:
+    """The cells of the grid that `grid_files` and `bindings` declare (replaces gin's config)."""
+    gin.clear_config()
+    parse_gin(grid_files, bindings)
+    return grid_cells(Grid(), grid_files, bindings)
+
+
+def configure(cell: Cell) -> None:
+    """Make the cell's gin config the current one."""
+    gin.clear_config()
+    parse_gin(cell.gin_files, cell.bindings)
+
+
+def iter_status(cells: Sequence[Cell]) -> Iterator[tuple[Cell, str, dict[str, str]]]:
+    """(cell, status, phase statuses) for every cell (configures gin for each in turn)."""
+    for cell in cells:
+        configure(cell)
+        status, phases = cell_status(Experiment(), EncoderConfig().name)
+        yield cell, status, phases
 
 
 def print_status(cells: Sequence[Cell]) -> dict[str, int]:
@@ -66,7 +91,7 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     if not args.gin_file:
         parser.error("give the grid's --gin_file (e.g. gin/experiments/demo.gin)")
-    cells = grid_cells(args.gin_file, bindings)
+    cells = load_cells(args.gin_file, bindings)
     if args.dry_run:
         print_status(cells)
         return 0

@@ -14,8 +14,6 @@ import dataclasses
 import sys
 from typing import Sequence
 
-import gin
-
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.gin_utils import add_gin_flags, parse_gin, split_gin_overrides
 from xstilts_jax.models.config import EncoderConfig
@@ -99,7 +97,6 @@ def main(argv: Sequence[str]) -> int:
         raise ConfigError("--topology is required, e.g. --topology=v5p-256 (or use --ladder_table).")
     if not args.gin_file:
         raise ConfigError("give the model with --gin_file=gin/models/NAME.gin (and optionally a gin/meshes/ file).")
-    gin.clear_config()
     parse_gin(args.gin_file, bindings, args.gin_search_path)
     try:
         config = EncoderConfig()

@@ -18,14 +18,13 @@ from typing import Any, Iterator, Mapping, Sequence
 import gin
 import jax
 import numpy as np
-import seqio
 from flax import nnx
 from tqdm import tqdm
 
 from xstilts_jax.data.batches import BatchSpec, count_examples, default_length, host_batches
 from xstilts_jax.data.label_kinds import InputLengths
 from xstilts_jax.data.layouts import LayoutGroup, layout_groups
-from xstilts_jax.data.task_records import get_provider, get_task_record, head_id
+from xstilts_jax.data.task_records import expand_tasks, get_task_record, head_id
 from xstilts_jax.errors import ConfigError, DivergenceError, Preempted
 from xstilts_jax.gin_utils import require_bound
 from xstilts_jax.models.model import Model
@@ -112,9 +111,7 @@ def resolve_steps(config: TrainConfig, length: int) -> int:
 
 def heads_of(task: str) -> Heads:
     """The head a task trains, or head name → head_id when a mixture spans several heads."""
-    provider = get_provider(task)
-    names = [t.name for t in provider.tasks] if isinstance(provider, seqio.Mixture) else [provider.name]
-    heads = sorted({get_task_record(n).head for n in names})
+    heads = sorted({get_task_record(n).head for n in expand_tasks([task])})
     return heads[0] if len(heads) == 1 else {h: head_id(h) for h in heads}
 
 

@@ -24,7 +24,6 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import gin
 import jax
 import numpy as np
 import seqio
@@ -37,28 +36,6 @@ from xstilts_jax.models.model import Model
 
 # (score, character start, character end) of one answer candidate.
 Candidate = tuple[float, int, int]
-
-
-@dataclasses.dataclass(frozen=True)
-class SpanDecoding:
-    """How spans are decoded (see `span_decoding`)."""
-
-    n_best_size: int = 20
-    max_answer_length: int = 30
-    null_score_diff_threshold: float = 0.0
-
-
-@gin.configurable
-def span_decoding(
-    n_best_size: int = 20, max_answer_length: int = 30, null_score_diff_threshold: float = 0.0
-) -> SpanDecoding:
-    """gin-bound decoding settings: start/end tokens kept per window, the longest answer in tokens,
-    and the no-answer margin for SQuAD 2.0-style data (Hugging Face / XTREME defaults)."""
-    if n_best_size < 1 or max_answer_length < 1:
-        raise ConfigError(
-            f"span_decoding: n_best_size and max_answer_length must be >= 1, got {n_best_size} and {max_answer_length}."
-        )
-    return SpanDecoding(n_best_size, max_answer_length, null_score_diff_threshold)
 
 
 def window_candidates(
@@ -170,7 +147,7 @@ def decode_spans(model: Model, task: str, split: str, settings: EvalSettings) ->
     """Gold answer lists and predicted answer texts of every example of a span QA task."""
     info = get_task_record(task)
     length = settings.length or default_length(task, settings.input_lengths)
-    decoding = span_decoding()
+    decoding = settings.spans
     examples, offsets = _read_windows(task, split, length)
     select = TopK(min(decoding.n_best_size, length))
     for batch, out in forward_batches(model, task, split, info.head, settings, select):
