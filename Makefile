@@ -20,11 +20,14 @@ $(VENV)/.installed-test: $(VENV)/.installed-base
 demo: $(VENV)/.installed-base
 	XLA_FLAGS=--xla_force_host_platform_device_count=8 $(VENV)/bin/xstilts-jax demo
 
+# Two pytest-xdist workers fit two cores and 24 GiB (each keeps its 8 host devices); more cores, more workers.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal tests
 
 bench: $(VENV)/.installed-test
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs .cache

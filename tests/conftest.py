@@ -1,13 +1,22 @@
 """Test setup: CPU only, 8 host devices for toy meshes, no network."""
 
 import os
+from pathlib import Path
 
 os.environ["JAX_PLATFORMS"] = "cpu"
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+# Tests run tiny programs, so XLA's compile time, not run time, is what they wait for: compile
+# without LLVM's expensive optimizations (halves the compile time; every comparison a test makes is
+# between programs compiled alike, or within a tolerance).
+TEST_XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), TEST_XLA_FLAGS, "--xla_force_host_platform_device_count=8"]).strip()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["NO_GCE_CHECK"] = "true"
+# JAX's persistent compilation cache, shared by the xdist workers and every subprocess the tests start
+# (they inherit os.environ): a program compiled once in the run loads from disk everywhere else.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "jax-tests"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.3")
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
@@ -88,3 +97,53 @@ def offline(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Slow tests first: the parallel workers then share them out, rather than one finishing them alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+# --- compile report: `pytest --compile_report=N` lists the N tests that spent most time compiling ----------
+_BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
+_compile_totals: dict[str, list[float]] = {}  # test id → [compiles, seconds] (this process only)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--compile_report", type=int, default=0, metavar="N",
+                     help="after the run, list the N tests with the most XLA compile time (in-process compiles only)")
+
+
+def _record_compile(event: str, duration: float, **kwargs) -> None:
+    if event == _BACKEND_COMPILE and _current_test:
+        counts = _compile_totals.setdefault(_current_test[0], [0, 0.0])
+        counts[0] += 1
+        counts[1] += duration
+
+
+_current_test: list[str] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not item.config.getoption("compile_report"):
+        yield
+        return
+    if not _compile_totals:
+        import jax
+
+        jax.monitoring.register_event_duration_secs_listener(_record_compile)
+        _compile_totals[""] = [0, 0.0]
+    _current_test[:] = [item.nodeid]
+    yield
+    _current_test.clear()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    top = config.getoption("compile_report")
+    if not top or not _compile_totals:
+        return
+    rows = sorted(((s, n, test) for test, (n, s) in _compile_totals.items() if test), reverse=True)[:top]
+    terminalreporter.write_sep("=", f"XLA compiles of the {len(rows)} tests with the most compile time (this process)")
+    for seconds, count, test in rows:
+        terminalreporter.write_line(f"{seconds:8.2f}s {count:5d} compiles  {test}")

@@ -24,7 +24,13 @@ def process_env(devices: int, **extra: str) -> dict[str, str]:
     """This process's environment (the catalog's data and vocabulary included) for a process with
     `devices` CPU devices that imports this checkout and the test helpers."""
     path = os.pathsep.join([str(REPO), str(TESTS)])
-    return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", PYTHONPATH=path, **extra)
+    return dict(os.environ, XLA_FLAGS=xla_flags(devices), PYTHONPATH=path, **extra)
+
+
+def xla_flags(devices: int) -> str:
+    """This process's XLA flags (the tests' compile options) with `devices` host devices instead of its own count."""
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")]
+    return " ".join([*flags, f"--xla_force_host_platform_device_count={devices}"])
 
 
 def job_envs(env: dict[str, str], count: int) -> list[dict[str, str]]:

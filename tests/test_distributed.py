@@ -6,7 +6,7 @@ import sys
 import textwrap
 
 import pytest
-from jobs import free_port
+from jobs import free_port, xla_flags
 
 from xstilts_jax.distributed import DistributedConfig, initialize_from_config
 from xstilts_jax.errors import ConfigError
@@ -36,7 +36,7 @@ def test_two_cpu_processes_psum_over_gloo(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER % port)
     base = {k: v for k, v in os.environ.items() if not k.startswith("XSTILTS_")}
-    base.update(JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    base.update(JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(2))
     procs = [
         subprocess.Popen([sys.executable, str(script), "gin"], env=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
         subprocess.Popen(
