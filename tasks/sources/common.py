@@ -82,7 +82,7 @@ def from_tfds(name: str, splits: Mapping[str, str]) -> seqio.TfdsDataSource:
 
 
 def how_tfds(name: str) -> str:
-    return f"TFDS `{name}`: downloaded and prepared on first use (or ahead of time with `tfds build`)."
+    return f"TFDS `{name}`: downloaded and prepared on first use, or ahead of time with `xstilts-jax prepare <task>`."
 
 
 def check_lang(task: str, lang: str, langs: Sequence[str]) -> None:

@@ -1,8 +1,9 @@
-"""Real TFDS preparation, no mocks: `download_and_prepare` of the `squad/v1.1` builder in the project's
-own virtualenv, from SQuAD's release files served on loopback, then read through the catalog task.
+"""Real TFDS preparation, no mocks: `xstilts-jax prepare squad` runs the `squad/v1.1` builder's
+`download_and_prepare` in the project's own virtualenv, from SQuAD's release files served on loopback,
+and the catalog task then reads the prepared dataset.
 
-Only the builder's download URL is redirected (to the loopback server); TFDS downloads, checks,
-parses and writes its TFRecords as it would from rajpurkar.github.io."""
+Only the builder's download URL is redirected (to the loopback server); TFDS downloads, parses and
+writes its TFRecords as it would from rajpurkar.github.io."""
 
 import functools
 import http.server
@@ -13,7 +14,8 @@ from typing import Iterator
 
 import pytest
 import seqio
-import tensorflow_datasets as tfds
+
+from xstilts_jax.tools import prepare_cli
 
 
 @pytest.fixture
@@ -29,26 +31,21 @@ def squad_release_server(catalog_data: Path) -> Iterator[str]:
     server.server_close()
 
 
-def _questions(path: Path) -> list[str]:
+def _question_ids(path: Path) -> list[str]:
     return [qa["id"] for article in json.loads(path.read_text())["data"]
             for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
 
 
-def test_squad_is_downloaded_prepared_and_read_by_the_catalog(
-    squad_release_server: str, catalog_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_prepare_downloads_squad_and_the_catalog_reads_it(
+    squad_release_server: str, catalog_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     from tensorflow_datasets.datasets.squad import squad_dataset_builder
 
-    import tasks  # noqa: F401  (registers the catalog)
-
     monkeypatch.setattr(squad_dataset_builder, "_URL", squad_release_server)
-    builder = tfds.builder("squad/v1.1:3.0.0", data_dir=str(tmp_path / "tfds"))
-    builder.download_and_prepare(download_dir=str(tmp_path / "downloads"))
+    assert prepare_cli.main(["squad", f"--data_dir={tmp_path / 'tfds'}"]) == 0
+    assert "prepared squad/v1.1:3.0.0 in " in capsys.readouterr().out
 
-    train_ids, dev_ids = (_questions(catalog_data / "squad" / f) for f in ("train-v1.1.json", "dev-v1.1.json"))
-    assert builder.info.splits["train"].num_examples == len(train_ids)
-    assert builder.info.splits["validation"].num_examples == len(dev_ids)
-
+    train_ids, dev_ids = (_question_ids(catalog_data / "squad" / f) for f in ("train-v1.1.json", "dev-v1.1.json"))
     seqio.set_tfds_data_dir_override(str(tmp_path / "tfds"))
     try:
         source = seqio.get_mixture_or_task("squad").source
@@ -57,3 +54,17 @@ def test_squad_is_downloaded_prepared_and_read_by_the_catalog(
     finally:
         seqio.set_tfds_data_dir_override(None)
     assert read == dev_ids
+
+
+def test_prepare_lists_what_a_target_reads(capsys) -> None:
+    assert prepare_cli.main(["xnli", "udpos", "--dry_run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("read from files under the data directory, not TFDS") and "udpos (" in out[0]
+    assert out[1:] == ["would prepare multi_nli:1.1.0", "would prepare xnli:1.1.0"]
+
+
+def test_prepare_names_an_unknown_target() -> None:
+    from xstilts_jax.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'xnly' is no target, mixture or task"):
+        prepare_cli.main(["xnly", "--dry_run"])
