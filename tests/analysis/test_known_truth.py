@@ -12,7 +12,7 @@ from xstilts_jax.experiments.targets import BASELINE
 
 def _trend(path, measure="xnli"):
     with ResultsStore(path, create=False) as store:
-        analysis = analyze(collect(store), n_boot=300)
+        analysis = analyze(collect(store))
     (trend,) = [t for t in analysis.trends if t.measure == measure]
     return trend
 
@@ -30,35 +30,36 @@ def test_verdict_from_synthetic_gains(tmp_path, gain, expected):
     write_store(tmp_path / "r.sqlite", gain)
     trend = _trend(tmp_path / "r.sqlite")
     assert trend.verdict == expected
-    assert len(trend.sizes) == 4 and trend.linear.n_points == 12
+    assert len(trend.sizes) == 4 and trend.slope.df == 2
 
 
 def test_slope_estimates_the_true_slope(tmp_path):
     write_store(tmp_path / "r.sqlite", lambda x: 14.0 - 1.2 * x, noise=0.2)
     trend = _trend(tmp_path / "r.sqlite")
-    assert trend.linear.slope.low < -1.2 < trend.linear.slope.high
+    assert trend.slope.estimate.low < -1.2 < trend.slope.estimate.high
 
 
-def test_one_seed_per_size_still_gives_a_verdict_from_three_sizes(tmp_path):
+def test_one_seed_per_size_gives_a_verdict_but_no_per_size_interval(tmp_path):
     write_store(tmp_path / "r.sqlite", lambda x: 14.0 - 1.2 * x, seeds=(0,), noise=0.1)
     trend = _trend(tmp_path / "r.sqlite")
-    assert trend.linear.n_points == 4 and trend.verdict == stats.DIMINISHING
-    assert all(not g.over_seeds.gain.has_ci and g.over_languages.gain.has_ci for g in trend.sizes)
+    assert trend.slope.df == 2 and trend.verdict == stats.DIMINISHING
+    # One seed: no interval over languages as if they were replicates, and no replicates to borrow from.
+    assert all(not g.stats.gain.has_ci and g.stats.basis.startswith("one seed") for g in trend.sizes)
 
 
 def test_gain_is_paired_by_seed(tmp_path):
     write_store(tmp_path / "r.sqlite", lambda x: 3.0, sizes={"xlmr_base": 278_043_648}, noise=1.0)
     with ResultsStore(tmp_path / "r.sqlite", create=False) as store:
         rows = store.scores()
-        analysis = analyze(collect(store), n_boot=300)
+        analysis = analyze(collect(store))
     (gain,) = [g for g in analysis.size_gains if g.measure == "xnli"]
-    assert gain.over_seeds.paired and gain.over_seeds.n_with == 3
+    assert gain.stats.paired and gain.stats.n_with == 3
     by_run = {}
     for row in rows:
         by_run.setdefault((row.intermediate, row.seed), []).append(row.value)
     expected = [sum(by_run[("mnli", s)]) / 4 - sum(by_run[(BASELINE, s)]) / 4 for s in (0, 1, 2)]
     assert gain.points == pytest.approx(expected)
-    assert gain.over_seeds.gain.mean == pytest.approx(sum(expected) / 3)
+    assert gain.stats.gain.mean == pytest.approx(sum(expected) / 3)
 
 
 def test_seeds_that_do_not_match_are_compared_as_groups(tmp_path):
@@ -70,9 +71,9 @@ def test_seeds_that_do_not_match_are_compared_as_groups(tmp_path):
             run_id = f"{intermediate}/{seed}"
             store.record_run(RunInfo(run_id, "xlmr_base", 278_043_648, "xnli", intermediate, seed))
             store.record_scores(run_id, "eval", "xnli", "validation", {"en": {"accuracy": value}})
-        analysis = analyze(collect(store), n_boot=300)
+        analysis = analyze(collect(store))
     (gain,) = [g for g in analysis.size_gains if g.measure == "xnli"]
-    assert not gain.over_seeds.paired and (gain.over_seeds.n_with, gain.over_seeds.n_baseline) == (3, 2)
-    assert gain.over_seeds.gain.mean == pytest.approx(65.0 - 61.0)
-    assert gain.points == pytest.approx((3.0, 4.0, 5.0))  # each run against the baseline mean
-    assert gain.over_seeds.gain.has_ci
+    assert not gain.stats.paired and (gain.stats.n_with, gain.stats.n_baseline) == (3, 2)
+    assert gain.stats.gain.mean == pytest.approx(65.0 - 61.0)
+    assert gain.points == ()  # no per-seed pairs
+    assert gain.stats.basis == "Welch t" and gain.stats.gain.has_ci
