@@ -77,3 +77,55 @@ def test_seeds_that_do_not_match_are_compared_as_groups(tmp_path):
     assert gain.stats.gain.mean == pytest.approx(65.0 - 61.0)
     assert gain.points == ()  # no per-seed pairs
     assert gain.stats.basis == "Welch t" and gain.stats.gain.has_ci
+
+
+def _record(store, model, params, intermediate, seed, task, value):
+    from xstilts_jax.experiments.results.records import RunInfo
+
+    run_id = f"{model}/{intermediate}/{seed}/{task}"
+    store.record_run(RunInfo(run_id, model, params, task, intermediate, seed))
+    store.record_scores(run_id, "eval", task, "validation", {"en": {"accuracy": value}, "de": {"accuracy": value - 2}})
+
+
+def test_missing_cells_use_every_seed_and_a_lost_size_past_the_breakpoint_is_warned(tmp_path):
+    from xstilts_jax.analysis import report
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        for seed, (base, with_) in enumerate(((60.0, 63.0), (61.0, 63.5), (62.0, 64.0))):
+            _record(store, "xlmr_base", 278_043_648, BASELINE, seed, "xnli", base)
+            _record(store, "xlmr_base", 278_043_648, "mnli", seed, "xnli" if seed < 2 else "pawsx", with_)
+        _record(store, "ours_60b", 60_000_000_000, BASELINE, 0, "xnli", 70.0)
+        _record(store, "ours_60b", 60_000_000_000, "mnli", 0, "pawsx", 71.0)
+        analysis = analyze(collect(store))
+    (gain,) = [g for g in analysis.size_gains if g.measure == "xnli"]
+    # mnli seed 2 has no XNLI score: seeds 0, 1 against baseline seeds 0, 1, 2, as groups (Welch).
+    assert (gain.stats.n_with, gain.stats.n_baseline, gain.stats.basis) == (2, 3, "Welch t")
+    assert gain.stats.gain.mean == pytest.approx((63.0 + 63.5) / 2 - 61.0)
+    assert any("xnli is missing from seeds [2]" in note for note in analysis.notes)
+    warned = report.warnings(analysis)
+    assert any("ours_60b (60,000,000,000 parameters, past the breakpoint) is missing from the xnli trend" in w for w in warned)
+
+
+def test_one_seed_size_borrows_the_seed_variance_of_the_others(tmp_path):
+    sizes = {"xlmr_base": 278_043_648, "xlmr_large": 559_890_432, "xlmr_xl": 3_500_000_000}
+    write_store(tmp_path / "r.sqlite", lambda x: 2.0, sizes=sizes)
+    write_store(tmp_path / "r.sqlite", lambda x: 2.0, sizes={"xlmr_xxl": 10_700_000_000}, seeds=(0,), rng_seed=1)
+    trend = _trend(tmp_path / "r.sqlite")
+    assert [g.stats.basis.split(" (")[0] for g in trend.sizes] == ["paired t"] * 3 + ["seed variance borrowed from other sizes"]
+    assert trend.sizes[-1].stats.gain.has_ci
+    assert (trend.lack_of_fit.df_fit, trend.lack_of_fit.df_error) == (2, 6)  # pure error: 3 sizes × (3 − 1) seeds
+
+
+def test_correction_counts_task_trends_and_marks_aggregates_derived(tmp_path):
+    write_store(tmp_path / "r.sqlite", lambda x: 14.0 - 1.2 * x)
+    write_store(tmp_path / "r.sqlite", lambda x: 1.0, task="pawsx", rng_seed=1)  # with XNLI: XTREME classification
+    with ResultsStore(tmp_path / "r.sqlite", create=False) as store:
+        holm = analyze(collect(store))
+        none = analyze(collect(store), correction="none")
+    assert {t.derived for t in holm.trends} == {True, False}  # xnli, pawsx, and the category they complete
+    for trend in holm.trends:
+        if trend.derived:
+            assert trend.adjusted == {}
+        else:
+            assert trend.adjusted["slope"] >= trend.slope.p and "beyond" in trend.adjusted
+    assert all(t.adjusted.get("slope") == t.slope.p for t in none.trends if not t.derived)
