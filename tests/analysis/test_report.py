@@ -24,7 +24,7 @@ def _demo_like_store(path):
 
 def test_one_model_size_says_slopes_need_two_and_still_draws_gains(tmp_path):
     _demo_like_store(tmp_path / "r.sqlite")
-    report = run_analysis(tmp_path / "r.sqlite", tmp_path / "out", n_boot=200)
+    report = run_analysis(tmp_path / "r.sqlite", tmp_path / "out")
     assert report == tmp_path / "out" / "report.html"
     text = report.read_text(encoding="utf-8")
     assert "needs ≥ 2 model sizes" in text and "Only one model size" in text
@@ -43,11 +43,13 @@ def test_one_model_size_says_slopes_need_two_and_still_draws_gains(tmp_path):
 
 def test_cli_prints_verdicts_and_where_the_report_is(tmp_path, capsys):
     write_store(tmp_path / "r.sqlite", lambda x: 14.0 - 1.2 * x, seeds=(0, 1))
-    assert cli(["analyze", "--db", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "out"), "--n_boot", "200"]) == 0
+    assert cli(["analyze", "--db", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "out"), "--power", "-1"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^xnli\s+mnli\s+ours\s+.*diminishing$", out, re.MULTILINE)
+    assert re.search(r"^xnli\s+mnli\s+ours\s+.*diminishing\s+-\s+insufficient data \(needs ≥ 2 sizes at or past 3e\+10", out, re.MULTILINE)
     assert f"report: {tmp_path / 'out' / 'report.html'}" in out
-    assert "saturating" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Power: seeds per size for 80% power at -1 points/decade past 3e+10" in out
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "slope past breakpoint" in html and "no test past the breakpoint" in html
 
 
 def test_missing_database_is_a_clear_error(tmp_path, capsys):

@@ -1,5 +1,5 @@
-"""Diminishing-returns analysis: gains of intermediate-task training vs model size, with bootstrap
-intervals, scaling verdicts, plots and a self-contained HTML report (``run_analysis``)."""
+"""Diminishing-returns analysis: gains of intermediate-task training vs model size, with t-intervals,
+trend, hinge and curvature tests corrected across the table, power planning, plots and a self-contained HTML report (``run_analysis``)."""
 
 from xstilts_jax.analysis.run import run_analysis
 

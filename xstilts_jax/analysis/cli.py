@@ -14,14 +14,14 @@ from xstilts_jax.analysis import report
 from xstilts_jax.analysis.collect import DEFAULT_PHASE
 from xstilts_jax.analysis.gains import Trend
 from xstilts_jax.analysis.run import analyze_into
-from xstilts_jax.analysis.stats import N_BOOT, RNG_SEED
+from xstilts_jax.analysis.stats import BREAKPOINT, CORRECTIONS
 from xstilts_jax.experiments.results.store import results_db
 
 
 def verdict_summary(trends: Sequence[Trend]) -> str:
-    """The verdict table as aligned text: measure, intermediate, source, slope and verdict."""
+    """The verdict table as aligned text: measure, intermediate, source, slopes, adjusted p and verdicts."""
     table = report.verdict_table(trends)
-    keep = [0, 1, 2, 4, 5, 6]
+    keep = [0, 1, 2, 5, 7, 8, 9, 11]
     rows = [[row[i] for i in keep] for row in [table.header, *table.rows]]
     widths = [max(len(row[i]) for row in rows) for i in range(len(keep))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
@@ -33,16 +33,27 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--db", default=None, help=f"results database (default: {results_db()})")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for report.html, summary.md and the PNGs")
     parser.add_argument("--phase", default=DEFAULT_PHASE, help="phase whose scores to analyze")
-    parser.add_argument("--n_boot", type=int, default=N_BOOT, help="bootstrap resamples")
-    parser.add_argument("--seed", type=int, default=RNG_SEED, help="bootstrap generator seed")
+    parser.add_argument("--breakpoint", type=float, default=BREAKPOINT, help="parameters where the tested regime starts")
+    parser.add_argument("--correction", choices=CORRECTIONS, default="holm", help="multiple-comparison correction")
+    parser.add_argument(
+        "--power", type=float, default=None, metavar="SLOPE",
+        help="also plan seeds per size for 80%% power to detect SLOPE points/decade past the breakpoint",
+    )
     args = parser.parse_args(argv)
-    if args.n_boot < 100:
-        parser.error("--n_boot must be at least 100")
+    if args.breakpoint <= 0:
+        parser.error(f"--breakpoint {args.breakpoint}: give a positive parameter count, e.g. 3e10")
     importlib.import_module("tasks")  # the catalog's records give each task's scoring split
     db = args.db or results_db()
-    html_path, analysis = analyze_into(db, args.out, phase=args.phase, n_boot=args.n_boot, seed=args.seed)
+    html_path, analysis = analyze_into(
+        db, args.out, phase=args.phase, breakpoint=args.breakpoint, correction=args.correction, power=args.power
+    )
     for line in report.warnings(analysis):
         print(f"note: {line}")
     print(verdict_summary(analysis.trends))
+    if args.power is not None:
+        table = report.power_table(analysis, args.power)
+        print(table.title)
+        for row in table.rows:
+            print("  " + "  ".join(row))
     print(f"report: {html_path}")
     return 0

@@ -55,6 +55,11 @@ def measure_name(benchmark: str, part: str) -> str:
     return f"{benchmark}:{part}"
 
 
+def is_aggregate(measure: str) -> bool:
+    """Whether ``measure`` is a category or overall mean of task headlines (derived, not a separate test)."""
+    return ":" in measure
+
+
 def _pick_split(task: str, splits: set[str]) -> str | None:
     preferred = scoring_split(task)
     if preferred in splits:

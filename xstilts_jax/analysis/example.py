@@ -4,8 +4,10 @@
 XNLI and PAN-X scores at four ladder sizes, three seeds, a baseline and two intermediate tasks
 (every run id starts with ``synthetic/``), imports the shipped published reference rows, and runs the
 analysis into ``OUT_DIR/report/``. The truth it encodes: the MNLI gain on XNLI shrinks by 1.5 points
-per decade of parameters (*diminishing*), the SQuAD gain is a constant 1 point (*no evidence*), and
-the PAN-X gains grow by 1 point per decade (*growing*); low-resource languages gain more.
+per decade of parameters (*diminishing*), the SQuAD gain is a constant 1 point, and the PAN-X gains
+grow by 1 point per decade (*growing*); low-resource languages gain more. With four sizes the trend
+test has 2 df; at generator seed 0 the flat SQuAD gain on XNLI is called *growing* (Holm-adjusted p
+0.033): one of the false verdicts the 5% level allows.
 """
 
 from __future__ import annotations

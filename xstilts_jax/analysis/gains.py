@@ -1,22 +1,31 @@
 """Gains of intermediate-task training over the baseline, per model size, and their trend with size.
 
 At one size, the systems with intermediate task I are compared with the baseline systems of the same
-source and model. Seeds present on both sides are paired (gain per seed = with − baseline of the same
-seed); seeds on one side only are left out, and if no seed matches the two sides are compared as
-groups (difference of means). The trend fits every per-seed gain against log10(parameters).
+source and model, on every seed that has the measure. When both sides have the same seeds the gain is
+paired seed by seed (paired t-interval); otherwise the two groups are compared by Welch's interval, so
+no seed is left out. The trend is fitted to the per-size mean gains (see ``stats``); its verdicts are
+adjusted across the verdict table by ``correct``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from xstilts_jax.analysis import languages as lang_table
 from xstilts_jax.analysis import stats
-from xstilts_jax.analysis.collect import Collected, System
+from xstilts_jax.analysis.collect import Collected, System, is_aggregate
 from xstilts_jax.experiments.targets import BASELINE
+
+PUBLISHED = "published"
+
+
+def family_of(model: str) -> str:
+    """A model's family: its name up to the first underscore (``xlmr_xl`` -> ``xlmr``)."""
+    return model.split("_", 1)[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,52 +38,59 @@ class SizeGain:
     intermediate: str
     measure: str
     baseline: float
-    over_seeds: stats.GainStats
-    over_languages: stats.GainStats | None  # tasks only: languages resampled too
-    points: tuple[float, ...]  # per-seed gains (the trend's data at this size)
-    relative_points: tuple[float, ...]
-
-    @property
-    def interval_basis(self) -> str:
-        """What the drawn interval resamples: ``seeds`` when it exists, else ``languages`` (one seed)."""
-        if self.over_seeds.gain.has_ci or self.over_languages is None:
-            return "seeds"
-        return "languages"
-
-    @property
-    def interval(self) -> stats.Interval:
-        """The interval to draw (see ``interval_basis``)."""
-        if self.interval_basis == "seeds" or self.over_languages is None:
-            return self.over_seeds.gain
-        return self.over_languages.gain
+    stats: stats.GainStats
+    points: tuple[float, ...]  # per-seed gains when paired, else empty
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Trend:
-    """The gain of one intermediate task on one measure across model sizes: fits and verdicts."""
+    """The gain of one intermediate task on one measure across model sizes: tests and verdicts.
+
+    ``adjusted`` holds the p-values of ``slope`` and ``beyond`` after correction across the verdict
+    table (``correct``); aggregates and published points are derived and keep their own p-values.
+    """
 
     source: str
     intermediate: str
     measure: str
     sizes: tuple[SizeGain, ...]
-    linear: stats.LinearFit | None
-    saturating: stats.SaturatingFit | None
-    relative_linear: stats.LinearFit | None
+    slope: stats.Test
+    beyond: stats.Test
+    curvature: stats.Test
+    relative_slope: stats.Test
+    lack_of_fit: stats.LackOfFit | None
+    tau2: float
+    adjusted: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def derived(self) -> bool:
+        """Aggregates of task headlines and published points are not counted as separate tests."""
+        return is_aggregate(self.measure) or self.source == PUBLISHED
+
+    @property
+    def x(self) -> np.ndarray:
+        """log10(parameters) per size."""
+        return np.log10([g.params for g in self.sizes])
 
     @property
     def verdict(self) -> str:
-        """The scaling verdict of the absolute gain."""
-        return stats.verdict(self.linear)
+        """The global-slope verdict of the absolute gain (adjusted p-value)."""
+        return stats.direction(self.slope, self.adjusted.get("slope"))
+
+    @property
+    def beyond_verdict(self) -> str:
+        """The verdict of the slope past the breakpoint (adjusted p-value)."""
+        return stats.direction(self.beyond, self.adjusted.get("beyond"))
 
     @property
     def relative_verdict(self) -> str:
-        """The scaling verdict of the relative gain."""
-        return stats.verdict(self.relative_linear)
+        """The global-slope verdict of the relative gain (unadjusted: a view of the same data)."""
+        return stats.direction(self.relative_slope)
 
     @property
-    def fit_comparison(self) -> str:
-        """The AICc comparison of the log-linear and saturating forms."""
-        return stats.compare_fits(self.linear, self.saturating)
+    def curvature_verdict(self) -> str:
+        """Whether the gain bends in log N (quadratic term)."""
+        return stats.curvature_verdict(self.curvature)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,26 +121,16 @@ class LanguageGain:
     stats: stats.GainStats
 
 
-Sides = tuple[list[System], list[System], bool]  # with, baseline, paired
+@dataclasses.dataclass(frozen=True)
+class Dropped:
+    """A size left out of a trend, and why."""
 
-
-def _sides(with_systems: Sequence[System], base_systems: Sequence[System]) -> Sides:
-    """Paired (same seeds, same order) when seeds match, otherwise the two groups as they are."""
-    with_systems = sorted(with_systems, key=lambda s: s.sort_key)
-    base_by_seed = {s.seed: s for s in base_systems}
-    paired = [s for s in with_systems if s.seed in base_by_seed]
-    if not paired:
-        return with_systems, sorted(base_systems, key=lambda s: s.sort_key), False
-    return paired, [base_by_seed[s.seed] for s in paired], True
-
-
-def _points(with_values: np.ndarray, base_values: np.ndarray, paired: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Per-seed gains and relative gains (paired seed by seed, else each run against the baseline mean)."""
-    base = base_values if paired else np.full_like(with_values, base_values.mean())
-    gains = with_values - base
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(100.0 - base > 0, gains / (100.0 - base), np.nan)
-    return gains, relative
+    source: str
+    model: str
+    params: int
+    intermediate: str
+    measure: str
+    why: str
 
 
 @dataclasses.dataclass
@@ -136,10 +142,13 @@ class Analysis:
     language_gains: list[LanguageGain]
     group_gains: list[GroupGain]
     notes: list[str]
+    dropped: list[Dropped]
+    breakpoint: float
+    correction: str
 
 
-def _pairs(collected: Collected, notes: list[str]) -> dict[tuple[str, int, str, str], Sides]:
-    """(source, params, model, intermediate) -> the two sides of its comparison with the baseline."""
+def _groups(collected: Collected, notes: list[str]) -> dict[tuple[str, int, str, str], tuple[list[System], list[System]]]:
+    """(source, params, model, intermediate) -> its systems and the baseline systems."""
     groups: dict[tuple[str, int, str], dict[str, list[System]]] = {}
     for system in collected.measures:
         by_intermediate = groups.setdefault((system.source, system.params, system.model), {})
@@ -152,57 +161,58 @@ def _pairs(collected: Collected, notes: list[str]) -> dict[tuple[str, int, str, 
                 notes.append(f"{source} {model}: no baseline runs (intermediate {BASELINE!r}), so no gains")
             continue
         for intermediate, systems in sorted(by_intermediate.items()):
-            if intermediate == BASELINE:
-                continue
-            with_side, base_side, paired = _sides(systems, base)
-            if paired and (len(with_side) < len(systems) or len(base_side) < len(base)):
-                notes.append(
-                    f"{source} {model} {intermediate}: paired on seeds {[s.seed for s in with_side]}; "
-                    "runs of other seeds have no partner and are left out"
-                )
-            pairs[(source, params, model, intermediate)] = (with_side, base_side, paired)
+            if intermediate != BASELINE:
+                key = lambda s: s.sort_key  # noqa: E731
+                pairs[(source, params, model, intermediate)] = (sorted(systems, key=key), sorted(base, key=key))
     return pairs
 
 
-def analyze(collected: Collected, n_boot: int = stats.N_BOOT, seed: int = stats.RNG_SEED) -> Analysis:
-    """Gains per size, trends with size, and per-language and per-group gains."""
+def _sides(with_side: Sequence[System], base_side: Sequence[System]) -> tuple[list[System], list[System], bool]:
+    """Paired (same order) when both sides have exactly the same seeds, else both groups whole."""
+    base_by_seed = {s.seed: s for s in base_side}
+    if {s.seed for s in with_side} == set(base_by_seed) and None not in base_by_seed:
+        return list(with_side), [base_by_seed[s.seed] for s in with_side], True
+    return list(with_side), list(base_side), False
+
+
+def analyze(collected: Collected, *, breakpoint: float = stats.BREAKPOINT, correction: str = "holm") -> Analysis:
+    """Gains per size, trends with size (corrected across the table), per-language and per-group gains."""
     notes = list(collected.notes)
     size_gains: list[SizeGain] = []
     language_gains: list[LanguageGain] = []
     group_gains: list[GroupGain] = []
-    for (source, params, model, intermediate), (with_side, base_side, paired) in _pairs(collected, notes).items():
+    dropped: list[Dropped] = []
+    for (source, params, model, intermediate), (all_with, all_base) in _groups(collected, notes).items():
+        where = (source, model, params, intermediate)
         for measure in collected.measure_order:
-            having = [measure in collected.measures[s] for s in with_side + base_side]
-            if not all(having):
-                if any(having):
-                    notes.append(f"{source} {model} {intermediate}: {measure} is missing from some seeds; left out")
+            with_side = [s for s in all_with if measure in collected.measures[s]]
+            base_side = [s for s in all_base if measure in collected.measures[s]]
+            if not with_side or not base_side:
+                if with_side or base_side:
+                    side = "baseline" if with_side else intermediate
+                    dropped.append(Dropped(source, model, params, intermediate, measure, f"no {side} run has it"))
                 continue
-            key = f"{source}|{model}|{intermediate}|{measure}"
+            lost = [s.seed for s in all_with + all_base if s not in with_side + base_side]
+            if lost:
+                notes.append(f"{source} {model} {intermediate}: {measure} is missing from seeds {lost}; the other seeds are used")
+            with_side, base_side, paired = _sides(with_side, base_side)
+            if not paired:
+                notes.append(
+                    f"{source} {model} {intermediate} {measure}: seeds {[s.seed for s in with_side]} vs baseline seeds "
+                    f"{[s.seed for s in base_side]} do not all match; compared as groups (Welch) so every seed is used"
+                )
             with_values = np.array([collected.measures[s][measure] for s in with_side])
             base_values = np.array([collected.measures[s][measure] for s in base_side])
-            over_seeds = stats.gain_stats(
-                with_values[:, None], base_values[:, None], paired=paired, over_languages=False,
-                rng=stats.rng_for(key, seed), n_boot=n_boot,
-            )
-            over_languages = None
+            result = stats.gain_stats(with_values, base_values, paired=paired)
+            points = tuple((with_values - base_values).tolist()) if paired else ()
+            size_gains.append(SizeGain(source, model, params, intermediate, measure, float(base_values.mean()), result, points))
             per_lang = _language_matrix(collected, measure, with_side, base_side)
             if per_lang is not None:
-                langs, with_matrix, base_matrix = per_lang
-                over_languages = stats.gain_stats(
-                    with_matrix, base_matrix, paired=paired, over_languages=True,
-                    rng=stats.rng_for(key + "|languages", seed), n_boot=n_boot,
-                )
-                where = (source, model, params, intermediate, measure)
-                language_gains += _per_language(where, langs, with_matrix, base_matrix, paired, n_boot, seed)
-                group_gains += _per_group(where, langs, with_matrix, base_matrix, paired, n_boot, seed)
-            gains, relative = _points(with_values, base_values, paired)
-            size_gains.append(
-                SizeGain(
-                    source, model, params, intermediate, measure, float(base_values.mean()), over_seeds,
-                    over_languages, tuple(gains.tolist()), tuple(relative.tolist()),
-                )
-            )
-    return Analysis(size_gains, _trends(size_gains), language_gains, group_gains, notes)
+                language_gains += _per_language(where, measure, *per_lang, paired)
+                group_gains += _per_group(where, measure, *per_lang, paired)
+    trends = _trends(size_gains, breakpoint)
+    correct(trends, correction)
+    return Analysis(size_gains, trends, language_gains, group_gains, notes, dropped, breakpoint, correction)
 
 
 def _language_matrix(
@@ -220,58 +230,76 @@ def _language_matrix(
 
 
 def _per_language(
-    where: tuple[str, str, int, str, str], langs: Sequence[str], with_matrix: np.ndarray, base_matrix: np.ndarray,
-    paired: bool, n_boot: int, seed: int,
+    where: tuple[str, str, int, str], task: str, langs: Sequence[str], with_matrix: np.ndarray,
+    base_matrix: np.ndarray, paired: bool,
 ) -> list[LanguageGain]:
-    source, model, params, intermediate, task = where
-    out = []
-    for j, lang in enumerate(langs):
-        result = stats.gain_stats(
-            with_matrix[:, [j]], base_matrix[:, [j]], paired=paired, over_languages=False,
-            rng=stats.rng_for(f"{source}|{model}|{intermediate}|{task}|{lang}", seed), n_boot=n_boot,
-        )
-        out.append(LanguageGain(source, model, params, intermediate, task, lang, result))
-    return out
+    return [
+        LanguageGain(*where, task, lang, stats.gain_stats(with_matrix[:, j], base_matrix[:, j], paired=paired))
+        for j, lang in enumerate(langs)
+    ]
 
 
 def _per_group(
-    where: tuple[str, str, int, str, str], langs: Sequence[str], with_matrix: np.ndarray, base_matrix: np.ndarray,
-    paired: bool, n_boot: int, seed: int,
+    where: tuple[str, str, int, str], task: str, langs: Sequence[str], with_matrix: np.ndarray,
+    base_matrix: np.ndarray, paired: bool,
 ) -> list[GroupGain]:
-    source, model, params, intermediate, task = where
+    """Per seed, the mean over the group's languages; the interval is over seeds (languages are the
+    group's definition, not a sample)."""
     out = []
     for grouping in lang_table.GROUPINGS:
         members: dict[str, list[int]] = {}
         for j, lang in enumerate(langs):
             members.setdefault(lang_table.group_of(lang, grouping), []).append(j)
         for group, columns in sorted(members.items()):
-            result = stats.gain_stats(
-                with_matrix[:, columns], base_matrix[:, columns], paired=paired, over_languages=True,
-                rng=stats.rng_for(f"{source}|{model}|{intermediate}|{task}|{grouping}|{group}", seed), n_boot=n_boot,
-            )
+            result = stats.gain_stats(with_matrix[:, columns].mean(1), base_matrix[:, columns].mean(1), paired=paired)
             chosen = tuple(langs[j] for j in columns)
-            out.append(GroupGain(source, model, params, intermediate, task, grouping, group, chosen, result))
+            out.append(GroupGain(*where, task, grouping, group, chosen, result))
     return out
 
 
-def _trends(size_gains: Sequence[SizeGain]) -> list[Trend]:
+def _pooled_variance(gains: Sequence[SizeGain]) -> tuple[float, int]:
+    """Per-seed gain variance pooled over the sizes with paired replicates, and its df."""
+    replicated = [np.array(g.points) for g in gains if len(g.points) >= 2]
+    df = sum(len(p) - 1 for p in replicated)
+    if not df:
+        return math.nan, 0
+    return float(sum(((p - p.mean()) ** 2).sum() for p in replicated) / df), df
+
+
+def _trends(size_gains: Sequence[SizeGain], breakpoint: float) -> list[Trend]:
     by_key: dict[tuple[str, str, str], list[SizeGain]] = {}
     for gain in size_gains:
         by_key.setdefault((gain.source, gain.intermediate, gain.measure), []).append(gain)
     trends = []
     for (source, intermediate, measure), gains in by_key.items():
         gains.sort(key=lambda g: g.params)
-        x = np.array([np.log10(g.params) for g in gains for _ in g.points])
-        y = np.array([p for g in gains for p in g.points])
-        rel = np.array([p for g in gains for p in g.relative_points])
-        finite = np.isfinite(rel)
+        sigma2, df = _pooled_variance(gains)
+        if df and any(len(g.points) == 1 for g in gains):
+            gains = [dataclasses.replace(g, stats=stats.borrowed(g.stats, sigma2, df)) if len(g.points) == 1 else g for g in gains]
+        x = np.log10([g.params for g in gains])
+        means = np.array([g.stats.gain.mean for g in gains])
+        relative = np.array([g.stats.relative.mean for g in gains])
+        finite = np.isfinite(relative)
+        families = [family_of(g.model) for g in gains]
+        lof = stats.lack_of_fit(x, [np.array(g.points) for g in gains if g.points]) if all(g.points for g in gains) else None
+        n_seeds = np.array([max(1, len(g.points)) for g in gains], dtype=float)
+        tau2 = stats.size_variance(x, means, n_seeds, sigma2) if df and len(gains) >= 3 else math.nan
         trends.append(
             Trend(
-                source, intermediate, measure, tuple(gains), stats.fit_linear(x, y), stats.fit_saturating(x, y),
-                stats.fit_linear(x[finite], rel[finite]),
+                source, intermediate, measure, tuple(gains), stats.slope(x, means),
+                stats.slope_beyond(x, means, families, breakpoint), stats.curvature(x, means),
+                stats.slope(x[finite], relative[finite]), lof, tau2,
             )
         )
     return trends
+
+
+def correct(trends: Sequence[Trend], method: str = "holm") -> None:
+    """Adjust the global and beyond-breakpoint p-values of the primary (non-derived) trends together."""
+    tests = [(t, name) for t in trends if not t.derived for name in ("slope", "beyond")]
+    adjusted = stats.adjust(np.array([getattr(t, name).p for t, name in tests]), method) if tests else []
+    for (trend, name), p in zip(tests, adjusted):
+        trend.adjusted[name] = float(p)
 
 
 def sizes_by_source(size_gains: Sequence[SizeGain]) -> Mapping[str, list[tuple[int, str]]]:

@@ -14,11 +14,11 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 
 from xstilts_jax.analysis import languages as lang_table  # noqa: E402
-from xstilts_jax.analysis.gains import GroupGain, LanguageGain, SizeGain, Trend  # noqa: E402
+from xstilts_jax.analysis.gains import PUBLISHED, GroupGain, LanguageGain, SizeGain, Trend  # noqa: E402
+from xstilts_jax.analysis import stats  # noqa: E402
 from xstilts_jax.analysis.stats import Interval  # noqa: E402
 
 DPI = 110
-PUBLISHED = "published"
 RESOURCE_GROUPING = next(iter(lang_table.GROUPINGS))
 
 
@@ -54,7 +54,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 def gain_vs_params(measure: str, trends: Sequence[Trend], path: Path) -> Path:
     """Gain and relative gain against parameters (log axis): per intermediate the per-size means with
-    their 95% interval as a band, the log-linear fit (solid) and the saturating fit (dashed); published
+    their 95% interval as a band and the least-squares line through the size means; published
     gains as stars."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -63,23 +63,22 @@ def gain_vs_params(measure: str, trends: Sequence[Trend], path: Path) -> Path:
         color = colors[index % len(colors)]
         params = np.array([g.params for g in trend.sizes], dtype=float)
         for ax, relative in zip(axes, (False, True)):
-            intervals = [g.over_seeds.relative if relative else g.interval for g in trend.sizes]
+            intervals = [g.stats.relative if relative else g.stats.gain for g in trend.sizes]
             means = np.array([i.mean for i in intervals])
             label = f"{trend.intermediate}: {trend.relative_verdict if relative else trend.verdict}"
             ax.errorbar(params, means, yerr=_errors(intervals), fmt="o", color=color, capsize=3, label=label)
             banded = [i for i in intervals if i.has_ci]
             if len(trend.sizes) > 1 and len(banded) == len(intervals):
                 ax.fill_between(params, [i.low for i in banded], [i.high for i in banded], color=color, alpha=0.15)
-            fit = trend.relative_linear if relative else trend.linear
-            if fit is not None:
-                grid = np.linspace(np.log10(params.min()), np.log10(params.max()), 50)
-                ax.plot(10**grid, fit.predict(grid), "-", color=color, lw=1)
-                if not relative and trend.saturating is not None:
-                    ax.plot(10**grid, trend.saturating.predict(grid), "--", color=color, lw=1)
+            finite = np.isfinite(means)
+            if finite.sum() >= 2:
+                x = np.log10(params[finite])
+                grid = np.linspace(x.min(), x.max(), 50)
+                ax.plot(10**grid, stats.line(x, means[finite], grid), "-", color=color, lw=1)
     for trend in (t for t in trends if t.source == PUBLISHED):
         for ax, relative in zip(axes, (False, True)):
             for g in trend.sizes:
-                value = g.over_seeds.relative.mean if relative else g.over_seeds.gain.mean
+                value = g.stats.relative.mean if relative else g.stats.gain.mean
                 ax.plot([g.params], [value], "*", color="black", ms=12, label=f"published: {trend.intermediate}")
     for ax, ylabel in zip(axes, ("gain (points)", "relative gain (gain / (100 − baseline))")):
         ax.set_xscale("log")
@@ -88,7 +87,7 @@ def gain_vs_params(measure: str, trends: Sequence[Trend], path: Path) -> Path:
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=7, loc="best")
     single = all(len(t.sizes) == 1 for t in ours)
-    note = " (one model size: no fit)" if single else " (solid: log-linear fit, dashed: saturating fit)"
+    note = " (one model size: no fit)" if single else " (line: least squares on the size means)"
     fig.suptitle(f"{measure}: gain from intermediate-task training vs model size{note}", fontsize=10)
     return _save(fig, path)
 
@@ -99,7 +98,7 @@ def heatmap(title: str, gains: Sequence[SizeGain], measures: Sequence[str], path
     columns = [m for m in measures if any(g.measure == m for g in gains)]
     table = np.full((len(intermediates), len(columns)), np.nan)
     for g in gains:
-        table[intermediates.index(g.intermediate), columns.index(g.measure)] = g.over_seeds.gain.mean
+        table[intermediates.index(g.intermediate), columns.index(g.measure)] = g.stats.gain.mean
     limit = float(np.nanmax(np.abs(table))) if np.isfinite(table).any() else 1.0
     limit = limit or 1.0
     fig, ax = plt.subplots(figsize=(max(5.0, 2.5 + 0.9 * len(columns)), 2.0 + 0.5 * len(intermediates)))
@@ -119,7 +118,7 @@ def language_bars(
     title: str, language_gains: Sequence[LanguageGain], group_gains: Sequence[GroupGain], path: Path
 ) -> Path:
     """Per-language gains at each size (bars, languages ordered by resource class then family, error
-    bars over seeds), and the mean gain per resource level with its interval over languages."""
+    bars over seeds), and the mean gain per resource level with its interval over seeds."""
     sizes = sorted({(g.params, g.model) for g in language_gains})
     langs = sorted(
         {g.language for g in language_gains},
@@ -144,7 +143,7 @@ def language_bars(
     top.set_title("per language (number: Joshi et al. 2020 resource class); error bars: 95% CI over seeds", fontsize=8)
     bottom.set_xticks(range(len(groups)), groups, fontsize=8)
     bottom.set_ylabel("mean gain (points)")
-    bottom.set_title("by resource level; error bars: 95% bootstrap CI over languages (and seeds)", fontsize=8)
+    bottom.set_title("by resource level; error bars: 95% t-interval over seeds", fontsize=8)
     for ax in (top, bottom):
         ax.axhline(0, color="grey", lw=0.8)
         ax.legend(fontsize=7)

@@ -7,15 +7,14 @@ import base64
 import dataclasses
 import datetime
 import html
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from xstilts_jax.analysis import languages as lang_table
 from xstilts_jax.analysis import stats
-from xstilts_jax.analysis.gains import Analysis, SizeGain, Trend, sizes_by_source
+from xstilts_jax.analysis.gains import PUBLISHED, Analysis, SizeGain, Trend, family_of, sizes_by_source
 from xstilts_jax.experiments.targets import BASELINE
-
-PUBLISHED = "published"
 
 METHODS = f"""\
 Scores. Each run's task score is the official headline as google-research/xtreme evaluate.py computes
@@ -25,34 +24,44 @@ plain means of task headlines under the XTREME or XTREME-R definition, reported 
 of the category was scored. A task is compared on the languages every run of the same source has.
 
 Gain = score with the intermediate task - score of the baseline (no intermediate task), same source
-and model size. Runs are paired by seed when seeds match (gain per seed); otherwise the two groups are
-compared by their means. Relative gain = gain / (100 - baseline score): the share of the remaining
-headroom that the intermediate task closes.
+and model size, on every seed that has the measure. Relative gain = gain / (100 - baseline score).
 
-Intervals: 95% percentile bootstrap ({stats.N_BOOT} resamples, generator seeded with {stats.RNG_SEED}
-and a hash of the estimate's name, so every number is reproducible). "CI seeds" resamples seeds (the
-same seeds on both sides when paired); "CI languages" resamples the languages and the seeds together,
-and shows how much a task's gain depends on which languages it averages. An interval needs at least
-two seeds (or two languages); with one seed only the point estimate exists.
+Per-size intervals (95%). When both sides have the same seeds: paired t-interval of the per-seed
+gains (df = seeds - 1; assumes the per-seed gains are independent and roughly normal; languages are
+averaged within a seed first, so a seed effect shared by all languages is counted once). Otherwise:
+Welch's interval of the two groups of seeds (Welch-Satterthwaite df). With one seed there is no
+interval, unless other sizes of the same trend have replicates: the per-seed variance is then pooled
+from them ("seed variance borrowed", which assumes equal seed noise across sizes). Languages are never
+treated as independent replicates.
 
-Slope: ordinary least squares of every per-seed gain on log10(parameters), reported in points per
-decade (ten times the parameters), with the 95% t-interval slope ± t(0.975, n-2) · SE. We use the
-t-interval rather than a bootstrap over seeds because the residuals around the line hold both the
-seed noise and any misfit of the line, so the interval widens when the line fits badly, and it exists
-with a single seed per size from three sizes on (a bootstrap over one seed has zero width).
+Trend. Least squares of the per-size mean gains on log10(parameters), in points per decade, with the
+t-test on K - 2 df (K = sizes). Seeds are not counted as replicates of the line, so a size that
+deviates from the line widens the interval (assumes the size deviations are independent with equal
+variance; unequal seed counts enter only through the size means). Lack of fit: F test of the size
+means around the line against the seed scatter within sizes (pure error), when every size has paired
+replicates.
 
-Verdict: diminishing when the slope is negative and its interval excludes 0; growing when positive and
-excluding 0; otherwise no evidence. It needs at least two model sizes (and three points for an
-interval). The same rule is applied to the relative gain.
+Beyond the breakpoint ({stats.BREAKPOINT:.0e} parameters unless the command says otherwise): hinge model
+gain = a + b log10 N + c max(0, log10 N - log10 breakpoint) + one constant per model family after the
+first (family = model name up to its first underscore); the slope past the breakpoint is b + c, tested
+on K - p df. It needs two sizes at or past the breakpoint and more sizes than terms.
 
-Saturating alternative: gain = a + b · (N / N0)^(-c), c > 0, N0 the smallest size (the gain levels off
-at a), fitted by least squares (profiled over c), from three sizes on. It is compared with the
-log-linear fit by AICc (small-sample AIC; 3 vs 4 parameters with the noise variance): a difference
-over 2 prefers one form, otherwise they are called indistinguishable. AICc needs at least 6 points.
+Curvature: the quadratic coefficient of centred log10 N on K - 3 df; negative and significant = levels
+off, positive = accelerates, otherwise no evidence; fewer than 4 sizes = insufficient data.
+
+Verdicts: diminishing / growing when the slope's p-value is under 0.05 after correction across the
+verdict table, otherwise no evidence. The global and beyond-breakpoint slopes of every task trend of
+our runs form one family (Holm by default, Benjamini-Hochberg with --correction bh). Aggregate
+measures (categories, overall) and published points are derived from the same scores: they are shown
+with their own p-values and marked derived. Intervals are unadjusted 95% intervals.
+
+Power (analyze --power SLOPE): seeds per size for 80% power of the beyond-breakpoint test at the given
+slope, from the noncentral t with the per-seed variance pooled from the runs and the size-level
+variance (size-mean residual variance minus its seed part) measured on the same trend.
 
 Per-language views group languages by resource level (Joshi et al. 2020 classes 0-5), family and
-script ({Path(lang_table.__file__).name} gives the table and its sources); a group's interval resamples
-its languages and seeds.
+script ({Path(lang_table.__file__).name} gives the table and its sources); a group's gain is the mean
+over its languages per seed, with the per-size interval above.
 """
 
 
@@ -79,49 +88,77 @@ class Table:
     rows: list[list[str]]
 
 
-def _slope_text(fit: stats.LinearFit | None, digits: int = 2) -> str:
-    return "-" if fit is None else interval(fit.slope, digits) + f" (n={fit.n_points})"
+def _p_text(p: float | None) -> str:
+    return "-" if p is None or not math.isfinite(p) else (f"{p:.3f}" if p >= 0.001 else "<0.001")
+
+
+def _test_text(test: stats.Test, digits: int = 2) -> str:
+    return "-" if not test.tested else interval(test.estimate, digits) + f" (df {test.df})"
 
 
 def _largest_text(gain: SizeGain) -> str:
-    text = interval(gain.interval)
-    return text + (f" ({gain.model}; CI over {gain.interval_basis})" if gain.interval.has_ci else f" ({gain.model})")
+    return interval(gain.stats.gain) + f" ({gain.model}; {gain.stats.basis})"
+
+
+def _lof_text(trend: Trend) -> str:
+    lof = trend.lack_of_fit
+    return "-" if lof is None else f"F({lof.df_fit}, {lof.df_error}) = {lof.f:.2f}, p {_p_text(lof.p)}"
 
 
 def verdict_table(trends: Sequence[Trend]) -> Table:
-    """One row per (measure, intermediate, source): slopes per decade, verdicts, fit comparison."""
+    """One row per (measure, intermediate, source): global and beyond-breakpoint slopes with raw and
+    adjusted p-values and verdicts, curvature, relative slope and lack of fit."""
     rows = []
-    for t in sorted(trends, key=lambda t: (t.source == PUBLISHED, t.measure, t.intermediate)):
-        sizes = ", ".join(g.model for g in t.sizes)
-        largest = t.sizes[-1]
+    for t in sorted(trends, key=lambda t: (t.derived, t.source == PUBLISHED, t.measure, t.intermediate)):
         rows.append([
-            t.measure, t.intermediate, t.source, sizes, _largest_text(largest),
-            _slope_text(t.linear), t.verdict,
-            _slope_text(t.relative_linear, 4), t.relative_verdict, t.fit_comparison,
+            t.measure + (" (derived)" if t.derived else ""), t.intermediate, t.source,
+            ", ".join(g.model for g in t.sizes), _largest_text(t.sizes[-1]),
+            _test_text(t.slope), _p_text(t.slope.p), _p_text(t.adjusted.get("slope")), t.verdict,
+            _test_text(t.beyond), _p_text(t.adjusted.get("beyond", t.beyond.p)), t.beyond_verdict,
+            t.curvature_verdict, _test_text(t.relative_slope, 4), t.relative_verdict, _lof_text(t),
         ])
     header = [
         "measure", "intermediate", "source", "sizes", "gain at the largest size [95% CI]",
-        "slope (points/decade) [95% CI]", "verdict",
-        "relative slope [95% CI]", "relative verdict", "saturating vs log-linear",
+        "slope (points/decade) [95% CI]", "p", "p adjusted", "verdict",
+        "slope past breakpoint [95% CI]", "p adjusted", "verdict past breakpoint",
+        "curvature", "relative slope [95% CI]", "relative verdict", "lack of fit",
     ]
     return Table("Scaling verdicts", header, rows)
 
 
 def gains_table(analysis: Analysis) -> Table:
-    """One row per (measure, intermediate, source, size): the gain with both intervals."""
+    """One row per (measure, intermediate, source, size): the gain with its interval and basis."""
     rows = []
     for g in sorted(analysis.size_gains, key=lambda g: (g.source == PUBLISHED, g.measure, g.intermediate, g.params)):
-        seeds = f"{g.over_seeds.n_with}/{g.over_seeds.n_baseline}" + (" paired" if g.over_seeds.paired else "")
+        seeds = f"{g.stats.n_with}/{g.stats.n_baseline}" + (" paired" if g.stats.paired else "")
         rows.append([
             g.measure, g.intermediate, g.source, g.model, f"{g.params:,}", seeds, f"{g.baseline:.2f}",
-            interval(g.over_seeds.gain), "-" if g.over_languages is None else interval(g.over_languages.gain),
-            interval(g.over_seeds.relative, 4),
+            interval(g.stats.gain), g.stats.basis, interval(g.stats.relative, 4),
         ])
     header = [
         "measure", "intermediate", "source", "model", "parameters", "seeds with/baseline", "baseline",
-        "gain [95% CI seeds]", "gain [95% CI languages]", "relative gain [95% CI seeds]",
+        "gain [95% CI]", "interval", "relative gain [95% CI]",
     ]
     return Table("Gains per model size", header, rows)
+
+
+def power_table(analysis: Analysis, effect: float) -> Table:
+    """Seeds per size needed for 80% power to detect a slope of ``effect`` points/decade past the
+    breakpoint, per primary trend, with the noise measured in its runs."""
+    rows = []
+    for t in (t for t in analysis.trends if not t.derived):
+        sigma2 = t.lack_of_fit.sigma2 if t.lack_of_fit else math.nan
+        if not (math.isfinite(sigma2) and math.isfinite(t.tau2)):
+            need = "needs ≥ 3 sizes with paired replicates to measure the noise"
+        else:
+            seeds = stats.seeds_needed(effect, t.x, [family_of(g.model) for g in t.sizes], sigma2, t.tau2, analysis.breakpoint)
+            need = str(seeds) if seeds else f"none ≤ {stats.MAX_SEEDS}: add sizes past the breakpoint"
+        rows.append([
+            t.measure, t.intermediate, t.source, ", ".join(g.model for g in t.sizes),
+            f"{sigma2:.3f}", f"{t.tau2:.3f}", need,
+        ])
+    header = ["measure", "intermediate", "source", "sizes", "seed variance", "size-level variance", "seeds per size"]
+    return Table(f"Power: seeds per size for 80% power at {effect:+g} points/decade past {analysis.breakpoint:.0e}", header, rows)
 
 
 def group_tables(analysis: Analysis) -> list[Table]:
@@ -145,7 +182,7 @@ def language_table() -> Table:
 
 
 def warnings(analysis: Analysis) -> list[str]:
-    """What limits the conclusions, in plain words (e.g. one model size only)."""
+    """What limits the conclusions, in plain words (one model size, sizes lost past the breakpoint)."""
     out = []
     for source, sizes in sizes_by_source(analysis.size_gains).items():
         if source == PUBLISHED:
@@ -156,6 +193,15 @@ def warnings(analysis: Analysis) -> list[str]:
                 f"Only one model size in {source!r} runs: {names}. Slopes cannot be fitted: the scaling verdict "
                 f"{stats.NEEDS_SIZES}. Gains are shown per task and language with their intervals."
             )
+    for d in analysis.dropped:
+        if d.params >= analysis.breakpoint:
+            out.append(
+                f"{d.source} {d.model} ({d.params:,} parameters, past the breakpoint) is missing from the {d.measure} "
+                f"trend of {d.intermediate}: {d.why}."
+            )
+    for t in analysis.trends:
+        if not t.derived and len(t.sizes) >= 2 and not t.beyond.tested:
+            out.append(f"{t.measure} {t.intermediate} ({t.source}): no test past the breakpoint, {t.beyond.why}.")
     if not analysis.size_gains:
         out.append(
             f"No gains: the database needs baseline runs (intermediate {BASELINE!r}) and runs with an intermediate "

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from xstilts_jax.analysis import plots, report
 from xstilts_jax.analysis.collect import DEFAULT_PHASE, collect, open_store
 from xstilts_jax.analysis.gains import Analysis, analyze
-from xstilts_jax.analysis.stats import N_BOOT, RNG_SEED
+from xstilts_jax.analysis.stats import BREAKPOINT
 
 TITLE = "Does the gain from intermediate-task training shrink with model size?"
 # Figures this module writes; earlier ones in the output folder are replaced, nothing else is touched.
@@ -43,14 +43,15 @@ def _figure_jobs(analysis: Analysis, measures: Sequence[str], out: Path) -> dict
 
 
 def analyze_into(
-    db: str | Path, out_dir: str | Path, *, phase: str = DEFAULT_PHASE, n_boot: int = N_BOOT, seed: int = RNG_SEED
+    db: str | Path, out_dir: str | Path, *, phase: str = DEFAULT_PHASE, breakpoint: float = BREAKPOINT, correction: str = "holm",
+    power: float | None = None,
 ) -> tuple[Path, Analysis]:
     """``run_analysis`` that also returns the computed ``Analysis``."""
     db, out = Path(db), Path(out_dir)
     with open_store(db) as store:
         collected = collect(store, phase)
         runs = len(store.runs())
-    analysis = analyze(collected, n_boot=n_boot, seed=seed)
+    analysis = analyze(collected, breakpoint=breakpoint, correction=correction)
     out.mkdir(parents=True, exist_ok=True)
     for pattern in _FIGURE_PATTERNS:
         for stale in out.glob(pattern):
@@ -70,9 +71,12 @@ def analyze_into(
     facts = report.facts(db, analysis, runs)
     warn = report.warnings(analysis)
     all_figures = [p for paths in figures.values() for p in paths]
-    report.write_markdown(out / "summary.md", TITLE, facts, warn, [verdicts, gains, *groups], all_figures, analysis.notes)
+    planned = [report.power_table(analysis, power)] if power is not None else []
+    report.write_markdown(
+        out / "summary.md", TITLE, facts, warn, [verdicts, *planned, gains, *groups], all_figures, analysis.notes
+    )
     sections = [
-        report.Section("Verdicts", [verdicts], figures.get("Gain vs parameters", [])),
+        report.Section("Verdicts", [verdicts, *planned], figures.get("Gain vs parameters", [])),
         report.Section("Gains per model size", [gains], figures.get("Heatmaps", [])),
         report.Section("Per-language gains", groups, figures.get("Per-language gains", [])),
     ]
@@ -81,11 +85,12 @@ def analyze_into(
 
 
 def run_analysis(
-    db: str | Path, out_dir: str | Path, *, phase: str = DEFAULT_PHASE, n_boot: int = N_BOOT, seed: int = RNG_SEED
+    db: str | Path, out_dir: str | Path, *, phase: str = DEFAULT_PHASE, breakpoint: float = BREAKPOINT, correction: str = "holm",
+    power: float | None = None,
 ) -> Path:
     """Analyze results database ``db`` into ``out_dir``: ``report.html``, ``summary.md`` and the PNGs.
 
     Returns the path of ``report.html``. Works on any number of model sizes; with one, the report says
     that slopes need at least two and still shows gains per task and language.
     """
-    return analyze_into(db, out_dir, phase=phase, n_boot=n_boot, seed=seed)[0]
+    return analyze_into(db, out_dir, phase=phase, breakpoint=breakpoint, correction=correction, power=power)[0]
