@@ -167,10 +167,18 @@ step_create() {
   [[ "$SPOT" == 1 ]] && extra+=(--spot)
   gcloud_tpu queued-resources create "$TPU_NAME" "${node_args[@]}" --accelerator-type="$ACCELERATOR_TYPE" \
     --runtime-version="$RUNTIME_VERSION" --metadata-from-file=startup-script="$HERE/startup.sh" "${extra[@]}"
-  # Ctrl-C while queued: nothing runs yet, so the request is deleted rather than left in the queue.
-  trap 'echo "pod.sh: interrupted while queued; deleting the queued resource $TPU_NAME" >&2; step_delete; exit 130' INT TERM
+  # Stopped while queued (Ctrl-C, or the request failed): nothing runs yet, so the request is deleted
+  # rather than left in the queue.
+  trap 'exit 130' INT TERM
+  trap 'echo "pod.sh: stopped while queued; deleting the queued resource $TPU_NAME" >&2; step_delete' EXIT
   wait_active
-  trap - INT TERM
+  trap - EXIT INT TERM
+}
+
+# From here on a run may be going: any exit (Ctrl-C, a failed step) leaves the TPU as it is.
+keep_on_exit() {
+  trap 'exit 130' INT TERM
+  trap 'echo "pod.sh: stopped; $TPU_NAME and its run are left as they are (pod.sh status / wait / delete)" >&2' EXIT
 }
 
 wait_active() {
@@ -316,7 +324,7 @@ step_all() {
     step_delete
     return 1
   fi
-  trap 'echo "pod.sh: interrupted; $TPU_NAME and its run are left running (pod.sh status / wait / delete)" >&2; exit 130' INT TERM
+  keep_on_exit
   step_launch
   while :; do
     result=0
@@ -325,13 +333,14 @@ step_all() {
     [[ "$recreates" -lt "$MAX_RECREATES" ]] || { echo "pod.sh: preempted $recreates times; giving up, $TPU_NAME kept" >&2; return 1; }
     recreates=$((recreates + 1))
     echo "pod.sh: recreating $TPU_NAME and relaunching (preemption $recreates)" >&2
+    trap - EXIT
     step_delete
-    trap - INT TERM
     step_create
+    keep_on_exit
     step_install
-    trap 'echo "pod.sh: interrupted; $TPU_NAME and its run are left running (pod.sh status / wait / delete)" >&2; exit 130' INT TERM
     step_launch
   done
+  trap - EXIT INT TERM # every worker has reported: what follows decides and says what is kept
   if [[ "$result" == 4 ]]; then
     echo "pod.sh: the run is unfinished; $TPU_NAME kept (pod.sh launch to resume, pod.sh delete to stop)" >&2
     return 1

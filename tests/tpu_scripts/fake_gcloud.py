@@ -4,10 +4,13 @@ Environment: FAKE_GCLOUD_DIR holds `calls.jsonl` (one JSON argv per call) and tw
 entry a line, each consumed in turn, the last one repeated: `states` (what `queued-resources
 describe` prints) and `statuses` (the answer of the status ssh: `running`, `drop` — an ssh that
 fails with 255 — or `exit CODE CODE ...`, one code per worker). `tpu-vm describe` reports 2 workers.
+Ctrl-C kills it at once (the default SIGINT action, not Python's KeyboardInterrupt, which can be lost in
+the interpreter's shutdown; bash then takes the child for one that handled SIGINT and ignores it).
 """
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -25,6 +28,7 @@ def next_entry(path: Path, default: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     state = Path(os.environ["FAKE_GCLOUD_DIR"])
     with open(state / "calls.jsonl", "a") as f:
         f.write(json.dumps(argv) + "\n")
