@@ -254,7 +254,7 @@ worker_count() {
 }
 
 step_status() {
-  echo "queued resource $TPU_NAME: $(qr_state)"
+  if [[ "$DRY_RUN" == 1 ]]; then qr_state; else echo "queued resource $TPU_NAME: $(qr_state)"; fi
   status_lines
 }
 
