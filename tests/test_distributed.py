@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import jax
 import pytest
 from jobs import free_port, xla_flags
 
@@ -53,7 +54,8 @@ def test_two_cpu_processes_psum_over_gloo(tmp_path):
 
 
 def test_single_process_and_bad_config(monkeypatch):
-    for key in ("XSTILTS_COORDINATOR", "XSTILTS_NUM_PROCESSES", "XSTILTS_PROCESS_ID", "TPU_WORKER_HOSTNAMES"):
+    for key in ("XSTILTS_COORDINATOR", "XSTILTS_NUM_PROCESSES", "XSTILTS_PROCESS_ID", "TPU_WORKER_HOSTNAMES",
+                "XSTILTS_DISTRIBUTED", "MEGASCALE_NUM_SLICES"):
         monkeypatch.delenv(key, raising=False)
     assert initialize_from_config(DistributedConfig()) is False
     assert initialize_from_config(DistributedConfig(mode="off", coordinator_address="x:1")) is False
@@ -66,3 +68,33 @@ def test_single_process_and_bad_config(monkeypatch):
         initialize_from_config(DistributedConfig(coordinator_address="127.0.0.1:1", process_id=0))
     with pytest.raises(ConfigError, match="DistributedConfig.mode='sometimes'"):
         initialize_from_config(DistributedConfig(mode="sometimes"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "env, mode, joins",
+    [
+        ({"XSTILTS_DISTRIBUTED": "on"}, "auto", True),  # pod.sh on a TPU VM: JAX asks the metadata server
+        ({"XSTILTS_DISTRIBUTED": "on"}, "off", False),  # an explicit gin mode wins over the launcher
+        ({"TPU_WORKER_HOSTNAMES": "t1k-w-0,t1k-w-1"}, "auto", True),
+        ({"TPU_WORKER_HOSTNAMES": "t1k-w-0"}, "auto", False),
+        ({"MEGASCALE_NUM_SLICES": "2"}, "auto", True),
+        ({}, "on", True),
+        ({}, "auto", False),
+    ],
+)
+def test_tpu_vm_joins_through_jax_cluster_detection(monkeypatch, env, mode, joins):
+    for key in ("XSTILTS_COORDINATOR", "TPU_WORKER_HOSTNAMES", "XSTILTS_DISTRIBUTED", "MEGASCALE_NUM_SLICES"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    calls = []
+    monkeypatch.setattr(jax.distributed, "is_initialized", lambda: False)
+    monkeypatch.setattr(jax.distributed, "initialize", lambda *a, **k: calls.append((a, k)))
+    assert initialize_from_config(DistributedConfig(mode=mode)) is joins
+    assert calls == ([((), {})] if joins else [])  # no arguments: JAX's own cluster detection
+
+
+def test_bad_launcher_mode_names_the_variable(monkeypatch):
+    monkeypatch.setenv("XSTILTS_DISTRIBUTED", "yes")
+    with pytest.raises(ConfigError, match="environment variable XSTILTS_DISTRIBUTED='yes'; choose 'auto', 'on' or 'off'"):
+        initialize_from_config(DistributedConfig())

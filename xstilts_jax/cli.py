@@ -2,7 +2,8 @@
 
 Commands live in their own modules and are imported lazily, so `xstilts-jax --help`
 stays fast. Errors of the `XstiltsError` family print one clear line (no traceback
-unless `--verbose`); a preempted run prints where it stopped and exits 0. Every command starts
+unless `--verbose`); a preempted run prints where it stopped and exits 75
+(`Preempted.EXIT_CODE`: unfinished, rerun to resume). Every command starts
 from an empty gin configuration, also when called in-process (tests, notebooks).
 """
 
@@ -67,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Preempted as e:  # the state is saved; the scheduler restarts the same command to resume
         print(f"xstilts-jax {name}: {e}", flush=True)
-        return 0
+        return Preempted.EXIT_CODE
 
 
 if __name__ == "__main__":

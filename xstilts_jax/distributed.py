@@ -1,6 +1,9 @@
 """Multi-process JAX: `jax.distributed.initialize` from gin or the environment.
 
-On a multi-host Cloud TPU VM JAX finds the coordinator itself (`mode="auto"`). Elsewhere
+On a multi-host Cloud TPU VM JAX finds the coordinator itself, through the TPU metadata server
+(`mode="on"`; `tpu_scripts/pod.sh` forces it on every worker with `XSTILTS_DISTRIBUTED=on`, which
+overrides gin's default `mode="auto"`). `mode="auto"` also joins when the TPU runtime lists several
+workers in `TPU_WORKER_HOSTNAMES` or several slices in `MEGASCALE_NUM_SLICES`. Elsewhere
 (CPU clusters, tests) give the coordinator explicitly, in gin or as environment variables:
 `XSTILTS_COORDINATOR=host:port XSTILTS_NUM_PROCESSES=N XSTILTS_PROCESS_ID=i`; CPU processes
 then talk over gloo.
@@ -20,6 +23,8 @@ from xstilts_jax.errors import ConfigError
 ENV_COORDINATOR = "XSTILTS_COORDINATOR"
 ENV_NUM_PROCESSES = "XSTILTS_NUM_PROCESSES"
 ENV_PROCESS_ID = "XSTILTS_PROCESS_ID"
+ENV_MODE = "XSTILTS_DISTRIBUTED"
+MODES = ("auto", "on", "off")
 
 
 @gin.configurable
@@ -27,7 +32,8 @@ ENV_PROCESS_ID = "XSTILTS_PROCESS_ID"
 class DistributedConfig:
     """How this process joins the others. mode: "auto" (explicit coordinator if given, else
     JAX's cluster detection on a multi-host TPU VM, else single-process), "off", or "on"
-    (always call `jax.distributed.initialize`, letting JAX detect the cluster)."""
+    (always call `jax.distributed.initialize`, letting JAX detect the cluster). The environment
+    variable `XSTILTS_DISTRIBUTED` replaces "auto" (launchers set it; an explicit gin mode wins)."""
 
     mode: Literal["auto", "on", "off"] = "auto"
     coordinator_address: str | None = None
@@ -46,8 +52,22 @@ def _env_int(name: str) -> int | None:
 
 
 def _multi_host_tpu_vm() -> bool:
-    """A TPU VM that is one worker of several (the TPU runtime lists every worker's hostname)."""
-    return len([h for h in os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h.strip()]) > 1
+    """A TPU VM that is one worker of several (the TPU runtime lists every worker's hostname), or
+    one slice of several (multi-slice sets MEGASCALE_NUM_SLICES)."""
+    hosts = [h for h in os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h.strip()]
+    return len(hosts) > 1 or (_env_int("MEGASCALE_NUM_SLICES") or 1) > 1
+
+
+def _mode(config: DistributedConfig) -> str:
+    """The gin mode, or the launcher's `XSTILTS_DISTRIBUTED` where gin leaves the default "auto"."""
+    mode = config.mode
+    if mode == "auto" and os.environ.get(ENV_MODE):
+        mode, source = os.environ[ENV_MODE], f"environment variable {ENV_MODE}"
+    else:
+        source = "DistributedConfig.mode"
+    if mode not in MODES:
+        raise ConfigError(f"{source}={mode!r}; choose 'auto', 'on' or 'off'.")
+    return mode
 
 
 def initialize_from_config(config: DistributedConfig | None = None) -> bool:
@@ -56,9 +76,8 @@ def initialize_from_config(config: DistributedConfig | None = None) -> bool:
     Call before anything touches a JAX backend. Calling it again is a no-op.
     """
     config = config or DistributedConfig()
-    if config.mode not in ("auto", "on", "off"):
-        raise ConfigError(f"DistributedConfig.mode={config.mode!r}; choose 'auto', 'on' or 'off'.")
-    if config.mode == "off":
+    mode = _mode(config)
+    if mode == "off":
         return False
     if jax.distributed.is_initialized():
         return True
@@ -76,7 +95,7 @@ def initialize_from_config(config: DistributedConfig | None = None) -> bool:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # only the CPU backend reads it
         jax.distributed.initialize(address, num_processes=num, process_id=pid)
         return True
-    if config.mode == "on" or _multi_host_tpu_vm():
+    if mode == "on" or _multi_host_tpu_vm():
         jax.distributed.initialize()
         return True
     return False

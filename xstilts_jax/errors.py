@@ -24,9 +24,13 @@ class DivergenceError(XstiltsError):
 class Preempted(BaseException):
     """Training stopped at a preemption notice after saving a checkpoint; rerunning resumes it.
 
-    Not an error (the CLI exits 0), and a BaseException so that `except Exception` handlers
-    (e.g. `grid --keep_going`) do not swallow it and carry on with other work.
+    Not an error, but the run is unfinished: the CLI exits with `EXIT_CODE` (75, EX_TEMPFAIL of
+    sysexits.h), so `train && next` stops and a relaunch loop knows to rerun the same command.
+    A BaseException so that `except Exception` handlers (e.g. `grid --keep_going`) do not swallow
+    it and carry on with other work.
     """
+
+    EXIT_CODE = 75
 
     def __init__(self, step: int, checkpoint: str):
         super().__init__(f"preempted at step {step}; saved; rerun to resume (checkpoint {checkpoint})")

@@ -1,21 +1,29 @@
-"""tpu_scripts/pod.sh: shellcheck-clean, and its dry runs print the gcloud commands each step needs."""
+"""tpu_scripts/pod.sh: shellcheck-clean; dry runs print the commands each step needs; `all` against a
+fake `gcloud` (tests/tpu_scripts/fake_gcloud.py, put on the PATH) that plays a finished run, a crashed
+run, an ssh drop, a preemption, an unfinished run and Ctrl-C."""
 
+import json
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tpu_scripts" / "pod.sh"
+FAKE = Path(__file__).with_name("fake_gcloud.py")
+SHA = "0123456789abcdef0123456789abcdef01234567"
 BASE = ["--project=proj", "--zone=us-east5-a", "--accelerator_type=v5p-256", "--run_dir=gs://bucket/runs",
         "--repo=https://example.org/xstilts-jax.git", "--name=xs"]
 
 
-def pod(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
+def pod(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=60, env=env)
 
 
 def commands(out: str) -> list[list[str]]:
@@ -26,6 +34,37 @@ def flag(words: list[str], name: str) -> str:
     return next(w.split("=", 1)[1] for w in words if w.startswith(name + "="))
 
 
+@pytest.fixture
+def fake(tmp_path):
+    """A `gcloud` on the PATH that records its calls in tmp_path/calls.jsonl; returns pod.sh's environment."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "gcloud"
+    shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE))} "$@"\n')
+    shim.chmod(0o755)
+    return dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", FAKE_GCLOUD_DIR=str(tmp_path), POLL_SECONDS="0.05")
+
+
+def script(env: dict[str, str], states: list[str] = (), statuses: list[str] = ()) -> None:
+    d = Path(env["FAKE_GCLOUD_DIR"])
+    (d / "states").write_text("".join(s + "\n" for s in states))
+    (d / "statuses").write_text("".join(s + "\n" for s in statuses))
+
+
+def calls(env: dict[str, str]) -> list[str]:
+    """The recorded calls, each named by its kind: create, describe, workers, install, launch, status, copy, delete."""
+    path = Path(env["FAKE_GCLOUD_DIR"]) / "calls.jsonl"
+    named = []
+    for argv in (json.loads(line) for line in path.read_text().splitlines()) if path.exists() else []:
+        if argv[2:4] == ["tpu-vm", "ssh"]:
+            command = flag(argv, "--command")
+            named.append(next(n for key, n in [("uv pip install", "install"), ("worker.sh", "launch"), ("xstilts-exit", "status"),
+                                               ("gcloud storage cp", "copy")] if key in command))
+        else:
+            named.append({"create": "create", "delete": "delete"}.get(argv[3], "workers" if argv[2] == "tpu-vm" else "describe"))
+    return named
+
+
 def test_shellcheck_clean():
     shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
     scripts = sorted(str(p) for p in (REPO / "tpu_scripts").glob("*.sh"))
@@ -33,36 +72,124 @@ def test_shellcheck_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_all_dry_run_prints_every_step_in_order():
+def test_all_dry_run_prints_every_step_in_order(fake):
     gin_arg = "--gin.target/TrainConfig.name='it''s here'"
-    result = pod("all", "--dry_run", *BASE, "--", "--gin_file=gin/experiments/demo.gin", gin_arg)
+    result = pod("all", *BASE, "--ref=main", "--", "--gin_file=gin/experiments/demo.gin", gin_arg, "--dry_run", env=fake)
     assert result.returncode == 0, result.stderr
+    assert calls(fake) == []  # --dry_run after -- too: nothing ran
     cmds = commands(result.stdout)
+    assert cmds[2] == ["git", "ls-remote", "https://example.org/xstilts-jax.git", "main"]
+    del cmds[2]
     assert all(c[:3] == ["gcloud", "compute", "tpus"] and "--project=proj" in c and "--zone=us-east5-a" in c for c in cmds)
-    assert [c[3:5] for c in cmds] == [["tpu-vm", "create"]] + [["tpu-vm", "ssh"]] * 4 + [["tpu-vm", "delete"]]
-    create, install, launch, logs, copy, delete = cmds
-    assert "--accelerator-type=v5p-256" in create and "--version=v2-alpha-tpuv5" in create
-    assert "--worker=all" in install and "--worker=all" in launch and "--worker=0" in logs
-    assert "https://example.org/xstilts-jax.git" in flag(install, "--command")
-    # the xstilts-jax arguments survive two levels of shell quoting intact
-    remote = shlex.split(flag(launch, "--command"))
-    assert remote[remote.index(".venv/bin/xstilts-jax") + 1 :][:3] == ["run", "--gin_file=gin/experiments/demo.gin", gin_arg]
-    assert "gs://bucket/runs/" in flag(copy, "--command")
-    assert delete[5] == "xs" and "--quiet" in delete
+    assert [c[3:5] for c in cmds] == [["queued-resources", "create"], ["queued-resources", "describe"]] + [["tpu-vm", "ssh"]] * 2 + [
+        ["queued-resources", "describe"], ["tpu-vm", "describe"], ["tpu-vm", "ssh"], ["tpu-vm", "ssh"], ["queued-resources", "delete"]]
+    create, _, install, launch, _, _, status, copy, delete = cmds
+    assert "--accelerator-type=v5p-256" in create and "--runtime-version=v2-alpha-tpuv5" in create and "--node-id=xs" in create
+    assert flag(create, "--metadata-from-file") == f"startup-script={REPO / 'tpu_scripts' / 'startup.sh'}"
+    assert all("--worker=all" in c for c in (install, launch, status, copy))
+    assert "uv venv -q --allow-existing --python 3.12 .venv" in flag(install, "--command")
+    remote = shlex.split(flag(launch, "--command"))  # the xstilts-jax arguments survive two levels of shell quoting intact
+    assert "XSTILTS_DISTRIBUTED=on" in remote and "XSTILTS_RUN_DIR=gs://bucket/runs" in remote
+    assert remote[remote.index("tpu_scripts/worker.sh") + 1 :][:4] == ["run", "--gin_file=gin/experiments/demo.gin", gin_arg, "--dry_run"]
+    assert "gs://bucket/runs/logs/" in flag(copy, "--command")
+    assert delete[5] == "xs" and "--quiet" in delete and "--force" in delete
 
 
-def test_multislice_uses_a_queued_resource_and_every_slice():
-    result = pod("all", "--dry_run", *BASE, "--num_slices=2", "--spot", "--command=grid")
+def test_multislice_v5e_spot(fake):
+    result = pod("all", "--dry_run", *BASE[:2], "--accelerator_type=v5e-16", *BASE[3:], "--num_slices=2", "--spot",
+                 "--command=grid", f"--ref={SHA}", env=fake)
     assert result.returncode == 0, result.stderr
     cmds = commands(result.stdout)
     create = cmds[0]
     assert create[3:6] == ["queued-resources", "create", "xs"]
     assert "--node-count=2" in create and "--node-prefix=xs" in create and "--spot" in create
-    assert "--runtime-version=v2-alpha-tpuv5" in create
-    ssh_nodes = [c[5] for c in cmds if c[3:5] == ["tpu-vm", "ssh"] and "--worker=all" in c]
-    assert ssh_nodes == ["xs-0", "xs-1", "xs-0", "xs-1"]  # install, then launch, on both slices
-    assert any("xstilts-jax grid" in flag(c, "--command") for c in cmds if "--worker=all" in c)
-    assert cmds[-1][3:5] == ["queued-resources", "delete"]
+    assert "--accelerator-type=v5litepod-16" in create and "--runtime-version=v2-alpha-tpuv5-lite" in create
+    assert not any(c[0] == "git" for c in cmds)  # a SHA is installed as given
+    ssh = [(c[5], flag(c, "--command")) for c in cmds if c[3:5] == ["tpu-vm", "ssh"]]
+    assert [node for node, _ in ssh] == ["xs-0", "xs-1"] * 4  # install, launch, status, copy on both slices
+    assert all(f"--depth 1 https://example.org/xstilts-jax.git {SHA}" in command for _, command in ssh[:2])
+    assert all("worker.sh grid --gin.MeshConfig.dcn_data=2 " in command for _, command in ssh[2:4])
+
+
+def run_all(env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
+    return pod("all", *BASE[:4], f"--repo={REPO}", "--ref=HEAD", "--name=xs", *extra, env=env)
+
+
+def test_finished_run_installs_one_sha_copies_then_deletes(fake):
+    script(fake, ["PROVISIONING", "ACTIVE"], ["running", "exit 0 0"])
+    result = run_all(fake)
+    assert result.returncode == 0, result.stderr
+    assert calls(fake) == ["create", "describe", "describe", "install", "launch", "workers", "describe", "status",
+                           "describe", "status", "copy", "delete"]
+    sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    installed = [json.loads(line) for line in (Path(fake["FAKE_GCLOUD_DIR"]) / "calls.jsonl").read_text().splitlines()][3]
+    assert f"git fetch -q --depth 1 {REPO} {sha} " in flag(installed, "--command")
+
+
+def test_crashed_run_is_copied_then_deleted_and_fails(fake):
+    script(fake, [], ["exit 0 1"])
+    result = run_all(fake)
+    assert result.returncode == 1 and "the run failed" in result.stderr
+    assert calls(fake)[-2:] == ["copy", "delete"]
+
+
+def test_ssh_drop_is_not_an_end(fake):
+    script(fake, [], ["drop", "running", "drop", "exit 0 0"])
+    result = run_all(fake)
+    assert result.returncode == 0, result.stderr
+    assert calls(fake)[-10:] == ["describe", "status", "describe", "status", "describe", "status", "describe", "status", "copy", "delete"]
+    assert "ssh failed; the run's status is unknown" in result.stderr
+
+
+def test_preempted_tpu_is_recreated_and_relaunched(fake):
+    script(fake, ["ACTIVE", "SUSPENDED", "ACTIVE"], ["exit 0 0"])
+    result = run_all(fake, "--spot")
+    assert result.returncode == 0, result.stderr
+    assert calls(fake) == ["create", "describe", "install", "launch", "workers", "describe", "delete", "create", "describe",
+                           "install", "launch", "workers", "describe", "status", "copy", "delete"]
+
+
+def test_unfinished_run_keeps_the_tpu(fake):
+    script(fake, [], ["exit 75 75"])
+    result = run_all(fake)
+    assert result.returncode == 1 and "the run is unfinished" in result.stderr
+    assert "delete" not in calls(fake) and "copy" not in calls(fake)
+
+
+def interrupt_when(env: dict[str, str], seen: str, *extra: str) -> subprocess.CompletedProcess:
+    """Run `all`, press Ctrl-C (SIGINT to its process group, as a terminal does) once the fake gcloud saw a
+    `seen` call, and wait for pod.sh to exit."""
+    proc = subprocess.Popen(["bash", str(SCRIPT), "all", *BASE[:4], f"--repo={REPO}", f"--ref={SHA}", "--name=xs", *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 30
+    while seen not in calls(env) and time.time() < deadline:
+        time.sleep(0.02)
+    for _ in range(5):  # pressed again while it is still polling, as a user would: bash ignores a SIGINT that the
+        os.killpg(proc.pid, signal.SIGINT)  # child it waits for survives (the bash manual, SIGNALS)
+        try:
+            out, err = proc.communicate(timeout=5)
+            break
+        except subprocess.TimeoutExpired:
+            assert "delete" not in calls(env) and "copy" not in calls(env)
+    else:
+        proc.kill()
+        pytest.fail("pod.sh ignored Ctrl-C")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_ctrl_c_while_running_leaves_the_tpu(fake):
+    script(fake, [], ["running"])
+    result = interrupt_when(fake, "status")
+    # 130, or the status of the gcloud call the Ctrl-C killed
+    assert result.returncode != 0 and "xs and its run are left as they are" in result.stderr
+    assert "delete" not in calls(fake) and "copy" not in calls(fake)
+
+
+def test_ctrl_c_while_queued_deletes_the_request(fake):
+    script(fake, ["WAITING_FOR_RESOURCES"])
+    result = interrupt_when(fake, "describe")
+    assert result.returncode != 0 and "stopped while queued; deleting the queued resource xs" in result.stderr
+    assert calls(fake)[0] == "create" and calls(fake)[-1] == "delete" and "install" not in calls(fake)
 
 
 @pytest.mark.parametrize(
@@ -80,3 +207,9 @@ def test_bad_input_is_a_clear_error(args, message):
     result = pod(*args)
     assert result.returncode == 2
     assert message in result.stderr and result.stdout == ""
+
+
+def test_unknown_ref_is_a_clear_error(fake):
+    result = pod("install", *BASE[:4], f"--repo={REPO}", "--ref=no-such-branch-xyz", env=fake)
+    assert result.returncode == 2 and "--ref 'no-such-branch-xyz' is not a branch or tag" in result.stderr
+    assert calls(fake) == []
