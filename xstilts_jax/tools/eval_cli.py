@@ -52,7 +52,8 @@ def main(argv: Sequence[str]) -> int:
     run, config, mesh_config = EvalRun(), EncoderConfig(), MeshConfig()
     tasks = expand_tasks(run.eval_tasks)
     settings = EvalSettings(run.batch_size, run.length, Partitioner.from_config(mesh_config))
-    model = model_for(config, tasks, 0, run.checkpoint, mesh_config, settings.representation)
+    # a checkpoint must bring every scored head: a freshly initialized one would score noise
+    model = model_for(config, tasks, 0, run.checkpoint, mesh_config, settings.representation, require_heads=True)
     scores = evaluate_and_write(model, tasks, settings, run.eval_dir)
     write_operative_config(Path(run.eval_dir))
     print(format_scores(f"scores of {run.checkpoint or 'a randomly initialized model'}", scores))
