@@ -358,14 +358,14 @@ def load_encoder_from(directory_or_checkpoint: str, model: Model, *, require_hea
         raise CheckpointError(f"checkpoint directory {source} does not exist.")
     if os.path.isfile(os.path.join(source, CONFIG_FILE)):
         return restore_params(model, source, require_heads=require_heads)
-    found = _run_checkpoint(source)
-    if found is None:
-        raise CheckpointError(
-            f"{source} is neither a pretrained checkpoint (no {CONFIG_FILE}) nor a run's checkpoint "
-            "directory with a complete step; point at the earlier phase's checkpoint directory."
-        )
-    step_dir, stored = found
     try:
+        found = _run_checkpoint(source)
+        if found is None:
+            raise CheckpointError(
+                f"{source} is neither a pretrained checkpoint (no {CONFIG_FILE}) nor a run's checkpoint "
+                "directory with a complete step; point at the earlier phase's checkpoint directory."
+            )
+        step_dir, stored = found
         return restore_selected_params(
             model, os.path.join(step_dir, STATE), stored, source=step_dir, subtree="params", require_heads=require_heads
         )
@@ -374,7 +374,7 @@ def load_encoder_from(directory_or_checkpoint: str, model: Model, *, require_hea
     except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types for unreadable files
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise CheckpointError(
-            f"checkpoint {step_dir} cannot be read ({type(e).__name__}: {first[:200]}). If a phase's DONE file "
+            f"checkpoint {source} cannot be read ({type(e).__name__}: {first[:200]}). If a phase's DONE file "
             f"names it, delete that DONE file and rerun the phase: it resumes from the last readable step and "
             "writes this one anew."
         ) from e
