@@ -47,8 +47,14 @@ def parse_gin(files: Sequence[str], bindings: Sequence[str] = (), search_paths: 
             raise ConfigError(f"gin file {f!r} not found (looked in the current directory and {REPO_ROOT}).")
     try:
         gin.parse_config_files_and_bindings(list(files), list(bindings), finalize_config=False)
-    except OSError as e:  # an `include` of a file that does not exist
-        raise ConfigError(f"gin include not found: {_first_lines(e)}; fix the path or add --gin_search_path.") from e
+    except (OSError, TypeError) as e:  # an `include` of a file that does not exist (gin raises either)
+        where = [line.strip() for line in str(e).splitlines() if line.strip().startswith(("In file", "include"))]
+        if isinstance(e, TypeError) and not where:
+            raise
+        raise ConfigError(
+            f"gin include not found: {' '.join(where) or _first_lines(e)} (searched {os.getcwd()}, {REPO_ROOT}"
+            f"{''.join(', ' + p for p in search_paths)}); fix the path or add --gin_search_path."
+        ) from e
     except (ValueError, KeyError, SyntaxError) as e:
         hint = ""
         if "Failed to parse token" in str(e):

@@ -48,13 +48,18 @@ def write_operative_config(directory: Path) -> None:
         (directory / "operative_config.gin").write_text(gin.operative_config_str())
 
 
+def run_settings(run: TrainRun, config: EncoderConfig, train_config: TrainConfig) -> dict[str, object]:
+    """The settings a finished run records in DONE and a rerun must match (the mesh may change)."""
+    return phase_settings(model=config, train=train_config, optimizer=OptimizerConfig(), init_from=run.init_from)
+
+
 def main(argv: Sequence[str]) -> int:
     """Train one phase as the gin files and overrides describe."""
     start_gin_command("xstilts-jax train", __doc__, argv)
     run, config, train_config = TrainRun(), EncoderConfig(), TrainConfig()
     mesh_config = MeshConfig()
     directory = Path(run.model_dir)
-    settings = phase_settings(model=config, train=train_config, optimizer=OptimizerConfig(), init_from=run.init_from)
+    settings = run_settings(run, config, train_config)
     check_settings(directory, settings)  # before anything is built or written: a finished run with other settings is refused
     model = model_for(config, [train_config.task], train_config.seed, run.init_from, mesh_config)
     result = train(model, directory, train_config, mesh_config, OptimizerConfig())

@@ -155,6 +155,7 @@ def train(
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)  # an unwritable path fails here, naming it, before any work
     partitioner = Partitioner.from_config(mesh_config)
     partitioner.check_batch_divisible(config.batch_size)
     if evaluate is None:
