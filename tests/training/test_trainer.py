@@ -2,6 +2,7 @@
 
 import dataclasses
 import glob
+import signal
 
 import jax
 import numpy as np
@@ -16,7 +17,7 @@ from xstilts_jax.models import HeadSpec, build_model
 from xstilts_jax.partitioning import Partitioner
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.data.layouts import layout_groups
-from xstilts_jax.errors import ConfigError, DivergenceError
+from xstilts_jax.errors import ConfigError, DivergenceError, Preempted
 from xstilts_jax.training import step_builder
 from xstilts_jax.checkpoints.run import Checkpointer, load_encoder_from
 from xstilts_jax.training.model_init import build_sharded_model
@@ -199,6 +200,24 @@ def test_a_nan_at_a_save_forced_by_evaluation_is_refused(tiny_config, tmp_path, 
         assert checkpointer.all_steps() == [2]
     restored = _params(load_encoder_from(str(tmp_path / "checkpoints" / "2"), _model(tiny_config)))
     assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(restored))
+
+
+def test_sigterm_to_a_single_process_saves_and_the_rerun_resumes_there(tiny_config, tmp_path, capsys):
+    config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=100, eval_every=2, eval_tasks=("unused",))
+
+    def sigterm_at_2(model, step):  # a preemption notice arriving while step 2 is evaluated
+        if step == 2:
+            signal.raise_signal(signal.SIGTERM)
+        return {}
+
+    with pytest.raises(Preempted) as stopped:
+        train(_model(tiny_config), tmp_path, config, TOY_MESH, OPT, evaluate=sigterm_at_2)
+    assert stopped.value.step == 3 and stopped.value.checkpoint.endswith("/checkpoints/3")
+    with Checkpointer(str(tmp_path / "checkpoints"), save_every=100, keep=2) as checkpointer:
+        assert checkpointer.all_steps() == [2, 3]  # the evaluated step and the preemption save
+    result = train(_model(tiny_config), tmp_path, config, TOY_MESH, OPT, evaluate=lambda m, s: {})
+    assert f"resumed {tmp_path} at step 3" in capsys.readouterr().out
+    assert result.steps == 6 and result.checkpoint.endswith("/checkpoints/6")
 
 
 def test_a_mixture_of_layouts_trains_one_layout_group_per_step(tiny_config, tmp_path):
