@@ -34,3 +34,22 @@ def test_settings_are_plain_json_and_old_markers_are_accepted(tmp_path):
     assert json.loads(json.dumps(settings)) == settings and settings["train"]["eval_tasks"] == ["xnli.en"]
     mark_done(tmp_path, {"checkpoint": "c"})  # written before settings were recorded
     check_settings(tmp_path, settings)
+
+
+@pytest.mark.usefixtures("catalog_env")
+def test_a_grid_cell_rerun_with_other_settings_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    import tasks  # noqa: F401  (registers the catalog)
+    from tiny import TOY_MESH, catalog_config
+
+    from xstilts_jax.experiments import pipeline
+    from xstilts_jax.experiments.pipeline import Experiment, run_experiment
+
+    config, optimizer = catalog_config(), OptimizerConfig(learning_rate=1e-3)
+    experiment = Experiment(root=str(tmp_path), intermediate="socialiqa", target="udpos", eval_tasks=("udpos.en",))
+    finished = TrainConfig(task="socialiqa", steps=2)
+    settings = phase_settings(model=config, train=finished, optimizer=optimizer, load_from=None, seed=0)
+    mark_done(experiment.intermediate_dir(config.name), {"checkpoint": "c", "settings": settings})
+    monkeypatch.setattr(pipeline, "model_for", lambda *a, **k: pytest.fail("nothing should be built"))
+    with pytest.raises(ConfigError, match=r"intermediate/socialiqa already finished with other settings \(train.steps: 2 -> 3\)"):
+        run_experiment(experiment, config, TOY_MESH, optimizer=optimizer,
+                       intermediate_train=TrainConfig(task="socialiqa", steps=3), target_train=TrainConfig(task="udpos", steps=1))
