@@ -61,11 +61,15 @@ def _abstract_tree(state: TrainState) -> dict[str, Any]:
     return dict(jax.tree.map(_as_abstract, tree), rng=rng)
 
 
+@jax.jit
+def _finite_flags(named: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    return {k: jnp.isfinite(v).all() for k, v in named.items()}
+
+
 def non_finite_params(params: Mapping[str, Any]) -> list[str]:
-    """Names of the floating-point parameters holding a NaN or an infinity (one reduction per array)."""
-    named = flat(params)
-    finite = {k: jnp.isfinite(v).all() for k, v in named.items() if jnp.issubdtype(v.dtype, jnp.inexact)}
-    return sorted(k for k, ok in jax.device_get(finite).items() if not ok)
+    """Names of the floating-point parameters holding a NaN or an infinity (one jitted call, on every host)."""
+    named = {k: v for k, v in flat(params).items() if jnp.issubdtype(v.dtype, jnp.inexact)}
+    return sorted(k for k, ok in jax.device_get(_finite_flags(named)).items() if not ok)
 
 
 def _stored_param_shapes(manager: ocp.CheckpointManager, step: int) -> dict[str, tuple[int, ...]]:

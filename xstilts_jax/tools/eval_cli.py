@@ -5,7 +5,9 @@
         --gin.EVAL_DIR="'runs/udpos/eval'"
 
 Writes predictions/<task>.<split>.json and scores.json into the eval directory and prints the
-per-task table. Each task is scored on its dev split, or test where it has no dev split.
+per-task table. Each task is scored on its dev split, or test where it has no dev split. The
+checkpoint must hold every eval task's trained head (a fresh one would score noise); CHECKPOINT=None
+scores a randomly initialized model on purpose.
 """
 
 from __future__ import annotations
