@@ -1,15 +1,16 @@
 """One entry point: `xstilts-jax <command> [flags]`.
 
 Commands live in their own modules and are imported lazily, so `xstilts-jax --help`
-stays fast. Errors of the `XstiltsError` family print one clear line (no traceback
-unless `--verbose`); a preempted run prints where it stopped and exits 75
-(`Preempted.EXIT_CODE`: unfinished, rerun to resume). Every command starts
+stays fast. Errors of the `XstiltsError` family, unusable paths (`OSError` naming a file) and a
+corrupted results database print one clear line (no traceback unless `--verbose`); a preempted run
+prints where it stopped and exits 75 (`Preempted.EXIT_CODE`: unfinished, rerun to resume). Every command starts
 from an empty gin configuration, also when called in-process (tests, notebooks).
 """
 
 from __future__ import annotations
 
 import importlib
+import sqlite3
 import sys
 from typing import Callable, Sequence
 
@@ -65,6 +66,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verbose:
             raise
         print(f"xstilts-jax {name}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # an unwritable or missing run, convert or results path
+        if verbose or e.filename is None:
+            raise
+        print(f"xstilts-jax {name}: error: cannot use {e.filename}: {e.strerror}; choose a path this user can "
+              "write (or create it), then rerun.", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as e:  # a corrupted results file
+        if verbose:
+            raise
+        print(f"xstilts-jax {name}: error: the results database cannot be read ({e}); restore it from a backup or "
+              "set a new results file, then rerun (scores are also in each run's eval/scores.json).", file=sys.stderr)
         return 1
     except Preempted as e:  # the state is saved; the scheduler restarts the same command to resume
         print(f"xstilts-jax {name}: {e}", flush=True)

@@ -63,11 +63,21 @@ def test_packed_rows_keep_every_token_of_the_examples_they_hold():
     assert first["labels"][0] == exs[0]["targets"]
 
 
-@pytest.mark.parametrize(
-    "kind,peak", [("NVIDIA H100 80GB HBM3", 989.4e12), ("NVIDIA H100 PCIe", 756e12), ("TPU v5 lite", 197e12), ("cpu", None)]
-)
-def test_peak_flops_table(kind, peak):
-    assert gpu.peak_flops(kind) == peak
+def test_no_peak_flops_entry_is_shadowed_by_an_earlier_one():
+    """Matching is by substring, first entry wins: a device kind equal to an entry's name must get that entry."""
+    for name, peak in gpu.PEAK_BF16_FLOPS:
+        assert gpu.peak_flops(f"NVIDIA {name} 80GB" if not name.startswith("TPU") else name) == peak, name
+    assert gpu.peak_flops("cpu") is None
+
+
+def test_tpu_peak_flops_agree_with_the_planner():
+    """The benchmark's MFU and the planner's ideal step time use the same per-chip figure for every TPU generation."""
+    from xstilts_jax.planning.topology import GENERATIONS
+
+    kinds = {"v4": "TPU v4", "v5e": "TPU v5 lite", "v5p": "TPU v5", "v6e": "TPU v6 lite"}  # jax.Device.device_kind
+    assert set(kinds) == set(GENERATIONS)
+    for generation, kind in kinds.items():
+        assert gpu.peak_flops(kind) == GENERATIONS[generation].peak_flops, kind
 
 
 def test_profile_classifies_ops_by_their_hlo_metadata():

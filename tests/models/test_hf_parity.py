@@ -117,13 +117,25 @@ def test_converted_model_matches_hf_every_layer(case, tmp_path):
 
 
 def test_xl_last_hidden_state_is_after_final_layernorm(tmp_path):
-    """Our convention: hidden_states[L] is the final output, after the pre-LN final LayerNorm.
-    HF (transformers 5) also reports the final-LayerNorm output as hidden_states[-1]; pin that."""
-    hf_model, _ = _hf_model("xlm-roberta-xl", tmp_path)
-    ids = torch.tensor([[0, 10, 11, 12, 2]])
+    """Our convention: hidden_states[L] of a pre-LN model is the final output, after the final LayerNorm.
+    The converted XL model's last slot (and last_hidden_state) equals HF's last_hidden_state, and is not
+    the last block's output that goes into that LayerNorm."""
+    hf_model, hf_dir = _hf_model("xlm-roberta-xl", tmp_path)
+    out_dir = str(tmp_path / "converted")
+    convert(hf_dir, out_dir)
+    batch = _batch(1, 0, 2, False)
+    model = load_pretrained(out_dir, {})
+    enc, _ = model.encode({"input_ids": jnp.asarray(batch["input_ids"])}, output_hidden_states=True)
+    before_norm = []
+    hook = hf_model.encoder.LayerNorm.register_forward_hook(lambda module, args, output: before_norm.append(args[0]))
     with torch.no_grad():
-        out = hf_model(input_ids=ids, output_hidden_states=True)
-    torch.testing.assert_close(out.hidden_states[-1], out.last_hidden_state, rtol=0, atol=0)
+        hf = hf_model(input_ids=torch.tensor(batch["input_ids"], dtype=torch.long),
+                      attention_mask=torch.tensor(batch["mask"], dtype=torch.long))
+    hook.remove()
+    mask, last = batch["mask"], np.asarray(enc.hidden_states)[-1]
+    assert np.abs(last - hf.last_hidden_state.numpy())[mask].max() <= TOL
+    np.testing.assert_array_equal(last, np.asarray(enc.last_hidden_state))
+    assert np.abs(last - before_norm[0].numpy())[mask].max() > 100 * TOL
 
 
 def test_sharded_safetensors_checkpoint(tmp_path):

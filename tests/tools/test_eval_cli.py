@@ -31,3 +31,22 @@ def test_eval_writes_predictions_and_scores(tmp_path, capsys):
     assert (tmp_path / "operative_config.gin").is_file()
     assert not list(tmp_path.rglob("*.tmp"))
     assert "udpos.de" in capsys.readouterr().out
+
+
+def test_a_checkpoint_without_the_eval_tasks_head_is_refused(tmp_path, capsys):
+    from flax import nnx
+    from tiny import catalog_config, catalog_model
+
+    from xstilts_jax.checkpoints.pretrained import save_pretrained
+
+    source = tmp_path / "xnli_trained"  # an encoder with an xnli head only
+    save_pretrained(str(source), catalog_config(), nnx.state(catalog_model("xnli.en"), nnx.Param).to_pure_dict(), vocab_dir=None)
+    argv = [
+        "--gin_file=gin/models/tiny.gin", "--gin_file=gin/runs/eval.gin", "--gin_file=gin/meshes/toy_cpu8.gin",
+        f"--gin.EncoderConfig.vocab_size={vocabulary.MODEL_VOCABULARY.vocab_size}",
+        f"--gin.CHECKPOINT='{source}'", f"--gin.EVAL_TASKS={EVAL!r}", f"--gin.EVAL_DIR='{tmp_path / 'eval'}'",
+    ]
+    assert cli.main(["eval", *argv]) == 1
+    err = capsys.readouterr().err
+    assert f"checkpoint {source} has no trained head 'udpos'" in err and "would score noise" in err
+    assert not (tmp_path / "eval" / "scores.json").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 
@@ -14,7 +15,7 @@ from flax import nnx
 
 from xstilts_jax.checkpoints.pretrained import save_pretrained
 from xstilts_jax.checkpoints.run import Checkpointer, load_encoder_from
-from xstilts_jax.errors import CheckpointError, ConfigError
+from xstilts_jax.errors import CheckpointError, ConfigError, DivergenceError
 from xstilts_jax.models import HeadSpec, build_model
 from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.training.optimizer import OptimizerConfig, make_optimizer
@@ -210,6 +211,49 @@ def test_corrupted_latest_checkpoint_is_skipped_with_a_message(setup, tmp_path, 
     err = capsys.readouterr().err
     assert "skipped unreadable checkpoints" in err and "step 4" in err and "resumed from step 2" in err
     assert _steps_on_disk(directory) == [2, 4]  # nothing deleted
+
+
+def test_a_corrupted_final_checkpoint_is_moved_aside_and_written_anew(setup, tmp_path, capsys):
+    directory = str(tmp_path / "checkpoints")
+    with Checkpointer(directory, save_every=2, keep=3, async_save=False) as checkpointer:
+        checkpointer.save(2, setup.fresh(), {"epoch": 0})
+        checkpointer.save(4, setup.fresh(), {"epoch": 1})
+    _garble(directory, 4)
+    with Checkpointer(directory, save_every=2, keep=3, async_save=False) as checkpointer:
+        state, _ = checkpointer.restore_latest_or_none(setup.abstract)  # falls back to step 2
+        assert checkpointer.save(4, state, {"epoch": 1, "retrained": True})  # the rerun reaches step 4 again
+    assert _steps_on_disk(directory) == [2, 4]
+    aside = [name for name in os.listdir(directory) if name.startswith("4.unreadable-")]
+    assert len(aside) == 1 and os.listdir(os.path.join(directory, aside[0]))  # kept, not deleted
+    assert "moved the unreadable checkpoint" in capsys.readouterr().err
+    with Checkpointer(directory, save_every=2, keep=3) as checkpointer:
+        assert checkpointer.restore(4, abstract_state=setup.abstract)[1] == {"epoch": 1, "retrained": True}
+    # a later phase loading an unreadable step gets one line naming it and the way out
+    _garble(directory, 2)
+    with pytest.raises(CheckpointError, match=r"checkpoint .*/2 cannot be read .*delete that DONE file"):
+        load_encoder_from(os.path.join(directory, "2"), build_model(setup.model.config, {"cls": CLS3}))
+
+
+def _garble(directory: str, step: int) -> None:
+    """Overwrite every array file of `step` (a disk error, a half-copied directory)."""
+    for root, _, files in os.walk(os.path.join(directory, str(step), "state")):
+        for name in files:
+            if not name.startswith(("_METADATA", "_CHECKPOINT_METADATA", "manifest")):
+                with open(os.path.join(root, name), "wb") as f:
+                    f.write(b"garbage")
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_save_with_non_finite_parameters_is_refused(setup, tmp_path, force):
+    directory = str(tmp_path / "checkpoints")
+    with Checkpointer(directory, save_every=2, keep=3, async_save=False) as checkpointer:
+        checkpointer.save(2, setup.fresh(), {})
+        state = setup.fresh()
+        bad = dict(state.params, encoder=jax.tree.map(lambda p: p.at[(0,) * p.ndim].set(jnp.nan), state.params["encoder"]))
+        assert not checkpointer.save(3, dataclasses.replace(state, params=bad), {})  # not a save step: not checked
+        with pytest.raises(DivergenceError, match=r"step 4 was not saved .*encoder/.*last good checkpoint is step 2"):
+            checkpointer.save(4, dataclasses.replace(state, params=bad), {}, force=force)
+        assert checkpointer.all_steps() == [2]
 
 
 @pytest.fixture(scope="module")

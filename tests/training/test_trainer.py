@@ -2,6 +2,7 @@
 
 import dataclasses
 import glob
+import signal
 
 import jax
 import numpy as np
@@ -16,9 +17,9 @@ from xstilts_jax.models import HeadSpec, build_model
 from xstilts_jax.partitioning import Partitioner
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.data.layouts import layout_groups
-from xstilts_jax.errors import ConfigError, DivergenceError
+from xstilts_jax.errors import ConfigError, DivergenceError, Preempted
 from xstilts_jax.training import step_builder
-from xstilts_jax.checkpoints.run import Checkpointer
+from xstilts_jax.checkpoints.run import Checkpointer, load_encoder_from
 from xstilts_jax.training.model_init import build_sharded_model
 from xstilts_jax.training.train_state import split_model
 from xstilts_jax.training.trainer import TrainConfig, _group_of_step, heads_of, resolve_steps, train
@@ -158,8 +159,8 @@ def test_best_checkpoint_is_handed_on(tiny_config, tmp_path):
         assert checkpointer.all_steps() == [2, 6]  # keep-1 latest plus the best
 
 
-@pytest.mark.slow
-def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
+def _poisoned_from(first_bad: int):
+    """`make_train_step` whose update is NaN (parameters and loss) from step `first_bad` on."""
     real = step_builder.make_train_step
 
     def poisoned(*args, **kwargs):
@@ -167,19 +168,56 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
 
         def run(state, batch):
             new_state, metrics = step(state, batch)
-            bad = new_state.step >= 3  # from the third step on the update is NaN
+            bad = new_state.step >= first_bad
             params = jax.tree.map(lambda p: jax.numpy.where(bad, jax.numpy.nan, p), new_state.params)
             metrics = dict(metrics, loss=jax.numpy.where(bad, jax.numpy.nan, metrics["loss"]))
             return dataclasses.replace(new_state, params=params), metrics
 
         return run
 
-    monkeypatch.setattr(step_builder, "make_train_step", poisoned)
+    return poisoned
+
+
+@pytest.mark.slow
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
+    monkeypatch.setattr(step_builder, "make_train_step", _poisoned_from(3))
     config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=2, log_every=1)
     with pytest.raises(DivergenceError, match="diverged at step 3.*last good checkpoint is step 2"):
         train(_model(tiny_config), tmp_path, config, TOY_MESH, OPT)
     with Checkpointer(str(tmp_path / "checkpoints"), save_every=2, keep=2) as checkpointer:
         assert checkpointer.all_steps() == [2]
+
+
+@pytest.mark.slow
+def test_a_nan_at_a_save_forced_by_evaluation_is_refused(tiny_config, tmp_path, monkeypatch):
+    """eval_every not a multiple of log_every: the loss is not looked at on step 3, but its forced save is checked."""
+    monkeypatch.setattr(step_builder, "make_train_step", _poisoned_from(3))
+    config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=2, log_every=4, eval_every=3,
+                         eval_tasks=("unused",))
+    with pytest.raises(DivergenceError, match="step 3 was not saved.*not finite.*last good checkpoint is step 2"):
+        train(_model(tiny_config), tmp_path, config, TOY_MESH, OPT, evaluate=lambda m, s: {"eval/x": 0.0})
+    with Checkpointer(str(tmp_path / "checkpoints"), save_every=2, keep=2) as checkpointer:
+        assert checkpointer.all_steps() == [2]
+    restored = _params(load_encoder_from(str(tmp_path / "checkpoints" / "2"), _model(tiny_config)))
+    assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(restored))
+
+
+def test_sigterm_to_a_single_process_saves_and_the_rerun_resumes_there(tiny_config, tmp_path, capsys):
+    config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=100, eval_every=2, eval_tasks=("unused",))
+
+    def sigterm_at_2(model, step):  # a preemption notice arriving while step 2 is evaluated
+        if step == 2:
+            signal.raise_signal(signal.SIGTERM)
+        return {}
+
+    with pytest.raises(Preempted) as stopped:
+        train(_model(tiny_config), tmp_path, config, TOY_MESH, OPT, evaluate=sigterm_at_2)
+    assert stopped.value.step == 3 and stopped.value.checkpoint.endswith("/checkpoints/3")
+    with Checkpointer(str(tmp_path / "checkpoints"), save_every=100, keep=2) as checkpointer:
+        assert checkpointer.all_steps() == [2, 3]  # the evaluated step and the preemption save
+    result = train(_model(tiny_config), tmp_path, config, TOY_MESH, OPT, evaluate=lambda m, s: {})
+    assert f"resumed {tmp_path} at step 3" in capsys.readouterr().out
+    assert result.steps == 6 and result.checkpoint.endswith("/checkpoints/6")
 
 
 def test_a_mixture_of_layouts_trains_one_layout_group_per_step(tiny_config, tmp_path):
@@ -188,16 +226,27 @@ def test_a_mixture_of_layouts_trains_one_layout_group_per_step(tiny_config, tmp_
     groups = layout_groups("toy_layouts")
     assert [(g.layout, g.weight) for g in groups] == [("choice2", 0.25), ("class", 0.75)]
     draws = [_group_of_step(groups, 0, s) for s in range(400)]
-    assert draws == [_group_of_step(groups, 0, s) for s in range(400)]  # the same after a resume
     assert 0.18 < draws.count(0) / 400 < 0.32
-    model = build_model(tiny_config.replace(dropout_rate=0.0),
-                        {"toy": HeadSpec("classification", 3), "toy_choice": HeadSpec("multiple_choice")}, seed=0)
-    before = jax.tree.map(np.asarray, _params(model))
-    config = TrainConfig(task="toy_layouts", steps=8, batch_size=8, save_every=8)
-    after = _params(train(model, tmp_path, config, TOY_MESH, OPT).model)
+
+    def model():
+        heads = {"toy": HeadSpec("classification", 3), "toy_choice": HeadSpec("multiple_choice")}
+        return build_model(tiny_config.replace(dropout_rate=0.0), heads, seed=0)
+
+    def crash_at_4(m, step):
+        raise Crash()
+
+    before = jax.tree.map(np.asarray, _params(model()))
+    config = TrainConfig(task="toy_layouts", steps=8, batch_size=8, save_every=4, eval_every=4, eval_tasks=("unused",))
+    after = _params(train(model(), tmp_path / "a", config, TOY_MESH, OPT, evaluate=lambda m, s: {}).model)
 
     def changed(head):
         pairs = zip(jax.tree.leaves(before["heads"][head]), jax.tree.leaves(after["heads"][head]))
         return any(not np.allclose(a, np.asarray(b)) for a, b in pairs)
 
     assert changed("toy") and changed("toy_choice")
+    # a run stopped after step 4 and resumed draws the same groups and data: it ends where the straight run ends
+    with pytest.raises(Crash):
+        train(model(), tmp_path / "b", config, TOY_MESH, OPT, evaluate=crash_at_4)
+    resumed = _params(train(model(), tmp_path / "b", config, TOY_MESH, OPT, evaluate=lambda m, s: {}).model)
+    for a, b in zip(jax.tree.leaves(jax.tree.map(np.asarray, after)), jax.tree.leaves(resumed)):
+        np.testing.assert_allclose(a, np.asarray(b), atol=1e-6)

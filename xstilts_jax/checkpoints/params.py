@@ -42,18 +42,33 @@ def shape_problems(
 
 
 def restore_selected_params(
-    model: Model, checkpoint_path: str, stored: Mapping[str, tuple[int, ...]], *, source: str, subtree: str | None = None
+    model: Model,
+    checkpoint_path: str,
+    stored: Mapping[str, tuple[int, ...]],
+    *,
+    source: str,
+    subtree: str | None = None,
+    require_heads: bool = False,
 ) -> Model:
     """Restore the encoder and the heads both sides have from an orbax PyTree checkpoint, in place.
 
     `stored` is the checkpoint's flat 'a/b/c' → shape of the parameters (under `subtree`,
     when the parameters sit inside a larger saved tree). Heads only the model has keep their
     values; heads only the checkpoint has are not read. Any shape difference is a
-    CheckpointError naming every parameter; restored arrays take the model's shardings.
+    CheckpointError naming every parameter; restored arrays take the model's shardings. With
+    `require_heads`, a model head with parameters that the checkpoint lacks is a CheckpointError.
     """
     state = nnx.state(model, nnx.Param)
     current = flat(nnx.to_pure_dict(state))
     shared_heads = {k.split("/")[1] for k in stored if k.startswith("heads/")} & set(model.heads)
+    missing = sorted({k.split("/")[1] for k in current if k.startswith("heads/")} - shared_heads)
+    if require_heads and missing:
+        have = sorted({k.split("/")[1] for k in stored if k.startswith("heads/")})
+        raise CheckpointError(
+            f"checkpoint {source} has no trained head {', '.join(map(repr, missing))} (it has {have or 'no heads'}); "
+            "a fresh head would score noise. Evaluate a checkpoint trained on a task with that head "
+            "(e.g. the target phase's checkpoints/)."
+        )
 
     def selected(name: str) -> bool:
         parts = name.split("/")

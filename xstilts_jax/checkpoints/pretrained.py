@@ -151,14 +151,14 @@ def load_config(directory: str) -> EncoderConfig:
     return EncoderConfig.from_dict(data["encoder"], source=path)
 
 
-def restore_params(model: Model, directory: str) -> Model:
+def restore_params(model: Model, directory: str, *, require_heads: bool = False) -> Model:
     """Load checkpoint `directory` into `model` in place (and return it).
 
     The encoder is always restored; a head of `model` is restored when the checkpoint has
     a head of that name, otherwise it keeps its current values; checkpoint heads the
     model lacks are ignored. Restored arrays take the shardings of `model`'s arrays, so a
     model created on a mesh is loaded sharded. Any shape mismatch is a CheckpointError
-    listing every mismatched parameter.
+    listing every mismatched parameter; with `require_heads`, so is a model head the checkpoint lacks.
     """
     params_dir = os.path.join(os.path.abspath(directory), PARAMS_DIR)
     if not os.path.isdir(params_dir):
@@ -169,7 +169,7 @@ def restore_params(model: Model, directory: str) -> Model:
     with ocp.StandardCheckpointer() as checkpointer:
         stored = {k: tuple(v.shape) for k, v in flat(checkpointer.metadata(params_dir).item_metadata.tree).items()}
 
-    return restore_selected_params(model, params_dir, stored, source=directory)
+    return restore_selected_params(model, params_dir, stored, source=directory, require_heads=require_heads)
 
 
 

@@ -16,13 +16,15 @@ import json
 import math
 import os
 import sys
+import time
 from typing import Any, Literal, Mapping
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
-from xstilts_jax.errors import CheckpointError, ConfigError
+from xstilts_jax.errors import CheckpointError, ConfigError, DivergenceError
 from xstilts_jax.models.model import Model
 from xstilts_jax.checkpoints.params import flat, restore_selected_params, shape_problems
 from xstilts_jax.checkpoints.pretrained import CONFIG_FILE, restore_params
@@ -57,6 +59,17 @@ def _abstract_tree(state: TrainState) -> dict[str, Any]:
     rng = jax.ShapeDtypeStruct(rng.shape, rng.dtype, sharding=getattr(state.rng, "sharding", None))
     tree = {"step": state.step, "params": state.params, "opt_state": state.opt_state}
     return dict(jax.tree.map(_as_abstract, tree), rng=rng)
+
+
+@jax.jit
+def _finite_flags(named: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+    return {k: jnp.isfinite(v).all() for k, v in named.items()}
+
+
+def non_finite_params(params: Mapping[str, Any]) -> list[str]:
+    """Names of the floating-point parameters holding a NaN or an infinity (one jitted call, on every host)."""
+    named = {k: v for k, v in flat(params).items() if jnp.issubdtype(v.dtype, jnp.inexact)}
+    return sorted(k for k, ok in jax.device_get(_finite_flags(named)).items() if not ok)
 
 
 def _stored_param_shapes(manager: ocp.CheckpointManager, step: int) -> dict[str, tuple[int, ...]]:
@@ -117,6 +130,7 @@ class Checkpointer:
             enable_async_checkpointing=async_save,
         )
         self._manager = ocp.CheckpointManager(self.directory, options=options, item_handlers=_handlers())
+        self._unreadable: set[int] = set()  # complete on disk but unreadable (found by restore_latest_or_none)
 
     def _score(self, metrics: Mapping[str, Any]) -> float:
         # Checkpoints written by a run that tracked another metric rank last instead of crashing the policy.
@@ -134,12 +148,23 @@ class Checkpointer:
         """Start saving `state` and `data_position` at `step` when `step % save_every == 0`
         (or a preemption was signalled) or `force`; True if a save started.
 
-        A step already on disk is never overwritten (returns False). `metrics` rank the
-        checkpoint for best-k retention and must then contain `best_metric`; without a
-        `best_metric` they are not stored.
+        A readable step already on disk is never overwritten (returns False); one that
+        `restore_latest_or_none` found unreadable is moved aside to `<step>.unreadable-<time>`
+        and saved anew. Parameters that are not all finite are a DivergenceError, so every
+        checkpoint on disk is a good one. `metrics` rank the checkpoint for best-k retention
+        and must then contain `best_metric`; without a `best_metric` they are not stored.
         """
-        if step in self._manager.all_steps():
+        if step in self._unreadable:
+            self._move_aside(step)
+        if step in self._manager.all_steps() or not (force or self._manager.should_save(step)):
             return False
+        bad = non_finite_params(state.params)
+        if bad:
+            raise DivergenceError(
+                f"step {step} was not saved in {self.directory}: {len(bad)} parameters are not finite "
+                f"(e.g. {', '.join(bad[:3])}); the last good checkpoint is step {self.latest_step()}. Lower the "
+                "learning rate, raise warmup or clip gradients, then rerun (it resumes from that checkpoint)."
+            )
         try:
             json.dumps(dict(data_position))
         except TypeError as e:
@@ -159,7 +184,22 @@ class Checkpointer:
                 META: ocp.args.JsonSave(meta),
             }
         )
-        return self._manager.save(step, args=args, metrics=metrics, force=force)
+        return self._manager.save(step, args=args, metrics=metrics, force=True)
+
+    def _move_aside(self, step: int) -> None:
+        """Rename an unreadable step directory out of orbax's sight (kept for inspection, never deleted)."""
+        self._manager.wait_until_finished()
+        if jax.process_index() == 0:
+            source = os.path.join(self.directory, str(step))
+            target = f"{source}.unreadable-{int(time.time())}"
+            os.rename(source, target)
+            print(f"warning: moved the unreadable checkpoint {source} to {target}; saving step {step} anew", file=sys.stderr)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"checkpoint {step} moved aside")
+        self._unreadable.discard(step)
+        self._manager.reload()
 
     def all_steps(self) -> list[int]:
         """Steps of the complete (or in-flight, from this process) checkpoints, ascending."""
@@ -257,8 +297,10 @@ class Checkpointer:
                 if MODEL_MISMATCH in str(e):
                     raise
                 problems.append(f"step {step}: {e}")
+                self._unreadable.add(step)
             except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types for unreadable files
                 problems.append(f"step {step}: {type(e).__name__}: {e}")
+                self._unreadable.add(step)
             else:
                 if problems:
                     print(
@@ -304,25 +346,39 @@ def _run_checkpoint(path: str) -> tuple[str, dict[str, tuple[int, ...]]] | None:
         manager.close()
 
 
-def load_encoder_from(directory_or_checkpoint: str, model: Model) -> Model:
+def load_encoder_from(directory_or_checkpoint: str, model: Model, *, require_heads: bool = False) -> Model:
     """Load an earlier phase's weights into `model` in place (and return it).
 
     The source is a converted pretrained directory (`checkpoints/pretrained.py`), a
     Checkpointer directory (its latest complete step), or one step directory of it.
     The encoder is always loaded; heads of `model` that the source also has are
     loaded, other heads keep their fresh values, and source heads the model lacks are
-    dropped. Any shape difference is a CheckpointError naming every parameter.
+    dropped. Any shape difference is a CheckpointError naming every parameter. With
+    `require_heads`, every head of `model` that has parameters must come from the source
+    (evaluation: a fresh head would score noise).
     """
     source = os.path.abspath(directory_or_checkpoint)
     if not os.path.isdir(source):
         raise CheckpointError(f"checkpoint directory {source} does not exist.")
     if os.path.isfile(os.path.join(source, CONFIG_FILE)):
-        return restore_params(model, source)
-    found = _run_checkpoint(source)
-    if found is None:
-        raise CheckpointError(
-            f"{source} is neither a pretrained checkpoint (no {CONFIG_FILE}) nor a run's checkpoint "
-            "directory with a complete step; point at the earlier phase's checkpoint directory."
+        return restore_params(model, source, require_heads=require_heads)
+    try:
+        found = _run_checkpoint(source)
+        if found is None:
+            raise CheckpointError(
+                f"{source} is neither a pretrained checkpoint (no {CONFIG_FILE}) nor a run's checkpoint "
+                "directory with a complete step; point at the earlier phase's checkpoint directory."
+            )
+        step_dir, stored = found
+        return restore_selected_params(
+            model, os.path.join(step_dir, STATE), stored, source=step_dir, subtree="params", require_heads=require_heads
         )
-    step_dir, stored = found
-    return restore_selected_params(model, os.path.join(step_dir, STATE), stored, source=step_dir, subtree="params")
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many types for unreadable files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(
+            f"checkpoint {source} cannot be read ({type(e).__name__}: {first[:200]}). If a phase's DONE file "
+            f"names it, delete that DONE file and rerun the phase: it resumes from the last readable step and "
+            "writes this one anew."
+        ) from e

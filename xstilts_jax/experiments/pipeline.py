@@ -8,7 +8,8 @@ Run directory (everything about a run lives under it):
         target/                                       checkpoints/, tensorboard/, DONE
         eval/                                         predictions/*.json, scores.json, DONE
 
-A phase whose `DONE` marker exists is skipped, so a finished MLM or intermediate checkpoint
+A phase whose `DONE` marker exists is skipped (after checking that the settings it recorded
+equal the current ones; a difference is refused), so a finished MLM or intermediate checkpoint
 is reused by every later run instead of retrained, and a rerun continues where it stopped.
 `DONE` records the checkpoint the next phase loads: the best by the phase's `best_metric`,
 else the last. The baseline goes down the same path minus the intermediate phase; a target
@@ -43,6 +44,7 @@ from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.checkpoints.run import load_encoder_from
 from xstilts_jax.training.model_init import build_sharded_model
 from xstilts_jax.training.optimizer import OptimizerConfig
+from xstilts_jax.training.run_lock import RunLock
 from xstilts_jax.training.trainer import TrainConfig, heads_of, train
 
 DONE = "DONE"
@@ -119,6 +121,40 @@ def phase_summary(directory: Path) -> dict[str, Any]:
     return json.loads((directory / DONE).read_text())
 
 
+def phase_settings(**parts: object) -> dict[str, Any]:
+    """What decides a phase's result (dataclasses as dicts, in JSON form), as its DONE marker records it."""
+    plain = {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in parts.items()}  # type: ignore[arg-type]
+    return json.loads(json.dumps(plain, sort_keys=True, default=str))
+
+
+def _flat_settings(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        out.update(_flat_settings(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def check_settings(directory: Path, settings: Mapping[str, Any]) -> None:
+    """A ConfigError when `directory` is a finished phase (DONE) whose recorded settings differ from
+    `settings`: a rerun must not report done for a configuration that was never trained."""
+    if not phase_done(directory):
+        return
+    stored = phase_summary(directory).get("settings")
+    if stored is None:  # a DONE written before settings were recorded
+        return
+    old, new = _flat_settings(stored), _flat_settings(dict(settings))
+    changed = [f"{k}: {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if changed:
+        shown = "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4 else "")
+        raise ConfigError(
+            f"{directory} already finished with other settings ({shown}); nothing was run or written. To rerun on "
+            f"purpose, use a new directory (or delete {directory}), or delete {directory / DONE} to continue its "
+            "checkpoints with the new settings."
+        )
+
+
 def mark_done(directory: Path, summary: Mapping[str, object]) -> None:
     """Write the DONE marker (atomically, first host only) with a short JSON summary."""
     if jax.process_index() != 0:
@@ -160,10 +196,11 @@ def model_for(
     load_from: str | None,
     mesh_config: MeshConfig,
     representation: EmbeddingRepresentation | None = None,
+    require_heads: bool = False,
 ) -> Model:
     """A model with the heads of `tasks` (`embedding` heads overridden by `representation`, if given), created
-    sharded on `mesh_config`'s mesh and loaded from `load_from` (the encoder, and heads it also has)
-    into those shardings."""
+    sharded on `mesh_config`'s mesh and loaded from `load_from` (the encoder, and heads it also has; with
+    `require_heads`, every head with parameters) into those shardings."""
     specs: dict[str, HeadSpec] = {}
     for task in tasks:
         heads = heads_of(task)
@@ -173,7 +210,7 @@ def model_for(
         specs = with_representation(specs, representation)
     model = build_sharded_model(config, specs, seed, Partitioner.from_config(mesh_config))
     if load_from is not None:
-        load_encoder_from(load_from, model)
+        load_encoder_from(load_from, model, require_heads=require_heads)
     return model
 
 
@@ -181,7 +218,9 @@ def _train_phase(
     phase: str, directory: Path, config: EncoderConfig, train_config: TrainConfig, load_from: str | None,
     seed: int, mesh_config: MeshConfig, optimizer: OptimizerConfig,
 ) -> str:
-    """Run one training phase unless DONE; returns the checkpoint the next phase loads."""
+    """Run one training phase unless DONE with the same settings; returns the checkpoint the next phase loads."""
+    settings = phase_settings(model=config, train=train_config, optimizer=optimizer, load_from=load_from, seed=seed)
+    check_settings(directory, settings)
     if phase_done(directory):
         return str(phase_summary(directory)["checkpoint"])
     model = model_for(config, [train_config.task], seed, load_from, mesh_config)
@@ -189,7 +228,7 @@ def _train_phase(
     summary = {
         "phase": phase, "task": train_config.task, "steps": result.steps, "train_loss": result.train_loss,
         "eval": dict(result.eval_metrics), "best_step": result.best_step, "checkpoint": result.checkpoint,
-        "seconds": round(result.seconds, 1),
+        "seconds": round(result.seconds, 1), "settings": settings,
     }
     mark_done(directory, summary)
     print(format_phase(summary))
@@ -227,15 +266,21 @@ def run_experiment(
     eval_dir = experiment.target_dir(name) / "eval"
     scores_path = eval_dir / "scores.json"
     tasks = expand_tasks(experiment.eval_tasks)
+    settings = EvalSettings(experiment.eval_batch_size, experiment.eval_length, Partitioner.from_config(mesh_config))
+    eval_settings = phase_settings(
+        model=config, tasks=tasks, batch_size=experiment.eval_batch_size, length=experiment.eval_length,
+        representation=settings.representation, checkpoint=load_from,
+    )
+    check_settings(eval_dir, eval_settings)
     if phase_done(eval_dir):
         stored = json.loads(scores_path.read_text())
         return {task: stored[task] for task in tasks if task in stored}  # in eval-task order, as when scored
     trained_on = [target_train.task] if experiment.target_train and target_train is not None else []
-    settings = EvalSettings(experiment.eval_batch_size, experiment.eval_length, Partitioner.from_config(mesh_config))
     model = model_for(config, trained_on or tasks, seed, load_from, mesh_config, settings.representation)
     _check_heads(model, tasks)
-    scores = evaluate_and_write(model, tasks, settings, eval_dir)
-    mark_done(eval_dir, {"phase": "eval", "tasks": tasks, "checkpoint": load_from})
+    with RunLock(eval_dir):
+        scores = evaluate_and_write(model, tasks, settings, eval_dir)
+    mark_done(eval_dir, {"phase": "eval", "tasks": tasks, "checkpoint": load_from, "settings": eval_settings})
     print(format_scores(f"zero-shot {experiment.target} ({name}, {system_name(experiment.intermediate)}, seed {seed})", scores))
     return scores
 

@@ -5,7 +5,9 @@
         --gin.EVAL_DIR="'runs/udpos/eval'"
 
 Writes predictions/<task>.<split>.json and scores.json into the eval directory and prints the
-per-task table. Each task is scored on its dev split, or test where it has no dev split.
+per-task table. Each task is scored on its dev split, or test where it has no dev split. The
+checkpoint must hold every eval task's trained head (a fresh one would score noise); CHECKPOINT=None
+scores a randomly initialized model on purpose.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def main(argv: Sequence[str]) -> int:
     run, config, mesh_config = EvalRun(), EncoderConfig(), MeshConfig()
     tasks = expand_tasks(run.eval_tasks)
     settings = EvalSettings(run.batch_size, run.length, Partitioner.from_config(mesh_config))
-    model = model_for(config, tasks, 0, run.checkpoint, mesh_config, settings.representation)
+    # a checkpoint must bring every scored head: a freshly initialized one would score noise
+    model = model_for(config, tasks, 0, run.checkpoint, mesh_config, settings.representation, require_heads=True)
     scores = evaluate_and_write(model, tasks, settings, run.eval_dir)
     write_operative_config(Path(run.eval_dir))
     print(format_scores(f"scores of {run.checkpoint or 'a randomly initialized model'}", scores))

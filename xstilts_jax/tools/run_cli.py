@@ -7,6 +7,7 @@ The target's record supplies what gin leaves unbound: the training task and eval
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from typing import Any, Sequence
 
@@ -14,6 +15,7 @@ import gin
 import jax
 
 from xstilts_jax.data.task_records import get_task_record
+from xstilts_jax.errors import ConfigError
 from xstilts_jax.experiments.mixtures import register_mixtures
 from xstilts_jax.experiments.pipeline import Experiment, run_experiment, target_phase_defaults
 from xstilts_jax.experiments.results.records import RunInfo
@@ -69,6 +71,26 @@ def _optimizer(target: str) -> OptimizerConfig:
     return OptimizerConfig(**_unbound("", "OptimizerConfig", defaults))
 
 
+def _record(run_id: str, config: EncoderConfig, experiment: Experiment, scores: dict[str, dict[str, Any]]) -> None:
+    """Store the run and its zero-shot scores in the results database."""
+    with ResultsStore(results_db()) as store:
+        store.record_run(
+            RunInfo(
+                run_id=run_id,
+                model=config.name,
+                model_params=count_params(config),
+                target=experiment.target,
+                intermediate=system_name(experiment.intermediate),
+                seed=experiment.seed,
+                gin_config=gin.operative_config_str(),
+                git_commit=git_commit(),
+            )
+        )
+        for task, result in scores.items():
+            values = {k: v for k, v in result.items() if k != "split"}
+            store.record_scores(run_id, "eval", task, str(result["split"]), {get_task_record(task).language: values})
+
+
 def run_from_gin() -> dict[str, dict[str, Any]]:
     """Build everything from the parsed gin config, run the experiment, record its scores."""
     register_mixtures()
@@ -84,22 +106,14 @@ def run_from_gin() -> dict[str, dict[str, Any]]:
     )
     run_id = str(experiment.target_dir(config.name))
     if jax.process_index() == 0:
-        with ResultsStore(results_db()) as store:
-            store.record_run(
-                RunInfo(
-                    run_id=run_id,
-                    model=config.name,
-                    model_params=count_params(config),
-                    target=experiment.target,
-                    intermediate=system_name(experiment.intermediate),
-                    seed=experiment.seed,
-                    gin_config=gin.operative_config_str(),
-                    git_commit=git_commit(),
-                )
-            )
-            for task, result in scores.items():
-                values = {k: v for k, v in result.items() if k != "split"}
-                store.record_scores(run_id, "eval", task, str(result["split"]), {get_task_record(task).language: values})
+        try:
+            _record(run_id, config, experiment, scores)
+        except sqlite3.DatabaseError as e:
+            raise ConfigError(
+                f"results database {results_db()} cannot be written ({e}); the scores are in "
+                f"{experiment.target_dir(config.name) / 'eval' / 'scores.json'}. Restore the database from a backup "
+                "or bind a new results_db.path, then rerun (finished phases are skipped)."
+            ) from e
         print(f"results recorded in {results_db()}")
     return scores
 

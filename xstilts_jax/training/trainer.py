@@ -33,6 +33,7 @@ from xstilts_jax.checkpoints.run import Checkpointer
 from xstilts_jax.training.dev_eval import EvalFn, dev_evaluator
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.preemption import PreemptionWatch
+from xstilts_jax.training.run_lock import RunLock
 from xstilts_jax.training.step_builder import build_train_step
 from xstilts_jax.training.summaries import SummaryWriter
 from xstilts_jax.training.train_state import TrainState
@@ -149,11 +150,12 @@ def train(
     when a checkpoint is resumed): use `PhaseResult.model` afterwards. Build it with `build_sharded_model` (`model_init.py`) so a
     large model is created on the mesh; on one host a model built whole is moved there first.
 
-    A preemption notice (SIGTERM to any host) saves every host's state at one agreed step and
+    The run directory is locked while training (`run_lock.py`). A preemption notice (SIGTERM to any host) saves every host's state at one agreed step and
     raises `Preempted` once the save is on disk; rerunning resumes from that step.
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)  # an unwritable path fails here, naming it, before any work
     partitioner = Partitioner.from_config(mesh_config)
     partitioner.check_batch_divisible(config.batch_size)
     if evaluate is None:
@@ -174,7 +176,7 @@ def train(
     train_loss: float | None = None
     eval_metrics: dict[str, float] = {}
     preempted_at: int | None = None
-    with PreemptionWatch() as preemption, Checkpointer(
+    with RunLock(run_dir), PreemptionWatch() as preemption, Checkpointer(
         str(run_dir / "checkpoints"), save_every=config.save_every, keep=config.keep,
         best_metric=config.best_metric, best_mode=config.best_mode,  # type: ignore[arg-type]
     ) as checkpointer:
