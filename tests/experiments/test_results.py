@@ -53,9 +53,11 @@ XTREME_R_SCORES = {
     "mlqa": {"en": _qa(66.0, 80.0), "de": _qa(50.0, 64.0)},
     "tydiqa": {"en": _qa(56.0, 70.0), "fi": _qa(48.0, 62.0)},
     "mewslix": {"en": {"mrr_at_20": 50.0}, "de": {"mrr_at_20": 40.0}},
-    "lareqa": {"en": {"map_at_20": 40.0}, "de": {"map_at_20": 30.0}},
+    "lareqa": {"en": {"map_at_20": 40.0, "queries": 2.0}, "de": {"map_at_20": 30.0, "queries": 2.0}},
     "tatoeba": {"de": {"accuracy": 90.0}, "fr": {"accuracy": 84.0}},
 }
+# The recorded languages stand in for the official lists (which `aggregate` uses by default).
+RECORDED = {task: list(per_language) for task, per_language in XTREME_R_SCORES.items()}
 # Headlines by hand: mean over languages; QA = (mean EM + mean F1) / 2.
 HEADLINES = {
     "xnli": 85.0,
@@ -163,25 +165,27 @@ def test_aggregate_equals_hand_computed_means_on_the_scoring_splits(store):
     _record_benchmark(store)
     # Decoys the aggregate must not read: other splits, a non-benchmark task.
     store.record_scores(RUN.run_id, "target", "xnli", "test", {"en": {"accuracy": 0.0}, "de": {"accuracy": 0.0}})
-    store.record_scores(RUN.run_id, "target", "xquad", "validation", {"en": _qa(0.0, 0.0)})
+    store.record_scores(RUN.run_id, "target", "xquad", "validation", {"en": _qa(0.0, 0.0), "de": _qa(0.0, 0.0)})
     store.record_scores(RUN.run_id, "intermediate", "mnli", "validation", {"en": {"accuracy": 90.0}})
 
-    result = store.aggregate(RUN.run_id, "xtreme_r")
+    result = store.aggregate(RUN.run_id, "xtreme_r", expected_languages=RECORDED)
     assert {task: score.headline for task, score in result.tasks.items()} == HEADLINES
     assert result.tasks["udpos"].metric_means == {"f1": 92.0, "precision": 91.0, "recall": 93.0}
     assert result.categories == {
         "classification": (85.0 + 75.0) / 2,
-        "structured_prediction": (92.0 + 80.0) / 2,
-        "question_answering": (71.5 + 65.0 + 59.0) / 3,
-        "retrieval": (45.0 + 35.0 + 87.0) / 3,
+        "tagging": (92.0 + 80.0) / 2,
+        "qa": (71.5 + 65.0 + 59.0) / 3,
+        "retrieval": (87.0 + 45.0) / 2,  # evaluate.py: Tatoeba, Mewsli-X
+        "multi_choice": 75.0,
+        "retrieval_paper": (87.0 + 45.0 + 35.0) / 3,  # XTREME-R paper: with LAReQA
     }
     assert result.overall == sum(HEADLINES.values()) / 10
     assert result.complete and result.missing_tasks == () and result.incomplete_tasks == ()
 
     # One split for every task ("test": the xnli decoy and the tasks scored on test), or a split for one task.
-    on_test = store.aggregate(RUN.run_id, "xtreme_r", split="test")
+    on_test = store.aggregate(RUN.run_id, "xtreme_r", split="test", expected_languages=RECORDED)
     assert set(on_test.tasks) == {"xnli", "xquad", "tatoeba", "lareqa"} and on_test.tasks["xnli"].headline == 0.0
-    on_map = store.aggregate(RUN.run_id, "xtreme_r", split={"xquad": "validation"})
+    on_map = store.aggregate(RUN.run_id, "xtreme_r", split={"xquad": "validation"}, expected_languages=RECORDED)
     assert on_map.tasks["xquad"].headline == 0.0 and on_map.tasks["xnli"].headline == 85.0
 
 
@@ -208,7 +212,7 @@ def test_incomplete_aggregates_are_none_and_say_what_is_missing(store):
     assert result.incomplete_tasks == ("xnli",)
     assert result.tasks["xnli"].headline is None and result.tasks["xnli"].missing_languages == ("fr",)
     assert result.categories["classification"] is None and result.categories["retrieval"] is None
-    assert result.categories["structured_prediction"] == 86.0
+    assert result.categories["tagging"] == 86.0
     # XTREME wants PAWS-X and BUCC, which were never recorded.
     xtreme = store.aggregate(RUN.run_id, "xtreme")
     assert xtreme.overall is None and set(xtreme.missing_tasks) == {"pawsx", "bucc2018"}
@@ -219,7 +223,7 @@ def test_aggregate_needs_a_phase_when_scores_come_from_several(store):
     store.record_scores(RUN.run_id, "rerun", "xnli", "validation", {"en": {"accuracy": 60.0}})
     with pytest.raises(ResultsError, match=r"several phases for \{'xnli': \['rerun', 'target'\]\}; pass phase="):
         store.aggregate(RUN.run_id)
-    assert store.aggregate(RUN.run_id, phase="rerun").tasks["xnli"].headline == 60.0
+    assert store.aggregate(RUN.run_id, phase="rerun", expected_languages={"xnli": ["en"]}).tasks["xnli"].headline == 60.0
     with pytest.raises(ResultsError, match=r"unknown benchmark 'xtreme-r'; choose from \['xtreme', 'xtreme_r'\]"):
         store.aggregate(RUN.run_id, "xtreme-r")
 
@@ -466,15 +470,15 @@ def test_cli_aggregate_csv_and_submission(store, tmp_path, capsys):
     assert cli(["results", "--db", db, "--aggregate", "--run", RUN.run_id, "--benchmark", "xtreme_r"]) == 0
     out = capsys.readouterr().out
     assert f"run {RUN.run_id}, xtreme_r" in out
-    assert "xnli           85.00   (2/2 languages)" in out
+    assert "xnli               -   (2/15 languages)" in out  # XTREME-R's 15 XNLI languages by default
     assert "overall                        -" in out and "missing tasks: lareqa" in out
-    assert "(means over the recorded languages; --expected_languages FILE.json checks their coverage)" in out
+    assert "(means over xtreme_r's official languages per task, as evaluate.py; --expected_languages" in out
 
     expected = tmp_path / "langs.json"
     expected.write_text(json.dumps({task: ["en", "de"] for task in XTREME_R_SCORES}))
     assert cli(["results", "--db", db, "--aggregate", "--run", RUN.run_id, "--expected_languages", str(expected)]) == 0
     out = capsys.readouterr().out
-    assert "missing languages: en" in out and "means over the recorded" not in out  # tatoeba: de and fr
+    assert "missing languages: en" in out and "official languages per task" not in out  # tatoeba: de and fr
 
     csv_path = tmp_path / "out.csv"
     assert cli(["results", "--db", db, "--csv", str(csv_path)]) == 0

@@ -309,8 +309,8 @@ class ResultsStore:
 
         ``split``: one split for every task, or benchmark task -> split; tasks not given use
         their target's scoring split (``records.scoring_split``). ``phase`` must be given when a task has scores from
-        several phases. ``expected_languages`` (task -> official languages) makes a task missing a
-        language incomplete; without it every recorded language counts.
+        several phases. Each task's means run over the benchmark version's official languages (a task
+        missing one is incomplete); ``expected_languages`` (task -> languages) overrides them per task.
         """
         if benchmark not in BENCHMARKS:
             raise ResultsError(f"unknown benchmark {benchmark!r}; choose from {sorted(BENCHMARKS)}")
