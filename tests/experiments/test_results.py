@@ -250,6 +250,36 @@ def test_csv_has_one_column_per_row_field(store, tmp_path):
         ("f1", 88.0, "validation", "mnli"),
         ("precision", 87.0, "validation", "mnli"),
     ]
+    # Every score says which seqeval scored it (UD-POS F1 differs between seqeval versions).
+    assert {r["scorer"] for r in rows} == {"seqeval==1.2.2"}
+
+
+def test_a_version_1_database_opens_and_its_scores_have_no_scorer(tmp_path):
+    # The schema before `scorer` was stored (version 1), written by hand.
+    old = tmp_path / "v1.sqlite"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        conn.execute(
+            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, model TEXT NOT NULL, model_params INTEGER NOT NULL, "
+            "intermediate TEXT NOT NULL, target TEXT NOT NULL, seed INTEGER, source TEXT NOT NULL, "
+            "gin_config TEXT NOT NULL, git_commit TEXT NOT NULL, created TEXT NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TABLE scores (run_id TEXT NOT NULL REFERENCES runs (run_id), phase TEXT NOT NULL, "
+            "task TEXT NOT NULL, language TEXT NOT NULL, split TEXT NOT NULL, metric TEXT NOT NULL, "
+            "value REAL NOT NULL, recorded TEXT NOT NULL, PRIMARY KEY (run_id, phase, task, language, split, metric))"
+        )
+        conn.execute("INSERT INTO runs VALUES ('old', 'xlmr_base', 1, 'none', 'udpos', 1, 'ours', '', '', 't')")
+        conn.execute("INSERT INTO scores VALUES ('old', 'target', 'udpos', 'de', 'validation', 'f1', 90.0, 't')")
+    conn.close()
+    with ResultsStore(old, create=False) as store:
+        assert [(row.value, row.scorer) for row in store.scores()] == [(90.0, "")]
+        store.record_scores("old", "target", "udpos", "validation", {"en": {"f1": 80.0}})
+        assert {row.language: row.scorer for row in store.scores()} == {"de": "", "en": "seqeval==1.2.2"}
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    conn.close()
 
 
 def test_schema_version_and_foreign_files_are_refused(tmp_path):
