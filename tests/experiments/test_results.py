@@ -5,15 +5,17 @@ import json
 import multiprocessing
 import sqlite3
 import time
+from pathlib import Path
 
 import gin
 import pytest
 
 import tasks  # noqa: F401  (the store reads the catalog's task and target records)
 from xstilts_jax.cli import main as cli
+from xstilts_jax.evaluation.aggregation import XTREME
 from xstilts_jax.experiments.results.records import CSV_COLUMNS, DEFAULT_SPLIT, ResultsError, RunInfo, scoring_split
 from xstilts_jax.experiments.results.store import SCHEMA_VERSION, ResultsStore, results_db
-from xstilts_jax.experiments.results.submission import write_submission
+from xstilts_jax.experiments.results.submission import lacks, write_submission
 from xstilts_jax.experiments.targets import system_name
 
 RUN = RunInfo(
@@ -282,6 +284,19 @@ def test_a_version_1_database_opens_and_its_scores_have_no_scorer(tmp_path):
     conn.close()
 
 
+def test_lacks_lists_the_official_languages_a_submission_has_no_file_for():
+    # Every XTREME task in every evaluate.py language, but no MLQA and no Tatoeba Hungarian.
+    files = [
+        Path(task) / f"test-{lang}.tsv"
+        for task, languages in XTREME.languages.items()
+        if task != "mlqa"
+        for lang in languages
+        if (task, lang) != ("tatoeba", "hu")
+    ]
+    assert lacks(files, XTREME) == {"mlqa": ("en", "es", "de", "ar", "hi", "vi", "zh"), "tatoeba": ("hu",)}
+    assert lacks([*files, Path("tatoeba/test-hu.tsv"), *(Path("mlqa") / f"test-{x}.json" for x in "en es de ar hi vi zh".split())], XTREME) == {}
+
+
 def test_schema_version_and_foreign_files_are_refused(tmp_path):
     with pytest.raises(ResultsError, match="does not exist"):
         ResultsStore(tmp_path / "absent.sqlite", create=False)
@@ -522,7 +537,13 @@ def test_cli_aggregate_csv_and_submission(store, tmp_path, capsys):
         cli(args)
     assert "--submission needs --predictions_dir DIR" in capsys.readouterr().err
     assert cli([*args, "--predictions_dir", str(predictions)]) == 0
-    assert capsys.readouterr().out.strip() == f"wrote 2 files for panx, xnli to {submission}"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[:2] == [
+        f"wrote 2 files for panx, xnli to {submission}",
+        "partial xtreme_r submission (evaluate.py reports no overall score); it lacks:",
+    ]
+    assert "  xnli: ar, bg, el, en, es, fr, hi, ru, sw, th, tr, ur, vi, zh" in lines  # de was written
+    assert "  xcopa: all languages" in lines and len(lines) == 2 + 10
     assert cli([*args, "--predictions_dir", str(predictions)]) == 1
     assert "already exists; pass overwrite=True (--overwrite)" in capsys.readouterr().err
     assert cli([*args, "--predictions_dir", str(predictions), "--overwrite"]) == 0

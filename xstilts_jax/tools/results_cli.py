@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from xstilts_jax.evaluation.aggregation import BENCHMARKS, BenchmarkScore
 from xstilts_jax.experiments.results.records import DEFAULT_SPLIT, ResultsError
 from xstilts_jax.experiments.results.store import ResultsStore, results_db
+from xstilts_jax.experiments.results.submission import lacks
 
 
 def _number(value: float | None) -> str:
@@ -136,6 +137,11 @@ def main(argv: Sequence[str]) -> int:
             )
             tasks = sorted({file.parent.name for file in files})
             print(f"wrote {len(files)} files for {', '.join(tasks)} to {args.submission}")
+            gaps = lacks(files, BENCHMARKS[args.benchmark])
+            if gaps:
+                print(f"partial {args.benchmark} submission (evaluate.py reports no overall score); it lacks:")
+                for task, languages in gaps.items():
+                    print(f"  {task}: {'all languages' if task not in tasks else ', '.join(languages)}")
         if not (args.csv or args.aggregate or args.submission or args.import_csv):
             print(runs_table(store))
     return 0
