@@ -175,7 +175,9 @@ def test_inconsistent_inputs_are_errors():
     with pytest.raises(ValueError, match="expected language list is empty"):
         aggregate_task("xnli", {"en": {"accuracy": 1.0}}, ("accuracy",), expected_languages=[])
     with pytest.raises(ValueError, match="pools its languages by 'queries', which its scores lack"):
-        aggregate_task("lareqa", {"en": {"map_at_20": 1.0}}, ("map_at_20",), weight_metric="queries")
+        aggregate_task("lareqa", {"en": {"map_at_20": 1.0}, "de": {"map_at_20": 2.0}}, ("map_at_20",), weight_metric="queries")
+    # A single language (a published overall row) is its own pooled mean.
+    assert aggregate_task("lareqa", {"all": {"map_at_20": 1.0}}, ("map_at_20",), weight_metric="queries").headline == 1.0
 
 
 def test_benchmark_definition_is_validated():

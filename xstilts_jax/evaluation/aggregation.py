@@ -239,7 +239,8 @@ def aggregate_task(
     if missing:
         return TaskScore(task, languages, used, None, None, missing, ignored)
 
-    if weight_metric is None:
+    if weight_metric is None or (len(languages) == 1 and weight_metric not in metric_names):
+        # One language (e.g. a published "all" row) is its own pooled mean: no count needed.
         metric_means = {metric: _mean([used[lang][metric] for lang in languages]) for metric in metric_names}
     else:
         if weight_metric not in metric_names:
