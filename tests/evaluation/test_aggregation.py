@@ -39,7 +39,7 @@ SCORES = {
     "bucc2018": {"de": {"f1": 80.0}, "fr": {"f1": 76.0}},
     "tatoeba": {"de": {"accuracy": 90.0}, "fr": {"accuracy": 84.0}},
     "mewslix": {"en": {"mrr_at_20": 50.0}, "de": {"mrr_at_20": 40.0}},
-    "lareqa": {"en": {"map_at_20": 40.0}, "de": {"map_at_20": 30.0}},
+    "lareqa": {"en": {"map_at_20": 40.0, "queries": 3.0}, "de": {"map_at_20": 30.0, "queries": 1.0}},
 }
 EXPECTED = {task: list(languages) for task, languages in SCORES.items()}
 
@@ -63,8 +63,8 @@ def test_xtreme_matches_hand_computed_official_means():
     assert result.tasks["xquad"].metric_means == {"exact_match": 65.0, "f1": 78.0}
     assert result.categories == {
         "classification": 80.0,  # (85 + 75) / 2
-        "structured_prediction": 86.0,  # (92 + 80) / 2
-        "question_answering": pytest.approx(195.5 / 3),  # (71.5 + 65 + 59) / 3
+        "tagging": 86.0,  # (92 + 80) / 2
+        "qa": pytest.approx(195.5 / 3),  # (71.5 + 65 + 59) / 3
         "retrieval": 82.5,  # (78 + 87) / 2
     }
     # Overall is the mean over the 9 tasks (evaluate.py's all_task), not over the 4 categories:
@@ -79,15 +79,20 @@ def test_xtreme_r_matches_hand_computed_official_means():
     result = aggregate(SCORES, XTREME_R, EXPECTED)
     assert result.tasks["xcopa"].headline == 65.0  # (60 + 70) / 2
     assert result.tasks["mewslix"].headline == 45.0  # (50 + 40) / 2
-    assert result.tasks["lareqa"].headline == 35.0  # (40 + 30) / 2
+    # LAReQA pools all questions (utils_lareqa.mean_avg_prec_at_k): 3 en at 40, 1 de at 30 ->
+    # (3 * 40 + 30) / 4 = 37.5, not the language mean 35.
+    assert result.tasks["lareqa"].headline == 37.5
+    assert result.tasks["lareqa"].metric_means == {"map_at_20": 37.5, "queries": 4.0}
     assert result.categories == {
         "classification": 70.0,  # XNLI 75, XCOPA 65
-        "structured_prediction": 86.0,  # UD-POS 92, PAN-X 80
-        "question_answering": pytest.approx(195.5 / 3),  # 71.5, 65, 59
-        "retrieval": pytest.approx(167 / 3),  # Mewsli-X 45, LAReQA 35, Tatoeba 87
+        "tagging": 86.0,  # UD-POS 92, PAN-X 80
+        "qa": pytest.approx(195.5 / 3),  # 71.5, 65, 59
+        "retrieval": 66.0,  # evaluate.py: Tatoeba 87, Mewsli-X 45
+        "multi_choice": 65.0,  # evaluate.py: XCOPA alone
+        "retrieval_paper": pytest.approx(169.5 / 3),  # XTREME-R paper: Mewsli-X 45, LAReQA 37.5, Tatoeba 87
     }
-    # (75 + 65 + 92 + 80 + 71.5 + 65 + 59 + 45 + 35 + 87) / 10 = 674.5 / 10
-    assert result.overall == pytest.approx(67.45)
+    # (75 + 65 + 92 + 80 + 71.5 + 65 + 59 + 45 + 37.5 + 87) / 10 = 677 / 10
+    assert result.overall == pytest.approx(67.7)
     assert result.ignored_tasks == ("pawsx", "bucc2018")
 
 
@@ -95,16 +100,18 @@ def test_published_categories_differ_between_benchmarks():
     # XTREME (Hu et al. 2020; evaluate.py GROUP2TASK).
     assert dict(XTREME.categories) == {
         "classification": ("pawsx", "xnli"),
-        "structured_prediction": ("udpos", "panx"),
-        "question_answering": ("xquad", "mlqa", "tydiqa"),
+        "tagging": ("udpos", "panx"),
+        "qa": ("xquad", "mlqa", "tydiqa"),
         "retrieval": ("bucc2018", "tatoeba"),
     }
-    # XTREME-R (Ruder et al. 2021): PAWS-X and BUCC out; XCOPA, Mewsli-X, LAReQA in.
+    # evaluate.py XTREME_R_GROUP2TASK, plus the paper's retrieval group with LAReQA.
     assert dict(XTREME_R.categories) == {
         "classification": ("xnli", "xcopa"),
-        "structured_prediction": ("udpos", "panx"),
-        "question_answering": ("xquad", "mlqa", "tydiqa"),
-        "retrieval": ("mewslix", "lareqa", "tatoeba"),
+        "tagging": ("udpos", "panx"),
+        "qa": ("xquad", "mlqa", "tydiqa"),
+        "retrieval": ("tatoeba", "mewslix"),
+        "multi_choice": ("xcopa",),
+        "retrieval_paper": ("tatoeba", "mewslix", "lareqa"),
     }
     assert len(XTREME.tasks) == 9 and len(XTREME_R.tasks) == 10
     assert BENCHMARKS == {"xtreme": XTREME, "xtreme_r": XTREME_R}
@@ -122,7 +129,7 @@ def test_missing_language_voids_task_category_and_overall():
     assert xquad.metric_means is None and xquad.headline is None
     assert xquad.per_language == {"en": {"exact_match": 70.0, "f1": 82.0}}
     assert result.incomplete_tasks == ("xquad",)
-    assert result.categories["question_answering"] is None
+    assert result.categories["qa"] is None
     assert result.overall is None and not result.complete
     # Categories without the gap are still reported.
     assert result.categories["classification"] == 80.0
@@ -133,7 +140,7 @@ def test_missing_task_voids_its_category_and_overall():
     result = aggregate(scores, XTREME, EXPECTED)
     assert result.missing_tasks == ("tydiqa",)
     assert "tydiqa" not in result.tasks
-    assert result.categories["question_answering"] is None
+    assert result.categories["qa"] is None
     assert result.overall is None
     assert result.categories["retrieval"] == 82.5
 
@@ -141,7 +148,7 @@ def test_missing_task_voids_its_category_and_overall():
 def test_task_with_no_languages_counts_as_missing():
     result = aggregate({**SCORES, "panx": {}}, XTREME)
     assert result.missing_tasks == ("panx",)
-    assert result.categories["structured_prediction"] is None
+    assert result.categories["tagging"] is None
 
 
 def test_extra_languages_are_ignored_when_expected_languages_are_given():
@@ -152,7 +159,7 @@ def test_extra_languages_are_ignored_when_expected_languages_are_given():
     assert xquad.languages == ("en", "de")
     assert xquad.headline == 71.5
     # Without a language list every given language counts: EM (70 + 60 + 0) / 3, F1 (82 + 74 + 0) / 3.
-    unchecked = aggregate(scores, XTREME).tasks["xquad"]
+    unchecked = aggregate_task("xquad", scores["xquad"], ("exact_match", "f1"))
     assert unchecked.headline == pytest.approx((130 / 3 + 156 / 3) / 2)
 
 
@@ -167,17 +174,42 @@ def test_inconsistent_inputs_are_errors():
         aggregate_task("xnli", {}, ("accuracy",))
     with pytest.raises(ValueError, match="expected language list is empty"):
         aggregate_task("xnli", {"en": {"accuracy": 1.0}}, ("accuracy",), expected_languages=[])
-    with pytest.raises(ValueError, match="no entry for task 'xnli'"):
-        aggregate(SCORES, XTREME, {task: langs for task, langs in EXPECTED.items() if task != "xnli"})
+    with pytest.raises(ValueError, match="pools its languages by 'queries', which its scores lack"):
+        aggregate_task("lareqa", {"en": {"map_at_20": 1.0}, "de": {"map_at_20": 2.0}}, ("map_at_20",), weight_metric="queries")
+    # A single language (a published overall row) is its own pooled mean.
+    assert aggregate_task("lareqa", {"all": {"map_at_20": 1.0}}, ("map_at_20",), weight_metric="queries").headline == 1.0
 
 
 def test_benchmark_definition_is_validated():
-    with pytest.raises(ValueError, match="headline metrics are defined for"):
-        Benchmark("broken", {"classification": ("xnli",)}, {"xnli": ("accuracy",), "pawsx": ("accuracy",)})
-    with pytest.raises(ValueError, match="more than one category"):
-        Benchmark("broken", {"a": ("xnli",), "b": ("xnli",)}, {"xnli": ("accuracy",)})
+    with pytest.raises(ValueError, match="that have no headline metrics"):
+        Benchmark("broken", {"classification": ("xnli", "pawsx")}, {"xnli": ("accuracy",)})
     with pytest.raises(ValueError, match="at least one headline metric"):
         Benchmark("broken", {"a": ("xnli",)}, {"xnli": ()})
+
+
+def test_each_version_uses_its_own_official_languages_by_default():
+    # evaluate.py XTREME_TASK2LANGS vs XTREME_R_TASK2LANGS.
+    counts = {task: (len(XTREME.languages[task]), len(XTREME_R.languages[task])) for task in ("udpos", "panx", "xquad", "tatoeba")}
+    assert counts == {"udpos": (33, 38), "panx": (40, 48), "xquad": (11, 12), "tatoeba": (36, 41)}
+    assert set(XTREME.languages) == set(XTREME.tasks) and set(XTREME_R.languages) == set(XTREME_R.tasks)
+    # A run recorded on every XTREME-R language: 50 on XTREME's languages, 0 on those only XTREME-R has.
+    all_languages = {task: XTREME_R.languages.get(task, XTREME.languages.get(task)) for task in SCORES}
+    scores = {}
+    for task, languages in all_languages.items():
+        metrics = XTREME.headline_metrics.get(task) or XTREME_R.headline_metrics[task]
+        old = XTREME.languages.get(task, languages)
+        scores[task] = {
+            lang: {metric: 50.0 if lang in old else 0.0 for metric in (*metrics, "queries")} for lang in languages
+        }
+    # Official XTREME (hand-computed): every task averages its 50s only -> overall 50.
+    xtreme = aggregate(scores, XTREME)
+    assert xtreme.overall == 50.0 and xtreme.tasks["udpos"].ignored_languages == ("lt", "pl", "uk", "wo", "ro")
+    # XTREME-R counts its own lists: UD-POS 33 * 50 / 38, PAN-X 40 * 50 / 48, XQuAD 11 * 50 / 12,
+    # Tatoeba 36 * 50 / 41; the other six tasks 50 -> overall (6 * 50 + those four) / 10.
+    expected = (6 * 50 + 33 * 50 / 38 + 40 * 50 / 48 + 11 * 50 / 12 + 36 * 50 / 41) / 10
+    assert aggregate(scores, XTREME_R).overall == pytest.approx(expected)
+    # An explicit list still overrides the default, task by task.
+    assert aggregate(scores, XTREME_R, {"udpos": XTREME.languages["udpos"]}).tasks["udpos"].headline == 50.0
 
 
 _LANGUAGE_SCORES = st.dictionaries(

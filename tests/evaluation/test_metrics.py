@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from seqeval.metrics import f1_score, precision_score, recall_score
 
 from xstilts_jax.evaluation.metrics import accuracy, pos_f1, span_f1
+from xstilts_jax.experiments.results.records import scorer
 
 
 def _official_f1(labels, predictions):
@@ -156,6 +157,14 @@ def test_pos_f1_hand_computed():
     assert scores["f1"] == pytest.approx(40.0)
     assert scores["precision"] == pytest.approx(50.0)
     assert scores["recall"] == pytest.approx(100 / 3)
+
+
+def test_pos_f1_follows_the_pinned_seqeval_not_the_official_tests_version():
+    # Scores follow seqeval 1.2.2 (pinned; stored with every score as records.scorer()): gold CCONJ vs
+    # predicted SCONJ are both type CONJ -> F1 100. xtreme's evaluate_test.py encodes seqeval 0.0.12,
+    # where the type is the whole tag (CCONJ != SCONJ) -> F1 0.
+    assert scorer() == "seqeval==1.2.2"
+    assert pos_f1([["CCONJ"]], [["SCONJ"]])["f1"] == 100.0
 
 
 def test_pos_f1_keeps_seqeval_prefix_quirks():

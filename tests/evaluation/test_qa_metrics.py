@@ -63,3 +63,25 @@ def test_metric_input_errors():
         qa_metrics.squad_v1(["Rotterdam"], ["Rotterdam"])
     with pytest.raises(ValueError, match="no examples"):
         qa_metrics.squad_v2([], [])
+
+
+def test_squad_v2_best_thresholds_as_the_official_script():
+    # evaluate-v2.0.py find_best_thresh, by hand. Questions by no-answer probability:
+    # q0 (0.1) answered right (EM 1, F1 1); q3 (0.3) unanswerable, predicted "" (0);
+    # q2 (0.5) "big cat" vs "the big dog" (EM 0, F1 0.5); q1 (0.7) unanswerable, predicted "London" (-1).
+    targets = [["Paris"], [], ["the big dog"], []]
+    predictions = ["Paris", "London", "big cat", ""]
+    no_answer = [0.1, 0.7, 0.5, 0.3]
+    # Start at 2 (both unanswerable right). EM: 3 after q0, stays 3, then 2 -> 3/4 at threshold 0.1.
+    # F1: 3 after q0, 3.5 after q2, then 2.5 -> 3.5/4 at threshold 0.5.
+    assert qa_metrics.squad_v2_best_thresholds(targets, predictions, no_answer) == {
+        "best_exact": 75.0,
+        "best_exact_thresh": 0.1,
+        "best_f1": 87.5,
+        "best_f1_thresh": 0.5,
+    }
+    # Without thresholding the same predictions score EM 2/4 and F1 2.5/4.
+    plain = qa_metrics.squad_v2(targets, predictions)
+    assert (plain["exact_match"], plain["f1"]) == (50.0, 62.5)
+    with pytest.raises(ValueError, match="3 no-answer probabilities for 4 questions"):
+        qa_metrics.squad_v2_best_thresholds(targets, predictions, no_answer[:3])

@@ -52,7 +52,7 @@ def test_map_at_20_divides_by_min_relevant_20():
         "q3": ["a"] * 3,  # 0
     }
     expected = 100 * ((1 + 2 / 3) / 3 + 1.0 + 0.0) / 3
-    assert map_at_20(targets, predictions) == {"map_at_20": pytest.approx(expected)}
+    assert map_at_20(targets, predictions) == {"map_at_20": pytest.approx(expected), "queries": 3.0}
     with pytest.raises(ValueError, match="no relevant candidate"):
         map_at_20({"q": []}, {})
 
@@ -65,4 +65,13 @@ def test_mrr_at_20_counts_the_gold_entity_within_the_top_20():
         "m4": ["Q7", "Q7"],  # 1; m3 has no prediction: 0
         "unknown": ["Q1"],  # ignored
     }
-    assert mrr_at_20(targets, predictions) == {"mrr_at_20": pytest.approx(100 * (1 / 3 + 1) / 4)}
+    expected = pytest.approx(100 * (1 / 3 + 1) / 4)
+    assert mrr_at_20(targets, predictions) == {"mrr_at_20": expected, "map@20": expected}  # evaluate.py's name
+
+
+def test_map_at_20_counts_a_repeated_candidate_once():
+    # utils_lareqa.average_precision_at_k skips a prediction already seen higher in the ranking:
+    # ranking [a, a, b] against {a, b}: hits at ranks 1 and 3 -> (1/1 + 2/3) / 2 = 83.33 (not 137.5 or 100+).
+    score = map_at_20({"q": ["a", "b"]}, {"q": ["a", "a", "b"]})["map_at_20"]
+    assert score == pytest.approx(100 * (1 + 2 / 3) / 2)
+    assert map_at_20({"q": ["a"]}, {"q": ["a"] * 20})["map_at_20"] == pytest.approx(100.0)

@@ -5,15 +5,17 @@ import json
 import multiprocessing
 import sqlite3
 import time
+from pathlib import Path
 
 import gin
 import pytest
 
 import tasks  # noqa: F401  (the store reads the catalog's task and target records)
 from xstilts_jax.cli import main as cli
+from xstilts_jax.evaluation.aggregation import XTREME
 from xstilts_jax.experiments.results.records import CSV_COLUMNS, DEFAULT_SPLIT, ResultsError, RunInfo, scoring_split
 from xstilts_jax.experiments.results.store import SCHEMA_VERSION, ResultsStore, results_db
-from xstilts_jax.experiments.results.submission import write_submission
+from xstilts_jax.experiments.results.submission import lacks, write_submission
 from xstilts_jax.experiments.targets import system_name
 
 RUN = RunInfo(
@@ -53,9 +55,11 @@ XTREME_R_SCORES = {
     "mlqa": {"en": _qa(66.0, 80.0), "de": _qa(50.0, 64.0)},
     "tydiqa": {"en": _qa(56.0, 70.0), "fi": _qa(48.0, 62.0)},
     "mewslix": {"en": {"mrr_at_20": 50.0}, "de": {"mrr_at_20": 40.0}},
-    "lareqa": {"en": {"map_at_20": 40.0}, "de": {"map_at_20": 30.0}},
+    "lareqa": {"en": {"map_at_20": 40.0, "queries": 2.0}, "de": {"map_at_20": 30.0, "queries": 2.0}},
     "tatoeba": {"de": {"accuracy": 90.0}, "fr": {"accuracy": 84.0}},
 }
+# The recorded languages stand in for the official lists (which `aggregate` uses by default).
+RECORDED = {task: list(per_language) for task, per_language in XTREME_R_SCORES.items()}
 # Headlines by hand: mean over languages; QA = (mean EM + mean F1) / 2.
 HEADLINES = {
     "xnli": 85.0,
@@ -163,25 +167,27 @@ def test_aggregate_equals_hand_computed_means_on_the_scoring_splits(store):
     _record_benchmark(store)
     # Decoys the aggregate must not read: other splits, a non-benchmark task.
     store.record_scores(RUN.run_id, "target", "xnli", "test", {"en": {"accuracy": 0.0}, "de": {"accuracy": 0.0}})
-    store.record_scores(RUN.run_id, "target", "xquad", "validation", {"en": _qa(0.0, 0.0)})
+    store.record_scores(RUN.run_id, "target", "xquad", "validation", {"en": _qa(0.0, 0.0), "de": _qa(0.0, 0.0)})
     store.record_scores(RUN.run_id, "intermediate", "mnli", "validation", {"en": {"accuracy": 90.0}})
 
-    result = store.aggregate(RUN.run_id, "xtreme_r")
+    result = store.aggregate(RUN.run_id, "xtreme_r", expected_languages=RECORDED)
     assert {task: score.headline for task, score in result.tasks.items()} == HEADLINES
     assert result.tasks["udpos"].metric_means == {"f1": 92.0, "precision": 91.0, "recall": 93.0}
     assert result.categories == {
         "classification": (85.0 + 75.0) / 2,
-        "structured_prediction": (92.0 + 80.0) / 2,
-        "question_answering": (71.5 + 65.0 + 59.0) / 3,
-        "retrieval": (45.0 + 35.0 + 87.0) / 3,
+        "tagging": (92.0 + 80.0) / 2,
+        "qa": (71.5 + 65.0 + 59.0) / 3,
+        "retrieval": (87.0 + 45.0) / 2,  # evaluate.py: Tatoeba, Mewsli-X
+        "multi_choice": 75.0,
+        "retrieval_paper": (87.0 + 45.0 + 35.0) / 3,  # XTREME-R paper: with LAReQA
     }
     assert result.overall == sum(HEADLINES.values()) / 10
     assert result.complete and result.missing_tasks == () and result.incomplete_tasks == ()
 
     # One split for every task ("test": the xnli decoy and the tasks scored on test), or a split for one task.
-    on_test = store.aggregate(RUN.run_id, "xtreme_r", split="test")
+    on_test = store.aggregate(RUN.run_id, "xtreme_r", split="test", expected_languages=RECORDED)
     assert set(on_test.tasks) == {"xnli", "xquad", "tatoeba", "lareqa"} and on_test.tasks["xnli"].headline == 0.0
-    on_map = store.aggregate(RUN.run_id, "xtreme_r", split={"xquad": "validation"})
+    on_map = store.aggregate(RUN.run_id, "xtreme_r", split={"xquad": "validation"}, expected_languages=RECORDED)
     assert on_map.tasks["xquad"].headline == 0.0 and on_map.tasks["xnli"].headline == 85.0
 
 
@@ -208,7 +214,7 @@ def test_incomplete_aggregates_are_none_and_say_what_is_missing(store):
     assert result.incomplete_tasks == ("xnli",)
     assert result.tasks["xnli"].headline is None and result.tasks["xnli"].missing_languages == ("fr",)
     assert result.categories["classification"] is None and result.categories["retrieval"] is None
-    assert result.categories["structured_prediction"] == 86.0
+    assert result.categories["tagging"] == 86.0
     # XTREME wants PAWS-X and BUCC, which were never recorded.
     xtreme = store.aggregate(RUN.run_id, "xtreme")
     assert xtreme.overall is None and set(xtreme.missing_tasks) == {"pawsx", "bucc2018"}
@@ -219,7 +225,7 @@ def test_aggregate_needs_a_phase_when_scores_come_from_several(store):
     store.record_scores(RUN.run_id, "rerun", "xnli", "validation", {"en": {"accuracy": 60.0}})
     with pytest.raises(ResultsError, match=r"several phases for \{'xnli': \['rerun', 'target'\]\}; pass phase="):
         store.aggregate(RUN.run_id)
-    assert store.aggregate(RUN.run_id, phase="rerun").tasks["xnli"].headline == 60.0
+    assert store.aggregate(RUN.run_id, phase="rerun", expected_languages={"xnli": ["en"]}).tasks["xnli"].headline == 60.0
     with pytest.raises(ResultsError, match=r"unknown benchmark 'xtreme-r'; choose from \['xtreme', 'xtreme_r'\]"):
         store.aggregate(RUN.run_id, "xtreme-r")
 
@@ -246,6 +252,49 @@ def test_csv_has_one_column_per_row_field(store, tmp_path):
         ("f1", 88.0, "validation", "mnli"),
         ("precision", 87.0, "validation", "mnli"),
     ]
+    # Every score says which seqeval scored it (UD-POS F1 differs between seqeval versions).
+    assert {r["scorer"] for r in rows} == {"seqeval==1.2.2"}
+
+
+def test_a_version_1_database_opens_and_its_scores_have_no_scorer(tmp_path):
+    # The schema before `scorer` was stored (version 1), written by hand.
+    old = tmp_path / "v1.sqlite"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        conn.execute(
+            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, model TEXT NOT NULL, model_params INTEGER NOT NULL, "
+            "intermediate TEXT NOT NULL, target TEXT NOT NULL, seed INTEGER, source TEXT NOT NULL, "
+            "gin_config TEXT NOT NULL, git_commit TEXT NOT NULL, created TEXT NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TABLE scores (run_id TEXT NOT NULL REFERENCES runs (run_id), phase TEXT NOT NULL, "
+            "task TEXT NOT NULL, language TEXT NOT NULL, split TEXT NOT NULL, metric TEXT NOT NULL, "
+            "value REAL NOT NULL, recorded TEXT NOT NULL, PRIMARY KEY (run_id, phase, task, language, split, metric))"
+        )
+        conn.execute("INSERT INTO runs VALUES ('old', 'xlmr_base', 1, 'none', 'udpos', 1, 'ours', '', '', 't')")
+        conn.execute("INSERT INTO scores VALUES ('old', 'target', 'udpos', 'de', 'validation', 'f1', 90.0, 't')")
+    conn.close()
+    with ResultsStore(old, create=False) as store:
+        assert [(row.value, row.scorer) for row in store.scores()] == [(90.0, "")]
+        store.record_scores("old", "target", "udpos", "validation", {"en": {"f1": 80.0}})
+        assert {row.language: row.scorer for row in store.scores()} == {"de": "", "en": "seqeval==1.2.2"}
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    conn.close()
+
+
+def test_lacks_lists_the_official_languages_a_submission_has_no_file_for():
+    # Every XTREME task in every evaluate.py language, but no MLQA and no Tatoeba Hungarian.
+    files = [
+        Path(task) / f"test-{lang}.tsv"
+        for task, languages in XTREME.languages.items()
+        if task != "mlqa"
+        for lang in languages
+        if (task, lang) != ("tatoeba", "hu")
+    ]
+    assert lacks(files, XTREME) == {"mlqa": ("en", "es", "de", "ar", "hi", "vi", "zh"), "tatoeba": ("hu",)}
+    assert lacks([*files, Path("tatoeba/test-hu.tsv"), *(Path("mlqa") / f"test-{x}.json" for x in "en es de ar hi vi zh".split())], XTREME) == {}
 
 
 def test_schema_version_and_foreign_files_are_refused(tmp_path):
@@ -466,15 +515,15 @@ def test_cli_aggregate_csv_and_submission(store, tmp_path, capsys):
     assert cli(["results", "--db", db, "--aggregate", "--run", RUN.run_id, "--benchmark", "xtreme_r"]) == 0
     out = capsys.readouterr().out
     assert f"run {RUN.run_id}, xtreme_r" in out
-    assert "xnli           85.00   (2/2 languages)" in out
+    assert "xnli               -   (2/15 languages)" in out  # XTREME-R's 15 XNLI languages by default
     assert "overall                        -" in out and "missing tasks: lareqa" in out
-    assert "(means over the recorded languages; --expected_languages FILE.json checks their coverage)" in out
+    assert "(means over xtreme_r's official languages per task, as evaluate.py; --expected_languages" in out
 
     expected = tmp_path / "langs.json"
     expected.write_text(json.dumps({task: ["en", "de"] for task in XTREME_R_SCORES}))
     assert cli(["results", "--db", db, "--aggregate", "--run", RUN.run_id, "--expected_languages", str(expected)]) == 0
     out = capsys.readouterr().out
-    assert "missing languages: en" in out and "means over the recorded" not in out  # tatoeba: de and fr
+    assert "missing languages: en" in out and "official languages per task" not in out  # tatoeba: de and fr
 
     csv_path = tmp_path / "out.csv"
     assert cli(["results", "--db", db, "--csv", str(csv_path)]) == 0
@@ -488,7 +537,13 @@ def test_cli_aggregate_csv_and_submission(store, tmp_path, capsys):
         cli(args)
     assert "--submission needs --predictions_dir DIR" in capsys.readouterr().err
     assert cli([*args, "--predictions_dir", str(predictions)]) == 0
-    assert capsys.readouterr().out.strip() == f"wrote 2 files for panx, xnli to {submission}"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[:2] == [
+        f"wrote 2 files for panx, xnli to {submission}",
+        "partial xtreme_r submission (evaluate.py reports no overall score); it lacks:",
+    ]
+    assert "  xnli: ar, bg, el, en, es, fr, hi, ru, sw, th, tr, ur, vi, zh" in lines  # de was written
+    assert "  xcopa: all languages" in lines and len(lines) == 2 + 10
     assert cli([*args, "--predictions_dir", str(predictions)]) == 1
     assert "already exists; pass overwrite=True (--overwrite)" in capsys.readouterr().err
     assert cli([*args, "--predictions_dir", str(predictions), "--overwrite"]) == 0

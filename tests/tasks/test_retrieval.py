@@ -114,8 +114,8 @@ def test_retrieval_tasks_score_end_to_end(tmp_path):
     model = catalog_model(*cases, max_positions=130)
     scores = {t: evaluate_tasks(model, [t], s, settings, predictions_dir=tmp_path)[t] for t, s in cases.items()}
     assert set(scores["bucc2018.de"]) == {"precision", "recall", "f1"}
-    assert set(scores["tatoeba.zh"]) == {"accuracy"} and set(scores["lareqa.de"]) == {"map_at_20"}
-    assert set(scores["mewslix.es"]) == {"mrr_at_20"}
+    assert set(scores["tatoeba.zh"]) == {"accuracy"} and set(scores["lareqa.de"]) == {"map_at_20", "queries"}
+    assert set(scores["mewslix.es"]) == {"mrr_at_20", "map@20"}
     assert all(0.0 <= v <= 100.0 for s in scores.values() for v in s.values())
     tatoeba = json.loads((tmp_path / "tatoeba.zh.test.json").read_text())
     assert len(tatoeba) == 5 and all(isinstance(i, int) and 0 <= i < 5 for i in tatoeba)

@@ -8,7 +8,8 @@ definitions, and never averages over fewer items than the definition asks for: a
 language, a category missing a task, or an incomplete benchmark gets ``None`` and says what is missing.
 
 Input is ``task -> language -> metric -> value`` with the benchmark's canonical task names. Which
-languages count per task is catalog data, passed in as ``expected_languages``.
+languages count per task is, by default, the benchmark version's own official list (evaluate.py's
+``XTREME_TASK2LANGS`` / ``XTREME_R_TASK2LANGS``); ``expected_languages`` overrides it per task.
 """
 
 from __future__ import annotations
@@ -23,41 +24,48 @@ _QA = ("exact_match", "f1")
 
 @dataclasses.dataclass(frozen=True)
 class Benchmark:
-    """A benchmark definition: tasks grouped into categories, and the metrics forming each task's headline.
+    """A benchmark definition: its tasks and headline metrics, its groups, and its official languages.
 
-    A task's headline is the plain mean of the language means of its ``headline_metrics``.
+    A task's headline is the plain mean of the language means of its ``headline_metrics``; the overall
+    score is the mean of all tasks' headlines. ``categories`` may share tasks (evaluate.py's XTREME-R
+    ``multi_choice`` repeats XCOPA) and need not cover every task. ``languages`` are the default
+    languages per task; ``pooled`` maps a task to a per-language count metric, and that task's means
+    are weighted by it (all questions pooled) instead of averaged over languages.
     """
 
     name: str
     categories: Mapping[str, tuple[str, ...]]
     headline_metrics: Mapping[str, tuple[str, ...]]
+    languages: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    pooled: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        tasks = [task for category_tasks in self.categories.values() for task in category_tasks]
-        if len(tasks) != len(set(tasks)):
-            raise ValueError(f"benchmark {self.name!r}: a task appears in more than one category")
-        if set(tasks) != set(self.headline_metrics):
+        grouped = {task for category_tasks in self.categories.values() for task in category_tasks}
+        if not grouped <= set(self.headline_metrics):
             raise ValueError(
-                f"benchmark {self.name!r}: categories list tasks {sorted(tasks)} but headline metrics are "
-                f"defined for {sorted(self.headline_metrics)}; define both for the same tasks"
+                f"benchmark {self.name!r}: categories list tasks {sorted(grouped - set(self.headline_metrics))} "
+                "that have no headline metrics; define headline metrics for every grouped task"
             )
         if any(not metrics for metrics in self.headline_metrics.values()):
             raise ValueError(f"benchmark {self.name!r}: every task needs at least one headline metric")
 
     @property
     def tasks(self) -> tuple[str, ...]:
-        """All tasks, in category order."""
-        return tuple(task for category_tasks in self.categories.values() for task in category_tasks)
+        """All tasks, in headline-metric order."""
+        return tuple(self.headline_metrics)
 
 
-# evaluate.py: GROUP2TASK, and the avg_metric rule. evaluate.py names the second group "tagging";
-# the XTREME paper calls it structured prediction, which is also XTREME-R's name.
+def _langs(text: str) -> tuple[str, ...]:
+    return tuple(text.split(","))
+
+
+# evaluate.py: XTREME_GROUP2TASK (group names as there), XTREME_TASK2LANGS, and the avg_metric rule.
 XTREME = Benchmark(
     name="xtreme",
     categories={
         "classification": ("pawsx", "xnli"),
-        "structured_prediction": ("udpos", "panx"),
-        "question_answering": ("xquad", "mlqa", "tydiqa"),
+        "tagging": ("udpos", "panx"),
+        "qa": ("xquad", "mlqa", "tydiqa"),
         "retrieval": ("bucc2018", "tatoeba"),
     },
     headline_metrics={
@@ -71,19 +79,42 @@ XTREME = Benchmark(
         "bucc2018": ("f1",),
         "tatoeba": ("accuracy",),
     },
+    languages={
+        "pawsx": _langs("de,en,es,fr,ja,ko,zh"),
+        "xnli": _langs("ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh"),
+        "udpos": _langs(
+            "af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,nl,pt,ru,ta,te,th,tl,tr,ur,vi,yo,zh"
+        ),
+        "panx": _langs(
+            "ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,ru,ja,ka,ko,th,sw,yo,"
+            "my,zh,kk,tr,et,fi,hu"
+        ),
+        "xquad": _langs("en,es,de,el,ru,tr,ar,vi,th,zh,hi"),
+        "mlqa": _langs("en,es,de,ar,hi,vi,zh"),
+        "tydiqa": _langs("en,ar,bn,fi,id,ko,ru,sw,te"),
+        "bucc2018": _langs("de,fr,ru,zh"),
+        "tatoeba": _langs(
+            "ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,pt,es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,"
+            "et,fi,hu"
+        ),
+    },
 )
 
-# XTREME-R (Ruder et al. 2021, Table 1): PAWS-X and BUCC dropped; XCOPA, Mewsli-X and LAReQA added.
-# google-research/xtreme has no XTREME-R aggregation code, so the QA headline keeps evaluate.py's
-# (EM + F1) / 2; LAReQA is scored by mAP@20 and Mewsli-X by MRR@20 (utils_mewslix.py:evaluate, which
-# labels its column "MRR/MAP@20": with one gold entity per mention the two coincide).
+# evaluate.py: XTREME_R_GROUP2TASK, with its `multi_choice` group (XCOPA, also under classification),
+# and XTREME_R_TASK2LANGS. evaluate.py's retrieval group leaves LAReQA out (and lists no LAReQA
+# languages), while XTREME-R (Ruder et al. 2021, Table 1) counts it as retrieval: `retrieval_paper`
+# is that group. The overall score, like evaluate.py's `all_task`, averages all ten tasks. LAReQA is
+# scored by mAP@20 over all XQuAD-R questions pooled (utils_lareqa.mean_avg_prec_at_k), Mewsli-X by
+# MRR@20 (utils_mewslix.py:evaluate; evaluate.py calls it map@20).
 XTREME_R = Benchmark(
     name="xtreme_r",
     categories={
         "classification": ("xnli", "xcopa"),
-        "structured_prediction": ("udpos", "panx"),
-        "question_answering": ("xquad", "mlqa", "tydiqa"),
-        "retrieval": ("mewslix", "lareqa", "tatoeba"),
+        "tagging": ("udpos", "panx"),
+        "qa": ("xquad", "mlqa", "tydiqa"),
+        "retrieval": ("tatoeba", "mewslix"),
+        "multi_choice": ("xcopa",),
+        "retrieval_paper": ("tatoeba", "mewslix", "lareqa"),
     },
     headline_metrics={
         "xnli": ("accuracy",),
@@ -93,10 +124,23 @@ XTREME_R = Benchmark(
         "xquad": _QA,
         "mlqa": _QA,
         "tydiqa": _QA,
+        "tatoeba": ("accuracy",),
         "mewslix": ("mrr_at_20",),
         "lareqa": ("map_at_20",),
-        "tatoeba": ("accuracy",),
     },
+    languages={
+        "xnli": XTREME.languages["xnli"],
+        "xcopa": _langs("et,ht,id,it,qu,sw,ta,th,tr,vi,zh"),
+        "udpos": XTREME.languages["udpos"] + _langs("lt,pl,uk,wo,ro"),
+        "panx": XTREME.languages["panx"] + _langs("qu,pl,uk,az,lt,pa,gu,ro"),
+        "xquad": XTREME.languages["xquad"] + ("ro",),
+        "mlqa": XTREME.languages["mlqa"],
+        "tydiqa": XTREME.languages["tydiqa"],
+        "tatoeba": XTREME.languages["tatoeba"] + _langs("az,lt,pl,uk,ro"),
+        "mewslix": _langs("ar,de,en,es,fa,ja,pl,ro,ta,tr,uk"),
+        "lareqa": _langs("ar,de,el,en,es,hi,ru,th,tr,vi,zh"),  # XQuAD-R's languages
+    },
+    pooled={"lareqa": "queries"},
 )
 
 BENCHMARKS: Mapping[str, Benchmark] = {XTREME.name: XTREME, XTREME_R.name: XTREME_R}
@@ -155,12 +199,15 @@ def aggregate_task(
     per_language: Mapping[str, Mapping[str, float]],
     headline_metrics: Sequence[str],
     expected_languages: Sequence[str] | None = None,
+    weight_metric: str | None = None,
 ) -> TaskScore:
     """Average every metric over a task's languages and form its headline from ``headline_metrics``.
 
     With ``expected_languages`` the means run over exactly those languages, in that order (others are
     listed in ``ignored_languages``, as evaluate.py only reads its TASK2LANGS files); if any is missing,
-    the means and headline are ``None``. Without it, every given language counts.
+    the means and headline are ``None``. Without it, every given language counts. With ``weight_metric``
+    (a per-language count, e.g. ``queries``) every other metric's mean is weighted by it, which pools
+    the items of all languages, and the count itself is summed.
     """
     if not per_language:
         raise ValueError(f"task {task!r} has no per-language scores")
@@ -192,7 +239,22 @@ def aggregate_task(
     if missing:
         return TaskScore(task, languages, used, None, None, missing, ignored)
 
-    metric_means = {metric: _mean([used[lang][metric] for lang in languages]) for metric in metric_names}
+    if weight_metric is None or (len(languages) == 1 and weight_metric not in metric_names):
+        # One language (e.g. a published "all" row) is its own pooled mean: no count needed.
+        metric_means = {metric: _mean([used[lang][metric] for lang in languages]) for metric in metric_names}
+    else:
+        if weight_metric not in metric_names:
+            raise ValueError(
+                f"task {task!r} pools its languages by {weight_metric!r}, which its scores lack; "
+                "rescore the task with the current metric function (it reports the count)"
+            )
+        weights = [used[lang][weight_metric] for lang in languages]
+        metric_means = {
+            metric: sum(w * used[lang][metric] for w, lang in zip(weights, languages)) / sum(weights)
+            for metric in metric_names
+            if metric != weight_metric
+        }
+        metric_means[weight_metric] = sum(weights)
     headline = _mean([metric_means[metric] for metric in headline_metrics])
     return TaskScore(task, languages, used, metric_means, headline, missing, ignored)
 
@@ -204,23 +266,18 @@ def aggregate(
 ) -> BenchmarkScore:
     """Aggregate ``task -> language -> metric -> value`` scores under one benchmark definition.
 
-    ``expected_languages`` (task -> official language list) must cover every benchmark task that has
-    scores; tasks outside the benchmark are listed in ``ignored_tasks``. A task with no languages
+    Each task's languages are ``expected_languages[task]`` when given, else the benchmark's official
+    list; tasks outside the benchmark are listed in ``ignored_tasks``. A task with no languages
     counts as missing.
     """
     tasks: dict[str, TaskScore] = {}
     for task in benchmark.tasks:
         if not scores.get(task):
             continue
-        expected = None
-        if expected_languages is not None:
-            if task not in expected_languages:
-                raise ValueError(
-                    f"expected_languages has no entry for task {task!r}; give its official language list "
-                    "or leave expected_languages out"
-                )
-            expected = expected_languages[task]
-        tasks[task] = aggregate_task(task, scores[task], benchmark.headline_metrics[task], expected)
+        expected = (expected_languages or {}).get(task, benchmark.languages.get(task))
+        tasks[task] = aggregate_task(
+            task, scores[task], benchmark.headline_metrics[task], expected, benchmark.pooled.get(task)
+        )
 
     missing_tasks = tuple(task for task in benchmark.tasks if task not in tasks)
     incomplete_tasks = tuple(task for task, score in tasks.items() if score.headline is None)

@@ -13,6 +13,8 @@ order so values match them bit for bit.
   answers that normalize to nothing are dropped (none left: the gold is ""), F1 with an empty
   side is 1 only when both are empty, and ``has_answer_*`` / ``no_answer_*`` split the scores
   by whether the question has answers (``HasAns_*`` / ``NoAns_*`` there).
+  ``squad_v2_best_thresholds`` adds the script's ``best_exact`` / ``best_f1`` and thresholds from
+  per-question no-answer probabilities.
 - ``mlqa(lang)``: MLQA's ``mlqa_evaluation_v1.py`` (xtreme ``third_party/evaluate_mlqa.py``):
   Unicode punctuation, the language's articles, and for Chinese one token per CJK character.
 """
@@ -110,8 +112,8 @@ def _v2_f1(gold: str, prediction: str) -> float:
     return _token_f1(pred_tokens, gold_tokens)
 
 
-def squad_v2(targets: Sequence[Sequence[str]], predictions: Sequence[str]) -> dict[str, float]:
-    """SQuAD 2.0 exact match and F1, overall and split by has-answer / no-answer questions."""
+def _v2_raw(targets: Sequence[Sequence[str]], predictions: Sequence[str]) -> tuple[list[int], list[float]]:
+    """Per-question exact match and F1 (``get_raw_scores`` of evaluate-v2.0.py)."""
     _check(targets, predictions)
     exact: list[int] = []
     f1: list[float] = []
@@ -119,6 +121,12 @@ def squad_v2(targets: Sequence[Sequence[str]], predictions: Sequence[str]) -> di
         kept = [g for g in golds if normalize_squad(g)] or [""]
         exact.append(max(int(normalize_squad(g) == normalize_squad(prediction)) for g in kept))
         f1.append(max(_v2_f1(g, prediction) for g in kept))
+    return exact, f1
+
+
+def squad_v2(targets: Sequence[Sequence[str]], predictions: Sequence[str]) -> dict[str, float]:
+    """SQuAD 2.0 exact match and F1, overall and split by has-answer / no-answer questions."""
+    exact, f1 = _v2_raw(targets, predictions)
     scores = {"exact_match": 100.0 * sum(exact) / len(exact), "f1": 100.0 * sum(f1) / len(f1)}
     for name, wanted in (("has_answer", True), ("no_answer", False)):
         rows = [i for i, golds in enumerate(targets) if bool(golds) == wanted]
@@ -126,6 +134,42 @@ def squad_v2(targets: Sequence[Sequence[str]], predictions: Sequence[str]) -> di
             scores[f"{name}_exact_match"] = 100.0 * sum(exact[i] for i in rows) / len(rows)
             scores[f"{name}_f1"] = 100.0 * sum(f1[i] for i in rows) / len(rows)
     return scores
+
+
+def _best_threshold(
+    targets: Sequence[Sequence[str]], predictions: Sequence[str], raw: Sequence[float], no_answer: Sequence[float]
+) -> tuple[float, float]:
+    # evaluate-v2.0.py find_best_thresh: start from answering nothing (every no-answer question right),
+    # then, by increasing no-answer probability, switch each question to its prediction.
+    score = best = sum(1 for golds in targets if not golds)
+    threshold = 0.0
+    for i in sorted(range(len(targets)), key=lambda i: no_answer[i]):
+        score += raw[i] if targets[i] else (-1 if predictions[i] else 0)
+        if score > best:
+            best, threshold = score, no_answer[i]
+    return 100.0 * best / len(targets), threshold
+
+
+def squad_v2_best_thresholds(
+    targets: Sequence[Sequence[str]], predictions: Sequence[str], no_answer_probabilities: Sequence[float]
+) -> dict[str, float]:
+    """SQuAD 2.0's ``best_exact`` / ``best_f1`` and their thresholds, as evaluate-v2.0.py computes them with a
+    no-answer probability file: the scores had every question whose no-answer probability exceeds the
+    threshold been answered "" (``no_answer_probabilities[i]`` is question i's)."""
+    if len(no_answer_probabilities) != len(targets):
+        raise ValueError(
+            f"squad_v2_best_thresholds: {len(no_answer_probabilities)} no-answer probabilities for "
+            f"{len(targets)} questions; give one per question"
+        )
+    exact, f1 = _v2_raw(targets, predictions)
+    best_exact, exact_threshold = _best_threshold(targets, predictions, exact, no_answer_probabilities)
+    best_f1, f1_threshold = _best_threshold(targets, predictions, f1, no_answer_probabilities)
+    return {
+        "best_exact": best_exact,
+        "best_exact_thresh": exact_threshold,
+        "best_f1": best_f1,
+        "best_f1_thresh": f1_threshold,
+    }
 
 
 def _is_mlqa_punctuation(c: str) -> bool:

@@ -3,9 +3,12 @@
 - `bucc_f1`: precision / recall / F1 of mined pairs against the gold pairs (xtreme
   `third_party/utils_retrieve.py:bucc_eval`). Tatoeba is plain accuracy (`metrics.accuracy`).
 - `map_at_20`: LAReQA's mean average precision over the top 20, each query's sum of
-  precision@i at relevant ranks divided by min(|relevant|, 20) (XTREME-R's mAP@20).
+  precision@i at relevant ranks divided by min(|relevant|, 20) (xtreme
+  `third_party/utils_lareqa.py:average_precision_at_k`: a repeated candidate id counts once).
+  It also reports `queries`, the number of questions scored, so that a benchmark can pool
+  the questions of all languages as `mean_avg_prec_at_k` does.
 - `mrr_at_20`: Mewsli-X's mean reciprocal rank of the single gold entity among the top 20
-  (xtreme `third_party/utils_mewslix.py:evaluate`, which reports it as "MRR/MAP@20").
+  (xtreme `third_party/utils_mewslix.py:evaluate`), reported also under evaluate.py's name `map@20`.
 
 Ranking targets are `{query id: [relevant candidate ids]}` and predictions `{query id:
 [candidate ids, best first]}`; a query without a prediction scores 0, a prediction for an
@@ -41,18 +44,19 @@ def _queries(targets: Mapping[str, Sequence[str]], name: str) -> None:
 
 
 def map_at_20(targets: Mapping[str, Sequence[str]], predictions: Mapping[str, Sequence[str]]) -> dict[str, float]:
-    """Mean over queries of AP@20 = sum of precision@i at each relevant rank i <= 20, / min(|relevant|, 20)."""
+    """Mean over queries of AP@20 = sum of precision@i at each first relevant rank i <= 20, / min(|relevant|, 20)."""
     _queries(targets, "map_at_20")
     total = 0.0
     for query, relevant in targets.items():
         relevant_set = set(relevant)
-        hits, precision_sum = 0, 0.0
+        hits, precision_sum, seen = 0, 0.0, set()
         for rank, candidate in enumerate(predictions.get(query, [])[:TOP_K], start=1):
-            if candidate in relevant_set:
+            if candidate in relevant_set and candidate not in seen:
                 hits += 1
                 precision_sum += hits / rank
+            seen.add(candidate)
         total += precision_sum / min(len(relevant_set), TOP_K)
-    return {"map_at_20": 100 * total / len(targets)}
+    return {"map_at_20": 100 * total / len(targets), "queries": float(len(targets))}
 
 
 def mrr_at_20(targets: Mapping[str, Sequence[str]], predictions: Mapping[str, Sequence[str]]) -> dict[str, float]:
@@ -65,4 +69,5 @@ def mrr_at_20(targets: Mapping[str, Sequence[str]], predictions: Mapping[str, Se
             if candidate == gold:
                 total += 1.0 / rank
                 break
-    return {"mrr_at_20": 100 * total / len(targets)}
+    score = 100 * total / len(targets)
+    return {"mrr_at_20": score, "map@20": score}

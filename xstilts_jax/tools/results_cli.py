@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from xstilts_jax.evaluation.aggregation import BENCHMARKS, BenchmarkScore
 from xstilts_jax.experiments.results.records import DEFAULT_SPLIT, ResultsError
 from xstilts_jax.experiments.results.store import ResultsStore, results_db
+from xstilts_jax.experiments.results.submission import lacks
 
 
 def _number(value: float | None) -> str:
@@ -37,11 +38,14 @@ def runs_table(store: ResultsStore) -> str:
     return "\n".join(lines)
 
 
-def aggregate_table(run_id: str, score: BenchmarkScore, languages_checked: bool) -> str:
+def aggregate_table(run_id: str, score: BenchmarkScore, languages_given: bool) -> str:
     """A run's benchmark aggregate: per-task headlines, category means, the overall score and what is missing."""
     lines = [f"run {run_id}, {score.benchmark}"]
-    if not languages_checked:
-        lines.append("(means over the recorded languages; --expected_languages FILE.json checks their coverage)")
+    if not languages_given:
+        lines.append(
+            f"(means over {score.benchmark}'s official languages per task, as evaluate.py; "
+            "--expected_languages FILE.json overrides them)"
+        )
     for task, task_score in score.tasks.items():
         languages = len(task_score.languages)
         expected = languages + len(task_score.missing_languages)
@@ -89,7 +93,7 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--phase", help="phase whose scores to aggregate (needed when there are several)")
     parser.add_argument(
-        "--expected_languages", metavar="FILE.json", help="JSON {task: [official languages]} to check coverage"
+        "--expected_languages", metavar="FILE.json", help="JSON {task: [languages]} replacing the benchmark's official languages of those tasks",
     )
     parser.add_argument("--submission", metavar="DIR", help="write the leaderboard folder of --run here")
     parser.add_argument("--predictions_dir", help="the run's <task>.<lang>[.<split>].json predictions (--submission)")
@@ -121,7 +125,7 @@ def main(argv: Sequence[str]) -> int:
             score = store.aggregate(
                 args.run, args.benchmark, args.split, phase=args.phase, expected_languages=expected
             )
-            print(aggregate_table(args.run, score, languages_checked=expected is not None))
+            print(aggregate_table(args.run, score, languages_given=expected is not None))
         if args.submission:
             files = store.write_submission(
                 args.run,
@@ -133,6 +137,11 @@ def main(argv: Sequence[str]) -> int:
             )
             tasks = sorted({file.parent.name for file in files})
             print(f"wrote {len(files)} files for {', '.join(tasks)} to {args.submission}")
+            gaps = lacks(files, BENCHMARKS[args.benchmark])
+            if gaps:
+                print(f"partial {args.benchmark} submission (evaluate.py reports no overall score); it lacks:")
+                for task, languages in gaps.items():
+                    print(f"  {task}: {'all languages' if task not in tasks else ', '.join(languages)}")
         if not (args.csv or args.aggregate or args.submission or args.import_csv):
             print(runs_table(store))
     return 0

@@ -81,7 +81,7 @@ def read_import(path: Path) -> tuple[dict[str, RunInfo], list[tuple[Any, ...]]]:
             task = record["task"]
             split = record.get("split") or scoring_split(task)
             phase = record.get("phase") or "eval"
-            rows = score_rows(info.run_id, phase, task, split, {record["language"]: {record["metric"]: value}}, recorded)
+            rows = score_rows(info.run_id, phase, task, split, {record["language"]: {record["metric"]: value}}, recorded, "")
             key = rows[0][:6]
             if key in seen:
                 raise ResultsError(f"repeats line {seen[key]}'s score (same run, phase, task, language, split, metric)")

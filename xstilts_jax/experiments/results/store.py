@@ -32,12 +32,15 @@ from xstilts_jax.experiments.results.records import (
     checked_run,
     now,
     score_rows,
+    scorer,
     scoring_split,
 )
 from xstilts_jax.experiments.targets import BASELINE
 from xstilts_jax.experiments.results.submission import write_submission
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 2 added scores.scorer; a version-1 database is migrated when opened (its rows get "").
+_MIGRATIONS = {1: ("ALTER TABLE scores ADD COLUMN scorer TEXT NOT NULL DEFAULT ''",)}
 
 _SCHEMA = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
@@ -62,6 +65,7 @@ _SCHEMA = (
         metric TEXT NOT NULL,
         value REAL NOT NULL,
         recorded TEXT NOT NULL,
+        scorer TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (run_id, phase, task, language, split, metric)
     )""",
     "CREATE INDEX scores_by_task ON scores (task, language, metric)",
@@ -117,9 +121,9 @@ def _upsert_run(conn: sqlite3.Connection, info: RunInfo) -> None:
 
 def _upsert_scores(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     conn.executemany(
-        "INSERT INTO scores (run_id, phase, task, language, split, metric, value, recorded) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, phase, task, language, split, metric) "
-        "DO UPDATE SET value = excluded.value, recorded = excluded.recorded",
+        "INSERT INTO scores (run_id, phase, task, language, split, metric, value, recorded, scorer) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, phase, task, language, split, metric) "
+        "DO UPDATE SET value = excluded.value, recorded = excluded.recorded, scorer = excluded.scorer",
         rows,
     )
 
@@ -207,6 +211,14 @@ class ResultsStore:
                 elif "schema_version" not in tables:
                     raise ResultsError(f"{self.path} is an SQLite database of something else; choose another path")
         versions = [v for (v,) in self._conn.execute("SELECT version FROM schema_version")]
+        if len(versions) == 1 and versions[0] in _MIGRATIONS:
+            with self._write() as conn:
+                (current,) = conn.execute("SELECT version FROM schema_version").fetchone()
+                if current in _MIGRATIONS:  # another process may have migrated it meanwhile
+                    for statement in _MIGRATIONS[current]:
+                        conn.execute(statement)
+                    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+            versions = [SCHEMA_VERSION]
         if versions != [SCHEMA_VERSION]:
             raise ResultsError(
                 f"{self.path} has results schema version {versions}; this code reads version {SCHEMA_VERSION}. "
@@ -226,9 +238,10 @@ class ResultsStore:
 
         ``task`` is the family name (``xnli``) or one eval task (``xnli.de``, whose scores must then be
         for ``de`` only); it is stored as the family name. A score already recorded under the same
-        (run, phase, task, language, split, metric) is replaced.
+        (run, phase, task, language, split, metric) is replaced. Each row stores ``records.scorer()``,
+        the seqeval version the tagging F1s depend on.
         """
-        rows = score_rows(run_id, phase, task, split, scores, now())
+        rows = score_rows(run_id, phase, task, split, scores, now(), scorer())
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
                 raise ResultsError(f"run {run_id!r} is not recorded; call record_run(RunInfo(...)) first")
@@ -309,8 +322,8 @@ class ResultsStore:
 
         ``split``: one split for every task, or benchmark task -> split; tasks not given use
         their target's scoring split (``records.scoring_split``). ``phase`` must be given when a task has scores from
-        several phases. ``expected_languages`` (task -> official languages) makes a task missing a
-        language incomplete; without it every recorded language counts.
+        several phases. Each task's means run over the benchmark version's official languages (a task
+        missing one is incomplete); ``expected_languages`` (task -> languages) overrides them per task.
         """
         if benchmark not in BENCHMARKS:
             raise ResultsError(f"unknown benchmark {benchmark!r}; choose from {sorted(BENCHMARKS)}")

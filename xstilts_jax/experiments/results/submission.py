@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from xstilts_jax.data.task_records import get_task_record, registered_task_records
+from xstilts_jax.evaluation.aggregation import Benchmark
 from xstilts_jax.experiments.results.records import ResultsError
 from xstilts_jax.experiments.targets import registered_targets, target_of_eval_task
 
@@ -208,6 +209,19 @@ def _read_predictions(predictions_dir: Path, split: str) -> dict[str, dict[str, 
         except ResultsError as e:
             raise ResultsError(f"{e}. {target} predictions files hold {fmt.predictions}") from e
     return rendered
+
+
+def lacks(files: Sequence[Path], benchmark: Benchmark) -> dict[str, tuple[str, ...]]:
+    """What a written submission lacks for evaluate.py to report ``benchmark``'s overall score: task ->
+    its official languages without a ``<task>/test-<lang>.*`` file (all of them for an absent task)."""
+    written: dict[str, set[str]] = {}
+    for file in files:
+        written.setdefault(file.parent.name, set()).add(file.name[len("test-") :].split(".")[0])
+    gaps = {
+        task: tuple(lang for lang in benchmark.languages[task] if lang not in written.get(task, set()))
+        for task in benchmark.tasks
+    }
+    return {task: missing for task, missing in gaps.items() if missing}
 
 
 def _check_replaceable(directory: Path) -> None:
