@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from tasks import mlm, retrieval, sources
-from tasks.registry import MetricFn, register_intermediate_mixture, register_mixture, register_source_task
+from tasks.registry import (
+    MetricFn,
+    register_data_described_task,
+    register_intermediate_mixture,
+    register_mixture,
+    register_source_task,
+)
 from tasks.sources import SourceSpec
-from xstilts_jax.errors import ConfigError
+from xstilts_jax.data.task_records import pending_record_errors
 from xstilts_jax.evaluation import metrics, qa_metrics
 from xstilts_jax.experiments.results.submission import QA_FORMAT, TAGS_FORMAT, SubmissionFormat, label_format
 from xstilts_jax.experiments.targets import Recipe, TargetRecord, register_target
@@ -51,6 +57,8 @@ class Intermediate:
     source: Callable[[], SourceSpec]
     head: str
     metric_fns: Sequence[MetricFn] = tuple(ACCURACY)
+    # Set when the spec can only be built from the data (its schema and splits, known without it).
+    described_by_data: tuple[str, tuple[str, ...]] | None = None
 
 
 INTERMEDIATE: dict[str, Intermediate] = {
@@ -64,14 +72,28 @@ INTERMEDIATE: dict[str, Intermediate] = {
     "cosmosqa": Intermediate(sources.cosmosqa, "cosmosqa"),
     "commonsenseqa": Intermediate(sources.commonsenseqa, "commonsenseqa"),
     "socialiqa": Intermediate(sources.socialiqa, "socialiqa"),
-    "ccg": Intermediate(sources.ccg, "ccg", (tag_accuracy,)),
+    "ccg": Intermediate(sources.ccg, "ccg", (tag_accuracy,), (sources.TAGS, ("train", "validation", "test"))),
     # Span QA: SQuAD v1.1 is also the English training data of XQuAD and MLQA (head "squad").
     "squad": Intermediate(sources.squad, "squad", (qa_metrics.squad_v1,)),
     "squad_v2": Intermediate(sources.squad_v2, "squad_v2", (qa_metrics.squad_v2,)),
 }
 
-# ANLI+ (Nie et al. 2020; X-STILTs' "ANLI+"): the three ANLI rounds with MNLI and SNLI.
+# ANLI+ (Nie et al. 2020; X-STILTs' "ANLI+"): the three ANLI rounds with MNLI and SNLI, one task.
 ANLI_PLUS: tuple[str, ...] = ("anli_r1", "anli_r2", "anli_r3", "mnli", "snli")
+INTERMEDIATE["anli_plus"] = Intermediate(
+    lambda: sources.concatenated([INTERMEDIATE[t].source() for t in ANLI_PLUS], "Nie et al. 2020, ANLI+"), "nli"
+)
+
+# The paper's nine intermediate tasks (Phang et al. 2020, X-STILTs), trained together by
+# examples-proportional mixing; SocialIQA is the optional tenth.
+XSTILTS9: tuple[str, ...] = (
+    "anli_plus", "ccg", "commonsenseqa", "cosmosqa", "hellaswag", "mnli", "qqp", "squad", "squad_v2",
+)
+INTERMEDIATE_MIXTURES: dict[str, tuple[str, ...]] = {
+    "xstilts9": XSTILTS9,
+    "xstilts9_siqa": (*XSTILTS9, "socialiqa"),
+    "all": (*XSTILTS9, "socialiqa"),  # the name earlier releases used: every intermediate task, ANLI+ as one
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,21 +238,34 @@ TARGETS: dict[str, Target] = {
 }
 
 
-# Tasks whose data must be on disk before they can even be described (CCG: its tag set comes
-# from the licensed data) and was not found: name -> what is missing and how to supply it.
-UNAVAILABLE: dict[str, str] = {}
+class _Unavailable(Mapping[str, str]):
+    """Registered tasks whose data is not found now (CCG's tag set comes from its licensed files):
+    name -> what is missing and how to supply it. Checked on every access, so data configured
+    after import (gin `data_dir.path`) counts."""
+
+    def __getitem__(self, name: str) -> str:
+        return pending_record_errors()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(pending_record_errors())
+
+    def __len__(self) -> int:
+        return len(pending_record_errors())
+
+
+UNAVAILABLE: Mapping[str, str] = _Unavailable()
 
 
 def register_all() -> None:
     """Register every task and mixture of the catalog (called once, on import of `tasks`)."""
     for name, task in INTERMEDIATE.items():
-        try:
-            spec = task.source()
-        except ConfigError as e:
-            UNAVAILABLE[name] = str(e)
-            continue
-        register_source_task(name, spec, head=task.head, metric_fns=task.metric_fns, role="train")
-    register_mixture("anli_plus", ANLI_PLUS, rate="proportional")
+        if task.described_by_data is None:
+            register_source_task(name, task.source(), head=task.head, metric_fns=task.metric_fns, role="train")
+        else:
+            schema, splits = task.described_by_data
+            register_data_described_task(
+                name, task.source, schema=schema, splits=splits, head=task.head, metric_fns=task.metric_fns
+            )
 
     for target_name, target in TARGETS.items():
         if target.train_source is not None:
@@ -248,7 +283,7 @@ def register_all() -> None:
         # Only the English task has a training split; the eval tasks ride along for scoring.
         register_mixture(f"{target_name}.zeroshot", [target.train_task, *eval_tasks], rate="equal")
 
-    # Multi-task intermediate training over every English intermediate task.
-    register_intermediate_mixture("all", [t for t in INTERMEDIATE if t not in UNAVAILABLE], rate="capped:65536")
+    for name, members in INTERMEDIATE_MIXTURES.items():
+        register_intermediate_mixture(name, members, rate="proportional")
     mlm.register_mlm_tasks(metric_fns=(tag_accuracy,))  # `mlm`: masked-LM pretraining; masked-token accuracy
     retrieval.register_retrieval_tasks()  # BUCC, Tatoeba, LAReQA, Mewsli-X (tasks/retrieval.py)

@@ -5,7 +5,6 @@ Names:
 - `<target>.<lang>`: an eval-only task for one language of a target (validation + test), e.g. `xnli.de`.
 - `<target>.all_langs`: mixture of every `<target>.<lang>`.
 - `<target>.zeroshot`: the English training task plus every `<target>.<lang>` (mT5's zero-shot idiom).
-- `anli_plus`: ANLI rounds 1-3 + MNLI + SNLI, one 3-way head, proportional sampling.
 - `intermediate.<name>`: a multi-task intermediate mixture (see `register_intermediate_mixture`).
 """
 
@@ -20,9 +19,16 @@ import tensorflow as tf
 
 from tasks import preprocessors, qa_features
 from tasks.sources import SourceSpec
+from tasks.sources.files import configured_data_dir
 from tasks.vocabulary import MODEL_VOCABULARY
 from xstilts_jax.data.label_kinds import LABEL_KINDS
-from xstilts_jax.data.task_records import TaskRecord, register_task, registered_task_records
+from xstilts_jax.data.task_records import (
+    TaskRecord,
+    is_registered,
+    register_task,
+    register_task_pending_record,
+    registered_task_records,
+)
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.heads import HeadSpec
 
@@ -98,6 +104,19 @@ def scoring_split(source: seqio.DataSource) -> str:
     return "validation" if "validation" in source.splits else "test"
 
 
+def _record(name: str, spec: SourceSpec, source: seqio.DataSource, head: str, role: str, language: str) -> TaskRecord:
+    return TaskRecord(
+        name=name,
+        head=head,
+        spec=head_spec_for(spec),
+        label_kind=SCHEMA_KINDS[spec.schema],
+        label_names=spec.label_names,
+        role=role,
+        language=language,
+        scoring_split=scoring_split(source),
+    )
+
+
 def register_source_task(
     name: str,
     spec: SourceSpec,
@@ -123,18 +142,59 @@ def register_source_task(
         output_features=output_features(spec.schema),
         metric_fns=list(metric_fns),
     )
-    kind = SCHEMA_KINDS[spec.schema]
-    record = TaskRecord(
-        name=name,
-        head=head,
-        spec=head_spec_for(spec),
-        label_kind=kind,
-        label_names=spec.label_names,
-        role=role,
-        language=language,
-        scoring_split=scoring_split(source),
+    return register_task(_record(name, spec, source, head, role, language), task)
+
+
+def register_data_described_task(
+    name: str, factory: Callable[[], SourceSpec], *, schema: str, splits: Sequence[str], head: str, metric_fns: Sequence[MetricFn]
+) -> seqio.Task:
+    """Register train task `name` whose spec can only be built from its data (CCG: its tag set).
+
+    The seqio task exists from import on; `factory` runs (once per data directory) when the task
+    is read or its record looked up, so a data directory bound in gin after import is found.
+    """
+    by_data_dir = functools.cache(lambda root: factory())
+
+    def spec() -> SourceSpec:
+        return by_data_dir(configured_data_dir())
+
+    source = _DeferredSource(spec, splits)
+
+    def canonicalize(dataset: tf.data.Dataset) -> tf.data.Dataset:
+        return spec().canonicalize(dataset)
+
+    def encode(dataset: tf.data.Dataset, output_features, sequence_length) -> tf.data.Dataset:
+        return _encode_step(spec(), name)(dataset, output_features, sequence_length)
+
+    task = seqio.Task(
+        name,
+        source=source,
+        preprocessors=[canonicalize, encode, functools.partial(preprocessors.add_head_id, head=head)],
+        output_features=output_features(schema),
+        metric_fns=list(metric_fns),
     )
-    return register_task(record, task)
+    return register_task_pending_record(name, task, lambda: _record(name, spec(), source, head, "train", "en"))
+
+
+class _DeferredSource(seqio.DataSource):
+    """The source of a spec built on first use."""
+
+    def __init__(self, spec: Callable[[], SourceSpec], splits: Sequence[str]):
+        self._spec = spec
+        super().__init__(splits=tuple(splits), num_input_examples=None)
+
+    @property
+    def supports_arbitrary_sharding(self) -> bool:
+        return False
+
+    def get_dataset(self, split: str = "train", shuffle: bool = True, seed: int | None = None, shard_info=None, *args, **kwargs):
+        return self._spec().source.get_dataset(split, shuffle=shuffle, seed=seed, shard_info=shard_info)
+
+    def num_input_examples(self, split: str = "train") -> int | None:
+        return self._spec().source.num_input_examples(split)
+
+    def list_shards(self, split: str) -> Sequence[str]:
+        return self._spec().source.list_shards(split)
 
 
 def _restrict_splits(source: seqio.DataSource, keep: Sequence[str], name: str) -> seqio.DataSource:
@@ -195,8 +255,7 @@ def mixing_rate(rate: str) -> Callable[[seqio.Task], float]:
 
 def register_mixture(name: str, tasks: Sequence[str], rate: str = "proportional") -> seqio.Mixture:
     """Register a seqio mixture of catalog tasks with a named rate."""
-    records = registered_task_records()
-    unknown = [t for t in tasks if t not in records]
+    unknown = [t for t in tasks if not is_registered(t)]
     if unknown:
         raise ConfigError(f"Mixture {name!r}: unknown tasks {unknown}; see `xstilts-jax tasks` for the catalog.")
     mixture = seqio.Mixture(name, list(tasks), default_rate=mixing_rate(rate))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from tasks.sources.classification import NLI_LABELS, PAWSX_LABELS, QQP_LABELS, anli, mnli, pawsx, qqp, snli, xnli
 from tasks.sources.common import CHOICE, PAIR, QA, SCHEMAS, TAGS, Canonicalize, SourceSpec
+from tasks.sources.concat import concatenated
 from tasks.sources.files import ENV_DATA_DIR, data_dir
 from tasks.sources.languages import (
     MLQA_LANGS,

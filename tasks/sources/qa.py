@@ -9,7 +9,7 @@ import seqio
 import tensorflow as tf
 
 from tasks.sources.common import QA, Canonicalize, SourceSpec, canonical, check_lang, from_tfds, how_tfds
-from tasks.sources.files import ENV_DATA_DIR, Layout, file_source, read_text
+from tasks.sources.files import ENV_DATA_DIR, CountedSource, Layout, file_source, read_text
 from tasks.sources.languages import MLQA_LANGS, TYDIQA_LANGS, XQUAD_LANGS_XTREME, XQUAD_LANGS_XTREME_R
 from xstilts_jax.errors import InputError
 
@@ -122,6 +122,7 @@ def mlqa(lang: str) -> SourceSpec:
     return _tfds_qa(f"mlqa/{lang}:1.0.0", splits, citation="Lewis et al. 2020, MLQA", license="CC BY-SA 3.0")
 
 
+_TYDIQA_ENGLISH = "english-"  # id prefix of the English rows
 _TYDIQA_ABOUT = {"citation": "Clark et al. 2020, TyDi QA (GoldP)", "license": "Apache 2.0"}
 
 
@@ -134,11 +135,14 @@ def tydiqa(lang: str) -> SourceSpec:
 
 def tydiqa_train() -> SourceSpec:
     """TyDiQA-GoldP English training data: the `english-` ids of the GoldP train set (as xtreme's
-    `utils_preprocess.py` splits it by language), validated on the English dev set."""
-    return _tfds_qa(
-        "tydi_qa/goldp:3.0.0",
-        {"train": "train", "validation": "validation-en"},
-        id_prefix="english-",
+    `utils_preprocess.py` splits it by language), validated on the English dev set. Its example
+    count (proportional mixing) is the number of English rows, not the whole train split's."""
+    name, splits = "tydi_qa/goldp:3.0.0", {"train": "train", "validation": "validation-en"}
+    english = f"{_TYDIQA_ENGLISH}.*"
+    return _qa_spec(
+        CountedSource(from_tfds(name, splits), counts=lambda ex: tf.strings.regex_full_match(ex["id"], english)),
+        splits,
+        _squad_canonicalize(id_prefix=_TYDIQA_ENGLISH),
         how_to_obtain=how_tfds("tydi_qa/goldp") + " English rows of its train split.",
         **_TYDIQA_ABOUT,
     )

@@ -58,12 +58,17 @@ def test_every_target_is_one_record_with_its_recipe():
 def test_nli_tasks_share_one_head():
     assert {get_task_record(t).head for t in ["mnli", "snli", "anli_r1", "anli_r3", "xnli.sw"]} == {"nli"}
     assert heads_for(["mnli", "xnli.de", "hellaswag"]).keys() == {"nli", "hellaswag"}
-    assert {t.name for t in seqio.get_mixture_or_task("anli_plus").tasks} == set(catalog.ANLI_PLUS)
+    # ANLI+ is one task with one head, not a mixture of five
+    assert isinstance(seqio.get_mixture_or_task("anli_plus"), seqio.Task) and get_task_record("anli_plus").head == "nli"
 
 
-def test_intermediate_mixture_has_every_available_intermediate_task():
-    members = {t.name for t in seqio.get_mixture_or_task("intermediate.all").tasks}
-    assert members == set(catalog.INTERMEDIATE) - set(catalog.UNAVAILABLE)
+def test_intermediate_mixtures_are_the_papers_nine_tasks():
+    def members(name: str) -> list[str]:
+        return sorted(t.name for t in seqio.get_mixture_or_task(name).tasks)
+
+    nine = ["anli_plus", "ccg", "commonsenseqa", "cosmosqa", "hellaswag", "mnli", "qqp", "squad", "squad_v2"]
+    assert members("intermediate.xstilts9") == nine  # CCG included even without its data at import
+    assert members("intermediate.xstilts9_siqa") == members("intermediate.all") == sorted([*nine, "socialiqa"])
     with pytest.raises(ConfigError, match=r"\['xnli.de'\] are eval-only tasks"):
         registry.register_intermediate_mixture("bad", ["mnli", "xnli.de"])
     with pytest.raises(ConfigError, match="unknown tasks \\['xnlii'\\]"):
@@ -91,16 +96,20 @@ def test_mixing_rates():
         registry.mixing_rate("sqrt")
 
 
-def test_ccg_is_reported_unavailable_without_data():
-    # the shipped sample has CCG files, but the catalog was imported before any data dir was set
+def test_ccg_is_registered_and_reported_unavailable_without_data(monkeypatch: pytest.MonkeyPatch):
+    assert "ccg" not in tasks.UNAVAILABLE and get_task_record("ccg").spec.kind == "tagging"  # the shipped sample
+    monkeypatch.delenv(sources.ENV_DATA_DIR)
     assert "ccg" in tasks.UNAVAILABLE and "LDC2005T13" in tasks.UNAVAILABLE["ccg"]
+    assert "ccg" in seqio.TaskRegistry.names()  # registered all the same: gin may bind the data later
+    with pytest.raises(ConfigError, match="ccg: No data directory"):
+        get_task_record("ccg")
 
 
 def test_tasks_command_lists_the_catalog(capsys: pytest.CaptureFixture[str]):
     assert cli(["tasks"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^  xnli +head nli +classification/3 +train: mnli +eval \(15\): ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh$", out, re.M)
-    assert "unavailable: ccg" in out and "xnli.zeroshot" in out
+    assert re.search(r"^  ccg +head ccg +tagging/\d+ +train \(en\)$", out, re.M) and "xnli.zeroshot" in out
 
 
 def test_readme_lists_the_catalog():

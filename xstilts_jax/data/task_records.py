@@ -59,6 +59,9 @@ class TaskRecord:
 
 
 _RECORDS: dict[str, TaskRecord] = {}
+# Tasks whose record needs their data (CCG's tag set comes from its files): built at each lookup
+# from the data configured then (gin may bind the data directory after import).
+_PENDING: dict[str, Callable[[], TaskRecord]] = {}
 
 
 def head_id(head: str) -> int:
@@ -92,16 +95,54 @@ def register_task(record: TaskRecord, task: seqio.Task) -> seqio.Task:
     return task
 
 
+def register_task_pending_record(name: str, task: seqio.Task, make_record: Callable[[], TaskRecord]) -> seqio.Task:
+    """Register `task` with seqio now; its record is `make_record()` at each lookup (it may need the data)."""
+    seqio.TaskRegistry.add_provider(name, task)
+    _PENDING[name] = make_record
+    return task
+
+
+def _pending_record(name: str) -> TaskRecord:
+    """The record of a pending task from the data configured now (a ConfigError if it is missing)."""
+    record = _PENDING[name]()
+    _check_head(record)
+    return record
+
+
+def pending_record_errors() -> dict[str, str]:
+    """Task name -> why its record cannot be built now, for every pending task lacking its data."""
+    errors = {}
+    for name in _PENDING:
+        try:
+            _pending_record(name)
+        except ConfigError as e:
+            errors[name] = str(e)
+    return errors
+
+
+def is_registered(name: str) -> bool:
+    """Whether `name` is a registered task (its record may still wait for its data)."""
+    return name in _RECORDS or name in _PENDING
+
+
 def get_task_record(name: str) -> TaskRecord:
     """The record of task `name`; an unknown name is a ConfigError with close matches."""
+    if name in _PENDING:
+        return _pending_record(name)
     if name not in _RECORDS:
         raise ConfigError(f"No task {name!r} is registered.{_did_you_mean(name, _RECORDS)} {_CATALOG_HINT} ({len(_RECORDS)} tasks).")
     return _RECORDS[name]
 
 
 def registered_task_records() -> Mapping[str, TaskRecord]:
-    """A read-only copy of every registered task's record."""
-    return dict(_RECORDS)
+    """A copy of every registered task's record (pending ones whose data is there included)."""
+    records = dict(_RECORDS)
+    for name in _PENDING:
+        try:
+            records[name] = _pending_record(name)
+        except ConfigError:
+            continue  # reported by `pending_record_errors`
+    return records
 
 
 def heads_for(tasks: Sequence[str]) -> dict[str, HeadSpec]:
