@@ -249,3 +249,11 @@ def test_udpos_test_needs_the_ud_release_of_the_language(data: Path) -> None:
     write(data / "ud-treebanks-v2.5" / "UD_Kazakh-KTB" / "kk_ktb-ud-test.conllu", "1\tМен\tмен\tPRON\t_\t_\t0\troot\n\n")
     with pytest.raises(InputError, match=r"kk_ktb-ud-test\.conllu:1: udpos \(kk\): expected 10 tab-separated CoNLL-U columns, got 8"):
         ud.read_test("kk")
+
+
+def test_udpos_fused_form_ties_follow_the_languages_precedence_list(tmp_path: Path) -> None:
+    # Both words of "1-2" hang from word 3: a tie, broken by conllu_to_conll.py's POS precedence of the language.
+    path = write(tmp_path / "x-ud-test.conllu", "1-2\tsele\t_\t_\t_\t_\t_\t_\t_\t_\n1\tse\tse\tPRON\t_\t_\t3\texpl\t_\t_\n"
+                 "2\tle\tle\tAUX\t_\t_\t3\taux\t_\t_\n3\tdio\tdar\tVERB\t_\t_\t0\troot\t_\t_\n\n")
+    assert ud.read_conllu(str(path), "es") == [(["sele", "dio"], ["AUX", "VERB"])]
+    assert ud.read_conllu(str(path), "pt") == [(["sele", "dio"], ["PRON", "VERB"])]
