@@ -56,7 +56,7 @@ def qa_featurization(doc_stride: int = 128, max_query_length: int = 64, bad_inpu
     doc_stride: tokens between the starts of consecutive context windows (XTREME: 128).
     max_query_length: question tokens kept (the rest is cut; HF/XTREME: 64).
     bad_input: "fail" raises on an answer whose text differs from the context at its
-    answer_start, or on an empty context; "skip" keeps such an example for evaluation but gives
+    answer_start, an empty gold answer or an empty context; "skip" keeps such an example for evaluation but gives
     its windows no training signal (labels -1) and logs it.
     """
     if bad_input not in BAD_INPUT_MODES:
@@ -86,6 +86,11 @@ def _answer_problem(context: str, answers: Sequence[tuple[str, int]]) -> str | N
     if not answers:
         return None
     text, start = answers[0]
+    if not text:
+        return (
+            f"the gold answer (field 'answers', text at answer_start {start}) is empty, as in QA test files that "
+            "xtreme's utils_preprocess.py (remove_qa_test_annotations) stripped; read the original release"
+        )
     found = context[start : start + len(text)] if 0 <= start <= len(context) else ""
     if found != text:
         return f"answer text {text!r} does not match the context at answer_start {start} ({found!r})"

@@ -20,7 +20,8 @@ exception: its tag set is read from the data (see its docstring).
 
 One module per family: `classification` (pair), `multiple_choice` (choice), `tagging` (tags),
 `qa`, and `retrieval` (the retrieval tasks' file readers); `common` holds the schemas and
-`SourceSpec`, `files` the data directory and file layouts, `languages` the language lists.
+`SourceSpec`, `files` the data directory and file layouts, `languages` the language lists, `ud` the
+UD release reader behind UD-POS's test split.
 """
 
 from __future__ import annotations

@@ -58,10 +58,22 @@ def _copa_canonicalize() -> Canonicalize:
     )
 
 
+class BadField(ValueError):
+    """A field holds a value the dataset does not allow; the message names the field and what is allowed."""
+
+
 def _read_jsonl(
-    path: str, fields: Mapping[str, Callable[[dict], Any]], dtypes: Mapping[str, tf.DType]
+    path: str,
+    fields: Mapping[str, Callable[[dict], Any]],
+    dtypes: Mapping[str, tf.DType],
+    task: str,
+    check: Callable[[str, dict[str, list]], None] | None = None,
 ) -> tf.data.Dataset:
-    """One example per JSON line; `fields` maps each output feature to a getter on the parsed line."""
+    """One example per JSON line; `fields` maps each output feature to a getter on the parsed line.
+
+    A getter raises `BadField` for a value the dataset does not allow (an unknown label), so no
+    row is dropped silently; `check(path, columns)` then sees the whole file (blanked gold).
+    """
     columns: dict[str, list] = {k: [] for k in fields}
     for lineno, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
@@ -70,11 +82,23 @@ def _read_jsonl(
             row = json.loads(line)
             for key, get in fields.items():
                 columns[key].append(get(row))
+        except BadField as e:
+            raise InputError(f"{path}:{lineno}: {task}: {e}.") from None
         except (ValueError, KeyError, TypeError, IndexError) as e:
-            raise InputError(f"{path}:{lineno}: cannot read the fields {sorted(fields)}: {e!r}.") from None
+            raise InputError(f"{path}:{lineno}: {task}: cannot read the fields {sorted(fields)}: {e!r}.") from None
+    if check is not None:
+        check(path, columns)
     return tf.data.Dataset.from_tensor_slices(
         {k: tf.constant(v, dtypes[k], shape=_column_shape(v)) for k, v in columns.items()}
     )
+
+
+def _one_of(row: dict, field: str, allowed: Sequence[Any], fix: str) -> Any:
+    """`row[field]` when it is one of `allowed`, else BadField naming the field, the value and `fix`."""
+    value = row[field]
+    if value not in allowed or isinstance(value, bool):
+        raise BadField(f"field {field!r} is {value!r}; allowed: {', '.join(map(repr, allowed))}; {fix}")
+    return value
 
 
 def _column_shape(column: list) -> list[int]:
@@ -125,40 +149,43 @@ def cosmosqa() -> SourceSpec:
     )
 
 
+_COPA_FORMAT = "JSON lines: premise, choice1, choice2, question ('cause'|'effect'), label (0|1), idx"
 _COPA_LAYOUT = Layout(
     task="copa",
     file_format=(
-        "SuperGLUE COPA JSON lines, copa/train.jsonl and copa/val.jsonl: premise, choice1, choice2, "
-        "question ('cause'|'effect'), label (0|1), idx."
+        f"SuperGLUE COPA {_COPA_FORMAT}: copa/{{train,val}}.jsonl (SuperGLUE's COPA.zip) or "
+        "xcopa/{train,val}-en.jsonl (the same files as xtreme's download_xcopa renames them)."
     ),
     how_to_obtain=(
-        "unpack train.jsonl and val.jsonl of SuperGLUE's COPA.zip (super.gluebenchmark.com/tasks) into "
-        f"<data dir>/copa/; data dir = {ENV_DATA_DIR} or gin `data_dir.path`."
+        "unpack train.jsonl and val.jsonl of https://dl.fbaipublicfiles.com/glue/superglue/data/v2/COPA.zip into "
+        f"<data dir>/copa/, or run xtreme's download_xcopa; data dir = {ENV_DATA_DIR} or gin `data_dir.path`."
     ),
 )
+_COPA_FILES = {"train": ("copa/train.jsonl", "xcopa/train-en.jsonl"), "val": ("copa/val.jsonl", "xcopa/val-en.jsonl")}
 
 
 def copa(layout: str = "auto") -> SourceSpec:
     """English COPA (SuperGLUE): context = premise + " What was the cause?|effect?", choices = choice1/2.
 
-    layout="tfds" reads TFDS `super_glue/copa`; layout="superglue" reads SuperGLUE's own download,
-    `<data dir>/copa/{train,val}.jsonl`; "auto" (default) reads those files when either exists under
-    the data directory at read time, else TFDS. SuperGLUE's test labels are hidden: no test split.
+    layout="tfds" reads TFDS `super_glue/copa`; layout="superglue" reads SuperGLUE's own files,
+    `<data dir>/copa/{train,val}.jsonl`, or the same files as xtreme's `download_xcopa` names them,
+    `xcopa/{train,val}-en.jsonl`; "auto" (default) reads those files when one exists under the data
+    directory at read time, else TFDS. SuperGLUE's test labels are hidden: no test split.
     """
     layout = check_layout("copa", layout, "superglue")
     splits = {"train": "train", "validation": "validation"}
     tfds_source = from_tfds("super_glue/copa:1.0.2", splits)
     files = file_source(
-        lambda s: _read_jsonl(_COPA_LAYOUT.find(f"copa/{s}.jsonl"), _COPA_FIELDS, _COPA_DTYPES),
+        lambda s: _read_jsonl(_COPA_LAYOUT.find(*_COPA_FILES[s]), _COPA_FIELDS, _COPA_DTYPES, "copa"),
         {"train": "train", "validation": "val"},
     )
     how = {
         "tfds": how_tfds("super_glue/copa"),
-        "files": "SuperGLUE COPA.zip: {train,val}.jsonl -> <data dir>/copa/",
+        "files": "SuperGLUE COPA.zip: {train,val}.jsonl -> <data dir>/copa/ (or xtreme's xcopa/{train,val}-en.jsonl)",
     }
     return SourceSpec(
         source=pick_layout(
-            layout, "copa", files, tfds_source, lambda: exists_under_data_dir("copa/train.jsonl", "copa/val.jsonl")
+            layout, "copa", files, tfds_source, lambda: exists_under_data_dir(*_COPA_FILES["train"], *_COPA_FILES["val"])
         ),
         canonicalize=_copa_canonicalize(),
         schema=CHOICE,
@@ -174,8 +201,8 @@ _COPA_FIELDS = {
     "premise": lambda r: r["premise"],
     "choice1": lambda r: r["choice1"],
     "choice2": lambda r: r["choice2"],
-    "question": lambda r: r["question"],
-    "label": lambda r: int(r.get("label", -1)),
+    "question": lambda r: _one_of(r, "question", ("cause", "effect"), "COPA asks for the cause or the effect"),
+    "label": lambda r: _one_of(r, "label", (0, 1), "label is the correct alternative: 0 = choice1, 1 = choice2"),
 }
 _COPA_DTYPES = {
     "premise": tf.string,
@@ -184,36 +211,60 @@ _COPA_DTYPES = {
     "question": tf.string,
     "label": tf.int32,
 }
+XCOPA_RELEASE = "https://raw.githubusercontent.com/cambridgeltl/xcopa/master/data/{lang}/{split}.{lang}.jsonl"
+
+
+def _refuse_blanked_xcopa(lang: str, split: str) -> Callable[[str, dict[str, list]], None]:
+    """A check for `_read_jsonl`: xtreme's `utils_preprocess.py` (xcopa_preprocess) sets every test label to 0."""
+
+    def check(path: str, columns: dict[str, list]) -> None:
+        labels = columns["label"]
+        if split == "test" and labels and not any(labels):
+            raise InputError(
+                f"{path}: xcopa ({lang}): every 'label' is 0, as xtreme's utils_preprocess.py (xcopa_preprocess) "
+                f"blanks the test gold, so accuracy would be the share of 0 predictions. Download the labelled "
+                f"original {XCOPA_RELEASE.format(lang=lang, split=split)} into <data dir>/xcopa/ (it is read first)."
+            )
+
+    return check
 
 
 def xcopa(lang: str) -> SourceSpec:
-    """XCOPA validation/test from xtreme's `download/xcopa/{val,test}.{lang}.jsonl` (not in TFDS).
+    """XCOPA validation/test in one language (not in TFDS); same mapping as `copa()`.
 
-    Same mapping as `copa()`. xtreme's own loader (third_party/xcopa_data) reads
-    `{val,test}-{lang}.jsonl` instead, so both names are accepted.
+    Reads the XCOPA release's files, `xcopa/{val,test}.{lang}.jsonl` (or its `data/` folder copied
+    as `xcopa/{lang}/`), else xtreme's `download_xcopa` layout `xcopa/{val,test}-{lang}.jsonl`,
+    whose test labels are all 0 (blanked by xtreme's preprocessing): such a file is refused.
     """
     check_lang("xcopa", lang, XCOPA_LANGS)
     layout = Layout(
         task=f"xcopa ({lang})",
-        file_format="XCOPA JSON lines: premise, choice1, choice2, question ('cause'|'effect'), label (0|1), idx.",
-        how_to_obtain=XTREME_DOWNLOAD.format(fn="download_xcopa"),
+        file_format=f"XCOPA {_COPA_FORMAT}.",
+        how_to_obtain=(
+            f"download {XCOPA_RELEASE.format(lang=lang, split='{val,test}')} into <data dir>/xcopa/; xtreme's "
+            "`scripts/download_data.sh` (function download_xcopa) writes {val,test}-<lang>.jsonl, but blanks the "
+            f"test labels; data dir = {ENV_DATA_DIR} or gin `data_dir.path`."
+        ),
     )
     splits = {"validation": "val", "test": "test"}
+
+    def read(split: str) -> tf.data.Dataset:
+        path = layout.find(f"xcopa/{split}.{lang}.jsonl", f"xcopa/{lang}/{split}.{lang}.jsonl", f"xcopa/{split}-{lang}.jsonl")
+        return _read_jsonl(path, _COPA_FIELDS, _COPA_DTYPES, f"xcopa ({lang})", _refuse_blanked_xcopa(lang, split))
+
     return SourceSpec(
-        source=file_source(
-            lambda s: _read_jsonl(
-                layout.find(f"xcopa/{s}.{lang}.jsonl", f"xcopa/{s}-{lang}.jsonl"), _COPA_FIELDS, _COPA_DTYPES
-            ),
-            splits,
-        ),
+        source=file_source(read, splits),
         canonicalize=_copa_canonicalize(),
         schema=CHOICE,
         label_names=choice_names(2),
         splits=splits,
         citation="Ponti et al. 2020, XCOPA",
         license="CC BY 4.0",
-        how_to_obtain="xtreme `scripts/download_data.sh` (download_xcopa) -> <data dir>/xcopa/",
+        how_to_obtain="XCOPA release github.com/cambridgeltl/xcopa data/<lang>/{val,test}.<lang>.jsonl -> <data dir>/xcopa/",
     )
+
+
+_SIQA_LETTERS = ("A", "B", "C")
 
 
 def socialiqa() -> SourceSpec:
@@ -227,13 +278,14 @@ def socialiqa() -> SourceSpec:
         file_format="Social IQa v1.4 JSON lines: context, question, answerA, answerB, answerC, correct ('A'|'B'|'C').",
         how_to_obtain=XTREME_DOWNLOAD.format(fn="download_siqa"),
     )
-    fields = {k: (lambda r, k=k: r[k]) for k in ("context", "question", "answerA", "answerB", "answerC", "correct")}
-    letters = tf.constant(["A", "B", "C"])
+    fields = {k: (lambda r, k=k: r[k]) for k in ("context", "question", "answerA", "answerB", "answerC")}
+    fields["correct"] = lambda r: _one_of(r, "correct", _SIQA_LETTERS, "the answer is the letter of answerA..answerC")
+    letters = tf.constant(_SIQA_LETTERS)
     splits = {"train": "trn", "validation": "dev"}
     return SourceSpec(
         source=file_source(
             lambda s: _read_jsonl(
-                layout.find(f"siqa/socialIQa_v1.4_{s}.jsonl"), fields, dict.fromkeys(fields, tf.string)
+                layout.find(f"siqa/socialIQa_v1.4_{s}.jsonl"), fields, dict.fromkeys(fields, tf.string), "socialiqa"
             ),
             splits,
         ),
@@ -283,13 +335,16 @@ def commonsenseqa() -> SourceSpec:
         "stem": lambda r: r["question"]["stem"],
         "choice_labels": lambda r: _five(c["label"] for c in r["question"]["choices"]),
         "choice_texts": lambda r: _five(c["text"] for c in r["question"]["choices"]),
-        "answer_key": lambda r: r.get("answerKey", ""),
+        "answer_key": lambda r: _one_of(
+            r, "answerKey", [c["label"] for c in r["question"]["choices"]], "answerKey is the label of one choice"
+        ),
     }
     splits = {"train": "train", "validation": "dev"}
     return SourceSpec(
         source=file_source(
             lambda s: _read_jsonl(
-                layout.find(f"commonsenseqa/{s}_rand_split.jsonl"), fields, dict.fromkeys(fields, tf.string)
+                layout.find(f"commonsenseqa/{s}_rand_split.jsonl"), fields, dict.fromkeys(fields, tf.string),
+                "commonsenseqa",
             ),
             splits,
         ),

@@ -31,9 +31,12 @@ def _squad_canonicalize(id_prefix: str | None = None) -> Canonicalize:
     return lambda ds: to_qa(ds).filter(lambda ex: tf.strings.regex_full_match(ex["id"], f"{id_prefix}.*"))
 
 
-def read_squad_json(path: str) -> tf.data.Dataset:
+def read_squad_json(path: str, how_to_get_original: str = "use the original release") -> tf.data.Dataset:
     """A SQuAD-format JSON file ({"data": [{"paragraphs": [{"context", "qas": [...]}]}]}) as
-    TFDS-style squadlike examples, one per question, in file order."""
+    TFDS-style squadlike examples, one per question, in file order.
+
+    A question with an empty answer text (gold stripped) is refused, the error ending with `how_to_get_original`.
+    """
     try:
         articles = json.loads(read_text(path))["data"]
         rows = [
@@ -52,6 +55,12 @@ def read_squad_json(path: str) -> tf.data.Dataset:
         ]
     except (ValueError, KeyError, TypeError) as e:
         raise InputError(f"{path}: not a SQuAD-format JSON file ({e!r}); expected data/paragraphs/qas.") from None
+    blank = next((r["id"] for r in rows if "" in r["answers"]["text"]), None)
+    if blank is not None:
+        raise InputError(
+            f"{path}: question {blank!r} has an empty gold answer (field 'answers[].text'), as in files that xtreme's "
+            f"utils_preprocess.py (remove_qa_test_annotations) stripped; {how_to_get_original}"
+        )
     signature = {
         "id": tf.TensorSpec([], tf.string),
         "context": tf.TensorSpec([], tf.string),
@@ -98,16 +107,17 @@ def xquad(lang: str) -> SourceSpec:
     about = {"citation": "Artetxe et al. 2020, XQuAD", "license": "CC BY-SA 4.0"}
     if lang in XQUAD_LANGS_XTREME:
         return _tfds_qa(f"xquad/{lang}:3.0.0", splits, how_to_obtain=how_tfds("xquad"), **about)
+    release = f"https://raw.githubusercontent.com/deepmind/xquad/master/xquad.{lang}.json"
     layout = Layout(
         task=f"xquad ({lang})",
         file_format="SQuAD v1.1 JSON: {data: [{paragraphs: [{context, qas: [{id, question, answers}]}]}]}.",
         how_to_obtain=(
-            f"download https://raw.githubusercontent.com/deepmind/xquad/master/xquad.{lang}.json into "
+            f"download {release} into "
             f"<data dir>/xquad/; data dir = {ENV_DATA_DIR} or gin `data_dir.path`."
         ),
     )
     return _qa_spec(
-        file_source(lambda s: read_squad_json(layout.find(f"xquad/xquad.{lang}.json")), splits),
+        file_source(lambda s: read_squad_json(layout.find(f"xquad/xquad.{lang}.json"), f"download {release}"), splits),
         splits,
         _squad_canonicalize(),
         how_to_obtain=f"github.com/deepmind/xquad: xquad.{lang}.json -> <data dir>/xquad/",

@@ -14,9 +14,9 @@ Layouts under `data_dir()` (see `tasks.sources.files.data_dir`):
   side, which hides the alignment (the gold); the scorer needs the originals.
 - `lareqa/xquad-r/{lang}.json`: SQuAD format with `sentence_breaks` per paragraph (LAReQA repo).
 - `squad/{train,dev}-v1.1.json`: SQuAD v1.1 (LAReQA's dual-encoder training data).
-- `mewslix/candidate_set_entities.jsonl`, `mewslix/wikinews_mentions-{dev,test}.jsonl`,
-  `mewslix/wikipedia_pairs-{train,dev}.jsonl` (Mewsli-X's `get-mewsli-x.sh`, moved by xtreme's
-  `download_mewslix`).
+- `mewslix/candidate_set_entities.jsonl`, `mewslix/wikipedia_pairs-{train,dev}.jsonl` and
+  `mewslix/wikinews_mentions-{dev,test}.jsonl` (Mewsli-X's `get-mewsli-x.sh`, moved by xtreme's
+  `download_mewslix`), or xtreme's `mewslix/wikinews_mentions/{dev,test}-{lang}.jsonl` (test gold blanked: refused).
 """
 
 from __future__ import annotations
@@ -25,12 +25,15 @@ import collections
 import dataclasses
 import functools
 import json
+import logging
 import re
 from typing import Any, Callable, Iterator, Sequence
 
 from tasks.sources.files import Layout, data_dir, read_text
 from xstilts_jax.errors import ConfigError, InputError
 from xstilts_jax.evaluation.retrieval import RetrievalSplit
+
+logger = logging.getLogger(__name__)
 
 Pair = tuple[str, str, str]  # (query, candidate, candidate context or "")
 
@@ -91,8 +94,10 @@ def _lines(path: str) -> list[str]:
 BUCC_LAYOUT = Layout(
     "bucc2018",
     "`{lg}-en.{dev,test}.{lg}` and `.en`: `id<TAB>sentence` per line; `{lg}-en.{dev,test}.gold`: `source id<TAB>English id`",
-    "google-research/xtreme `scripts/download_data.sh` (download_bucc18) writes bucc2018/ under download/.",
-    "xtreme's download deletes the test gold; restore `{lg}-en.test.gold` from BUCC's training-gold archive to score test.",
+    "google-research/xtreme `scripts/download_data.sh` (function download_bucc18) writes bucc2018/ under download/.",
+    "xtreme's download_bucc18 deletes the test gold (`rm $base_dir/*test.gold`); to score test, take `{lg}-en/{lg}-en.training.gold` "
+    "from https://comparable.limsi.fr/bucc2018/bucc2018-{lg}-en.training-gold.tar.bz2 (the archive xtreme renames to test) "
+    "and save it as bucc2018/{lg}-en.test.gold.",
 )
 
 
@@ -183,7 +188,8 @@ def tatoeba(lang: str, file_split: str) -> EvalData:
 LAREQA_LAYOUT = Layout(
     "lareqa",
     "`xquad-r/{lang}.json`: SQuAD JSON whose paragraphs carry `sentence_breaks` ([start, end] character spans)",
-    "google-research/xtreme `scripts/download_lareqa.sh` (the google-research-datasets/lareqa repository) writes lareqa/.",
+    "google-research/xtreme `scripts/download_data.sh`, function download_lareqa (the google-research-datasets/lareqa "
+    "repository), writes lareqa/.",
 )
 SQUAD_LAYOUT = Layout(
     "lareqa (training)",
@@ -241,6 +247,7 @@ def _xquad_r(langs: tuple[str, ...]) -> tuple[dict[str, list[tuple[str, str]]], 
     for lang in langs:
         path = LAREQA_LAYOUT.find(f"lareqa/xquad-r/{lang}.json")
         questions[lang] = []
+        skipped = 0
         for number, paragraph in enumerate(_squad_paragraphs(path), start=1):
             context = paragraph["context"]
             if "sentence_breaks" not in paragraph:
@@ -254,11 +261,14 @@ def _xquad_r(langs: tuple[str, ...]) -> tuple[dict[str, list[tuple[str, str]]], 
                     raise InputError(f"{path}: question {qa.get('id')!r} has {len(qa.get('answers', []))} answers; XQuAD-R has exactly one.")
                 answer = _answer_sentence(context, paragraph["sentence_breaks"], qa["answers"][0]["answer_start"])
                 if answer is None:  # the answer crosses a sentence break: xtreme skips the question
+                    skipped += 1
                     continue
                 questions[lang].append((f"{qa['id']}_{lang}", qa["question"]))
                 for uid, sentence in zip(uids, sentences):
                     if sentence == answer and uid not in answers[qa["id"]]:
                         answers[qa["id"]].append(uid)
+        if skipped:
+            logger.info("%s: %d questions skipped, their answer crosses a sentence break (as xtreme skips them).", path, skipped)
     return questions, list(pool.values()), dict(answers)
 
 
@@ -292,9 +302,17 @@ def squad_pairs(file_split: str) -> tuple[Pair, ...]:
 # --- Mewsli-X --------------------------------------------------------------------------------
 MEWSLIX_LAYOUT = Layout(
     "mewslix",
-    "JSON lines in Mewsli-X's schema: candidate_set_entities.jsonl (Entity), wikinews_mentions-{dev,test}.jsonl "
-    "(ContextualMentions), wikipedia_pairs-{train,dev}.jsonl (MentionEntityPair)",
-    "google-research/xtreme `scripts/download_mewslix.sh` (runs Mewsli-X's get-mewsli-x.sh) writes mewslix/.",
+    "JSON lines in Mewsli-X's schema: candidate_set_entities.jsonl (Entity), wikipedia_pairs-{train,dev}.jsonl "
+    "(MentionEntityPair), and the WikiNews mentions (ContextualMentions) either as Mewsli-X writes them, "
+    "wikinews_mentions-{dev,test}.jsonl, or as xtreme's preprocessing splits them, wikinews_mentions/{dev,test}-<lang>.jsonl",
+    "google-research/xtreme `scripts/download_data.sh`, function download_mewslix (it runs Mewsli-X's get-mewsli-x.sh "
+    "from google-research/google-research dense_representations_for_entity_retrieval/mel), writes mewslix/.",
+)
+MEWSLIX_TEST_GOLD = (
+    "xtreme's download_mewslix blanks the test entity ids (utils_preprocess.py mewslix_preprocess) and deletes "
+    "wikinews_mentions-test.jsonl; run Mewsli-X's own get-mewsli-x.sh (google-research/google-research, "
+    "dense_representations_for_entity_retrieval/mel) and copy its output/dataset/wikinews_mentions-test.jsonl "
+    "into <data dir>/mewslix/ (it is read first)."
 )
 _MARKED = re.compile(r"\{(.*?)\}")
 
@@ -342,31 +360,44 @@ def mewslix_candidates() -> tuple[tuple[str, str, str], ...]:
         raise InputError(f"{path}: an entity lacks {e}; expected Mewsli-X's Entity schema.") from None
 
 
-@_per_data_dir
-def _mentions(file_split: str) -> dict[str, list[tuple[str, str, str]]]:
-    """language → [(example id, mention text, gold entity id)]."""
-    path = MEWSLIX_LAYOUT.find(f"mewslix/wikinews_mentions-{file_split}.jsonl")
+def _read_mentions(path: str) -> dict[str, list[tuple[str, str, str]]]:
+    """language → [(example id, mention text, gold entity id)] of one ContextualMentions file; a blank
+    entity id (xtreme's blanked test gold) is refused."""
     by_lang: dict[str, list[tuple[str, str, str]]] = collections.defaultdict(list)
     for lineno, row in _jsonl(path):
         try:
             context = row["context"]
             for m in row["mentions"]:
+                if not m["entity_id"]:
+                    raise InputError(
+                        f"{path}:{lineno}: mewslix: mention {m['example_id']!r} has an empty 'entity_id' (blanked gold). "
+                        + MEWSLIX_TEST_GOLD
+                    )
                 by_lang[context["language"]].append((m["example_id"], mention_text(context, m, f"{path}:{lineno}"), m["entity_id"]))
         except (KeyError, TypeError) as e:
             raise InputError(f"{path}:{lineno}: lacks {e}; expected Mewsli-X's ContextualMentions schema.") from None
     return dict(by_lang)
 
 
+@_per_data_dir
+def _mentions(file_split: str, lang: str) -> tuple[str, list[tuple[str, str, str]]]:
+    """The file read and the mentions in `lang`: Mewsli-X's all-language file when present, else xtreme's per-language one."""
+    path = MEWSLIX_LAYOUT.find(
+        f"mewslix/wikinews_mentions-{file_split}.jsonl", f"mewslix/wikinews_mentions/{file_split}-{lang}.jsonl"
+    )
+    return path, _read_mentions(path).get(lang, [])
+
+
 def mewslix(lang: str, file_split: str) -> EvalData:
     """Mentions in `lang` (queries) against the whole entity candidate set."""
     candidates = mewslix_candidates()
     known = {c[0] for c in candidates}
-    mentions = _mentions(file_split).get(lang, [])
+    path, mentions = _mentions(file_split, lang)
     unknown = [(ex, ent) for ex, _, ent in mentions if ent not in known]
     if unknown:
         raise InputError(
-            f"mewslix/wikinews_mentions-{file_split}.jsonl: mentions {unknown[:3]} name entities missing from "
-            "candidate_set_entities.jsonl; both files must come from the same Mewsli-X release."
+            f"{path}: mentions {unknown[:3]} name entities missing from candidate_set_entities.jsonl; both files "
+            "must come from the same Mewsli-X release."
         )
     return _eval_data([(ex, text, "") for ex, text, _ in mentions], candidates, {ex: [ent] for ex, _, ent in mentions})
 

@@ -19,6 +19,7 @@ from tasks.sources.files import (
     pick_layout,
     read_text,
 )
+from tasks.sources import ud
 from tasks.sources.languages import PANX_LANGS_XTREME_R, UDPOS_LANGS_XTREME_R
 from xstilts_jax.errors import InputError
 
@@ -83,29 +84,46 @@ def _tags_canonicalize() -> Canonicalize:
 
 
 def udpos(lang: str) -> SourceSpec:
-    """UD-POS from xtreme's `download/udpos/{train,dev}-{lang}.tsv` (train/validation).
+    """UD-POS: train/validation from xtreme's `download/udpos/{train,dev}-{lang}.tsv`, test from the UD release.
+
+    xtreme's test TSVs carry no tags, so the test split is read from the release's
+    `ud-treebanks-v{2.5|2.7}/*/{lang}_*-ud-test.conllu` files, converted as xtreme converts them
+    (`tasks.sources.ud`), so kk, th, tl and yo, which have no dev file, can be scored on test
+    (`evaluate_tasks(..., split="test")`; the target itself is scored on dev, see the README).
 
     File-based rather than TFDS `xtreme_pos`: that builder has UD v2.5 only (no XTREME-R
     languages), swaps Tamil and Tagalog, and skips xtreme's conllu-to-conll conversion (fused
-    multi-word forms). The layout's test files carry no tags, so there is no test split.
+    multi-word forms).
     """
     check_lang("udpos", lang, UDPOS_LANGS_XTREME_R)
     layout = Layout(
         task=f"udpos ({lang})",
         file_format="xtreme udpos TSV: one 'token<TAB>UPOS tag' per line, a blank line between sentences.",
-        how_to_obtain=XTREME_DOWNLOAD.format(fn="download_udpos; UD v2.5 for XTREME, v2.7 for XTREME-R"),
-        note="some languages have no train or dev file (in UD v2.5, kk has no dev; th, tl and yo only test).",
+        how_to_obtain=XTREME_DOWNLOAD.format(fn="function download_udpos; UD v2.5 for XTREME, v2.7 for XTREME-R"),
+        note=(
+            "some languages have no train or dev file (in UD v2.5, kk has no dev; th, tl and yo only test): "
+            "score them on the test split, read from the UD release."
+        ),
     )
-    splits = {"train": "train", "validation": "dev"}
+    splits = {"train": "train", "validation": "dev", "test": "test"}
+
+    def read(split: str) -> tf.data.Dataset:
+        if split == "test":
+            return _token_tag_dataset(ud.read_test(lang))
+        return _read_token_tag_tsv(layout.find(f"udpos/{split}-{lang}.tsv"))
+
     return SourceSpec(
-        source=file_source(lambda s: _read_token_tag_tsv(layout.find(f"udpos/{s}-{lang}.tsv")), splits),
+        source=file_source(read, splits),
         canonicalize=_tags_canonicalize(),
         schema=TAGS,
         label_names=UPOS_TAGS,
         splits=splits,
         citation="Nivre et al. 2020, Universal Dependencies (v2.5 XTREME / v2.7 XTREME-R)",
         license="per treebank (mostly CC BY-SA / CC BY-NC-SA)",
-        how_to_obtain="xtreme `scripts/download_data.sh` (download_udpos) -> <data dir>/udpos/",
+        how_to_obtain=(
+            "xtreme `scripts/download_data.sh` (function download_udpos) -> <data dir>/udpos/; test: "
+            f"{ud.UD_RELEASES[ud.ud_version(lang)]} unpacked into <data dir>/"
+        ),
     )
 
 

@@ -380,7 +380,7 @@ UDPOS_KNOWN = {
 @pytest.mark.parametrize("lang", sorted(UDPOS_KNOWN))
 def test_udpos_samples(lang: str, sample_data: Path) -> None:
     spec = sources.udpos(lang)
-    assert spec.splits == {"train": "train", "validation": "dev"}
+    assert spec.splits == {"train": "train", "validation": "dev", "test": "test"}
     val = load(spec, "validation")
     assert len(val) == 5
     i, text, tags = UDPOS_KNOWN[lang]
@@ -605,7 +605,7 @@ def test_unknown_language_and_split() -> None:
     with pytest.raises(ConfigError, match="unknown language 'xx'"):
         sources.xnli("xx")
     with pytest.raises(ConfigError, match="Unknown split 'test'"):
-        read(sources.udpos("en"), "test")
+        read(sources.commonsenseqa(), "test")
 
 
 def test_malformed_tagging_file_points_at_the_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
