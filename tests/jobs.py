@@ -48,10 +48,10 @@ def launch(command: list[str], envs: list[dict[str, str]]) -> list[subprocess.Po
     ]
 
 
-def finish(procs: list[subprocess.Popen], timeout: float = 600) -> list[str]:
-    """Wait for every process; assert each exited 0 (showing the tails of the logs if not) and return the logs."""
+def finish(procs: list[subprocess.Popen], timeout: float = 600, code: int = 0) -> list[str]:
+    """Wait for every process; assert each exited with `code` (showing the tails of the logs if not) and return the logs."""
     logs = [p.communicate(timeout=timeout)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs), "\n".join(log[-3000:] for log in logs)
+    assert all(p.returncode == code for p in procs), "\n".join(log[-3000:] for log in logs)
     return logs
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from jobs import finish, job_envs, launch, process_env, train_flags
 
+from xstilts_jax.errors import Preempted
 from xstilts_jax.cli import main as cli_main
 from xstilts_jax.training.preemption import PreemptionWatch
 
@@ -51,7 +52,7 @@ def test_sigterm_to_one_of_two_hosts_saves_everywhere_and_the_rerun_resumes(tmp_
     run_dir = tmp_path / "run"
     procs = launch(_command(run_dir), job_envs(process_env(4), 2))
     _signal_mid_run(procs, procs[1], run_dir)  # the notice reaches host 1 only
-    logs = finish(procs)
+    logs = finish(procs, code=Preempted.EXIT_CODE)  # unfinished: `train && next` must stop
     steps = {_preempted_step(log) for log in logs}
     assert len(steps) == 1, logs  # every host stopped at the same step
     step = steps.pop()
@@ -64,7 +65,7 @@ def test_sigterm_to_one_of_two_hosts_saves_everywhere_and_the_rerun_resumes(tmp_
 
 
 @pytest.mark.slow
-def test_sigterm_to_a_single_process_saves_and_exits_zero(tmp_path, catalog_env, capsys):
+def test_sigterm_to_a_single_process_saves_and_exits_75(tmp_path, catalog_env, capsys):
     run_dir = tmp_path / "run"
     seen = []
     # the watch installs its handler in the main thread; a SIGTERM outside it must not kill pytest
@@ -82,7 +83,7 @@ def test_sigterm_to_a_single_process_saves_and_exits_zero(tmp_path, catalog_env,
     sender = threading.Thread(target=notice)
     sender.start()
     try:
-        assert cli_main(["train", *_flags(run_dir)]) == 0  # what the CLI process exits with
+        assert cli_main(["train", *_flags(run_dir)]) == Preempted.EXIT_CODE  # what the CLI process exits with
     finally:
         ended.set()
         sender.join()
