@@ -28,7 +28,7 @@ def test_ten_flat_trends_after_correction(method, rng):
     assert cal.corrected_family_rate(study, 10, 1000, rng, "none") > 0.3
 
 
-@pytest.mark.parametrize("study", [cal.Study("paired", seeds=3), cal.Study("welch", seeds=3, matched=False)], ids=str)
+@pytest.mark.parametrize("study", [cal.Study("paired", seeds=3), cal.Study("welch", seeds=3, matched=False)], ids=lambda study: study.name)
 def test_per_size_interval_covers_at_3_seeds(study, rng):
     assert cal.coverage(study, DRAWS, rng) >= 0.90
 
