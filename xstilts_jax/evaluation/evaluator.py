@@ -8,17 +8,24 @@ half-written file. `evaluate_and_write` is the one evaluation of `xstilts-jax ru
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 from tqdm import tqdm
 
-from xstilts_jax.data.task_records import get_provider, get_task_record
+from xstilts_jax.data.task_records import get_provider
+from xstilts_jax.errors import ConfigError, MissingSplitError
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.decoders import decode
+from xstilts_jax.experiments.targets import eval_split
+
+logger = logging.getLogger(__name__)
 
 Scores = dict[str, float]
+# The keys of an `evaluate_and_write` result that are not metrics.
+SPLIT, MISSING = "split", "missing"
 
 
 def evaluate_task(model: Any, task: str, split: str, settings: EvalSettings) -> tuple[Scores, list[Any]]:
@@ -59,11 +66,26 @@ def evaluate_tasks(
 
 
 def evaluate_and_write(model: Any, tasks: Sequence[str], settings: EvalSettings, directory: str | Path) -> dict[str, dict[str, Any]]:
-    """Score every task (mixtures already expanded) on its record's scoring split; write `directory/predictions/
-    <task>.<split>.json` and `directory/scores.json`; returns {task: {metric: value, ..., "split": split}}."""
+    """Score every task (mixtures already expanded) on its zero-shot split (`targets.eval_split`); write
+    `directory/predictions/<task>.<split>.json` and `directory/scores.json`; returns {task: {metric: value, ...,
+    "split": split}}. A task whose data lacks that split (`MissingSplitError`) is {"split": split, "missing":
+    why}: reported unscored, the other tasks still scored; ConfigError when every task lacks it."""
     directory = Path(directory)
-    splits = {task: get_task_record(task).scoring_split for task in tasks}
-    results = evaluate_tasks(model, tasks, splits, settings, directory / "predictions")
-    scores: dict[str, dict[str, Any]] = {task: dict(results[task], split=splits[task]) for task in tasks}
+    scores: dict[str, dict[str, Any]] = {}
+    for task in tqdm(tasks, desc="eval", unit="task", disable=len(tasks) < 2):
+        split = eval_split(task)
+        try:
+            values = evaluate_tasks(model, [task], split, settings, directory / "predictions")[task]
+        except MissingSplitError as e:
+            logger.warning("%s is not scored: %s", task, e)
+            values = {MISSING: str(e)}
+        scores[task] = dict(values, split=split)
+    if tasks and all(MISSING in values for values in scores.values()):
+        raise ConfigError(f"No eval task could be scored; the first says: {scores[tasks[0]][MISSING]}")
     write_json(directory / "scores.json", scores, indent=2, sort_keys=True)
     return scores
+
+
+def metric_values(result: Mapping[str, Any]) -> dict[str, float]:
+    """The metrics of one task's `evaluate_and_write` result (without its split or why it is missing)."""
+    return {k: v for k, v in result.items() if k not in (SPLIT, MISSING)}
