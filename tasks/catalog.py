@@ -75,7 +75,8 @@ INTERMEDIATE: dict[str, Intermediate] = {
     "ccg": Intermediate(sources.ccg, "ccg", (tag_accuracy,), (sources.TAGS, ("train", "validation", "test"))),
     # Span QA: SQuAD v1.1 is also the English training data of XQuAD and MLQA (head "squad").
     "squad": Intermediate(sources.squad, "squad", (qa_metrics.squad_v1,)),
-    "squad_v2": Intermediate(sources.squad_v2, "squad_v2", (qa_metrics.squad_v2,)),
+    # SQuAD 2.0 also records evaluate-v2.0.py's best_exact / best_f1 and their no-answer thresholds.
+    "squad_v2": Intermediate(sources.squad_v2, "squad_v2", (qa_metrics.squad_v2, qa_metrics.squad_v2_thresholds)),
 }
 
 # ANLI+ (Nie et al. 2020; X-STILTs' "ANLI+"): the three ANLI rounds with MNLI and SNLI, one task.

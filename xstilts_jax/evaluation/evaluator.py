@@ -1,6 +1,6 @@
 """Scoring a model on registered tasks: the task's decoder (by label kind) → its metric fns → JSON.
 
-Predictions are written as `<task>.<split>.json` (label names, or decoded text, in example order)
+Predictions are written as `<task>.<split>.json` (label names in example order, span QA's {id: answer}, ...)
 and scores as `scores.json`, by the first host only and atomically, so a crash never leaves a
 half-written file. `evaluate_and_write` is the one evaluation of `xstilts-jax run` and `eval`.
 """
@@ -28,12 +28,18 @@ Scores = dict[str, float]
 SPLIT, MISSING = "split", "missing"
 
 
-def evaluate_task(model: Any, task: str, split: str, settings: EvalSettings) -> tuple[Scores, list[Any]]:
-    """The task's metric fns on its predictions; returns (scores, predictions)."""
-    targets, predictions = decode(model, task, split, settings)
+def evaluate_task(model: Any, task: str, split: str, settings: EvalSettings) -> tuple[Scores, Any]:
+    """The task's metric fns on its predictions (those with seqio's `aux_values` argument also get the
+    decoder's auxiliary values); returns (scores, predictions)."""
+    targets, predictions, aux_values = decode(model, task, split, settings)
+    provider = get_provider(task)
+    if provider.score_metric_fns:
+        raise ConfigError(f"Task {task!r} has (targets, scores) metric fns, which no decoder here feeds; use (targets, predictions).")
     scores: Scores = {}
-    for metric_fn in get_provider(task).metric_fns:
+    for metric_fn in provider.predict_metric_fns:
         scores.update(metric_fn(targets, predictions))
+    for metric_fn in provider.predict_with_aux_metric_fns:
+        scores.update(metric_fn(targets, predictions, aux_values=aux_values))
     return scores, predictions
 
 
