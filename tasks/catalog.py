@@ -75,7 +75,8 @@ INTERMEDIATE: dict[str, Intermediate] = {
     "ccg": Intermediate(sources.ccg, "ccg", (tag_accuracy,), (sources.TAGS, ("train", "validation", "test"))),
     # Span QA: SQuAD v1.1 is also the English training data of XQuAD and MLQA (head "squad").
     "squad": Intermediate(sources.squad, "squad", (qa_metrics.squad_v1,)),
-    "squad_v2": Intermediate(sources.squad_v2, "squad_v2", (qa_metrics.squad_v2,)),
+    # SQuAD 2.0 also records evaluate-v2.0.py's best_exact / best_f1 and their no-answer thresholds.
+    "squad_v2": Intermediate(sources.squad_v2, "squad_v2", (qa_metrics.squad_v2, qa_metrics.squad_v2_thresholds)),
 }
 
 # ANLI+ (Nie et al. 2020; X-STILTs' "ANLI+"): the three ANLI rounds with MNLI and SNLI, one task.
@@ -113,6 +114,7 @@ class Target:
     # Metric fns that depend on the eval language (MLQA's normalization); used instead of metric_fns.
     language_metric_fns: Callable[[str], Sequence[MetricFn]] | None = None
     submission: SubmissionFormat | None = None  # its XTREME leaderboard file format
+    split: str | None = None  # the split its eval tasks are scored on (None: dev where they have it)
 
     def metrics_for(self, lang: str) -> Sequence[MetricFn]:
         """The metric fns of the eval task in `lang`."""
@@ -128,6 +130,7 @@ class Target:
             best_metric=f"eval/{self.dev_task}/{self.headline}",
             recipe=self.recipe,
             submission=self.submission,
+            split=self.split,
         )
 
 
@@ -173,6 +176,8 @@ TARGETS: dict[str, Target] = {
         sources.copa,
         submission=XCOPA_SUBMISSION,
     ),
+    # UD-POS is scored on the tagged test sets of the UD releases (xtreme's test files have no
+    # tags), so kk, th, tl and yo, which have no dev set, are scored too; udpos.en's dev set picks the checkpoint.
     "udpos": Target(
         "udpos",
         sources.UDPOS_LANGS_XTREME_R,
@@ -184,6 +189,7 @@ TARGETS: dict[str, Target] = {
         Recipe(epochs=10),
         functools.partial(sources.udpos, "en"),
         submission=TAGS_FORMAT,
+        split="test",
     ),
     "panx": Target(
         "panx",

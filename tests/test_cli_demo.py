@@ -49,7 +49,7 @@ def test_demo_runs_the_grid_records_scores_and_reports(capsys, tmp_path):
 
     with ResultsStore(str(tmp_path / "results.sqlite")) as store:
         rows = store.scores(metric="f1")
-    assert {(r.task, r.language, r.split) for r in rows} == {("udpos", l, "validation") for l in ("en", "de", "ar", "zh")}
+    assert {(r.task, r.language, r.split) for r in rows} == {("udpos", l, "test") for l in ("en", "de", "ar", "zh")}
     assert {r.intermediate for r in rows} == {BASELINE, "socialiqa"}
     # a rerun skips every finished phase and reports the same scores
     assert cli(args) == 0

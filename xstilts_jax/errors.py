@@ -9,6 +9,13 @@ class ConfigError(XstiltsError):
     """A model, mesh or run configuration is invalid (unknown name, bad size, ...)."""
 
 
+class MissingSplitError(ConfigError):
+    """One language's data has no file for the split asked (a UD treebank without a test set here).
+
+    Zero-shot evaluation records that task as unscored, saying why, and scores the other languages;
+    it never scores another split in its place."""
+
+
 class CheckpointError(XstiltsError):
     """A checkpoint or Hugging Face directory cannot be read or does not match the model."""
 

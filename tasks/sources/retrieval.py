@@ -169,9 +169,21 @@ TATOEBA_LAYOUT = Layout(
 )
 
 
+def sorted_english_order(english: Sequence[str]) -> list[int]:
+    """LASER's English line numbers in the order of xtreme's `{lg}-en.en`: its `tatoeba_preprocess` writes the
+    stripped lines sorted by text, a stable sort (equal lines keep LASER's order)."""
+    return sorted(range(len(english)), key=lambda i: english[i].strip())
+
+
 @_per_data_dir
 def tatoeba(lang: str, file_split: str) -> EvalData:
-    """English sentences (queries, XTREME's direction) and their `lang` translations (candidates)."""
+    """`lang` sentences (queries, in LASER's order = xtreme's `{lg}-en.{lg}`) searched against the English ones
+    (candidates, in xtreme's sorted `{lg}-en.en` order), the direction of xtreme's `evaluate_retrieval.py`.
+
+    A "nearest" prediction is then a candidate position, i.e. the line of xtreme's sorted English file,
+    which is what evaluate.py's Tatoeba labels hold; the gold of `lang` line i is the position of
+    LASER's English line i there.
+    """
     del file_split  # Tatoeba has one split
     code = TATOEBA_CODES[lang]
     xx_path = TATOEBA_LAYOUT.find(f"tatoeba/tatoeba.{code}-eng.{code}")
@@ -179,9 +191,9 @@ def tatoeba(lang: str, file_split: str) -> EvalData:
     xx, en = [s.strip() for s in _lines(xx_path)], [s.strip() for s in _lines(en_path)]
     if len(xx) != len(en) or not xx:
         raise InputError(f"{xx_path} has {len(xx)} lines but {en_path} has {len(en)}; LASER's files are aligned line by line.")
-    queries = [(f"en-{i}", s, "") for i, s in enumerate(en)]
-    candidates = [(f"{lang}-{i}", s, "") for i, s in enumerate(xx)]
-    return _eval_data(queries, candidates, {f"en-{i}": [f"{lang}-{i}"] for i in range(len(en))})
+    queries = [(f"{lang}-{i}", s, "") for i, s in enumerate(xx)]
+    candidates = [(f"en-{i}", en[i], "") for i in sorted_english_order(en)]
+    return _eval_data(queries, candidates, {f"{lang}-{i}": [f"en-{i}"] for i in range(len(xx))})
 
 
 # --- LAReQA (XQuAD-R) and its SQuAD training pairs --------------------------------------------

@@ -88,8 +88,8 @@ def udpos(lang: str) -> SourceSpec:
 
     xtreme's test TSVs carry no tags, so the test split is read from the release's
     `ud-treebanks-v{2.5|2.7}/*/{lang}_*-ud-test.conllu` files, converted as xtreme converts them
-    (`tasks.sources.ud`), so kk, th, tl and yo, which have no dev file, can be scored on test
-    (`evaluate_tasks(..., split="test")`; the target itself is scored on dev, see the README).
+    (`tasks.sources.ud`), so kk, th, tl and yo, which have no dev file, are scored on test like
+    every other language: the `udpos` target record names "test" as its scoring split.
 
     File-based rather than TFDS `xtreme_pos`: that builder has UD v2.5 only (no XTREME-R
     languages), swaps Tamil and Tagalog, and skips xtreme's conllu-to-conll conversion (fused

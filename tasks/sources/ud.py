@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from tasks.sources.files import data_dir, read_text
 from tasks.sources.languages import UDPOS_LANGS_XTREME
-from xstilts_jax.errors import ConfigError, InputError
+from xstilts_jax.errors import InputError, MissingSplitError
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +51,12 @@ def ud_version(lang: str) -> str:
 
 
 def test_files(lang: str) -> list[str]:
-    """`<data dir>/ud-treebanks-v<version>/*/<lang>_*-ud-test.conllu`, sorted by file name; ConfigError when none."""
+    """`<data dir>/ud-treebanks-v<version>/*/<lang>_*-ud-test.conllu`, sorted by file name; MissingSplitError when none."""
     version = ud_version(lang)
     pattern = os.path.join(data_dir(), f"ud-treebanks-v{version}", "*", f"{lang}_*-ud-test.conllu")
     paths = sorted(tf.io.gfile.glob(pattern), key=os.path.basename)
     if not paths:
-        raise ConfigError(
+        raise MissingSplitError(
             f"udpos ({lang}) test: no UD treebank test file {pattern}. xtreme's udpos/test-{lang}.tsv carries no tags "
             f"(utils_preprocess.py writes the words only), so the test split is read from the UD {version} release: "
             f"download {UD_RELEASES[version]} and unpack it into the data directory (`tar xzf ud-treebanks-v{version}.tgz "

@@ -27,11 +27,11 @@ def test_split_tagging_sentences_are_rejoined_and_scored(catalog_data):
     model = catalog_model("udpos.de")
     gold_sentences = _sentences(catalog_data / "udpos" / "dev-de.tsv")
     # length 8 leaves 6 subwords a piece: most sentences are split into several examples
-    gold, pred = decode(model, "udpos.de", "validation", EvalSettings(8, 8, partitioner))
+    gold, pred, _ = decode(model, "udpos.de", "validation", EvalSettings(8, 8, partitioner))
     assert gold == gold_sentences
     assert [len(p) for p in pred] == [len(g) for g in gold]
     assert all(tag in sources.UPOS_TAGS for p in pred for tag in p)
-    unsplit_gold, _ = decode(model, "udpos.de", "validation", EvalSettings(8, 64, partitioner))
+    unsplit_gold, _, _ = decode(model, "udpos.de", "validation", EvalSettings(8, 64, partitioner))
     assert unsplit_gold == gold
 
 
@@ -44,7 +44,7 @@ def test_evaluate_tasks_writes_predictions_and_scores(tmp_path):
     assert set(results) == {"xcopa.zh", "xcopa.th"}
     for task in results:
         predictions = json.loads((tmp_path / f"{task}.test.json").read_text())
-        gold, _ = decode(model, task, "test", EvalSettings(8, 64, partitioner))
+        gold, _, _ = decode(model, task, "test", EvalSettings(8, 64, partitioner))
         assert results[task] == metrics.accuracy(gold, predictions)
         assert 0.0 <= results[task]["accuracy"] <= 100.0
 
@@ -55,7 +55,7 @@ def test_mlm_dev_evaluation_scores_the_masked_tokens_of_every_line():
     partitioner = Partitioner.from_config(TOY_MESH)
     model = catalog_model("mlm")
     # length 16: long lines become several chunks sharing the line's idx, re-joined per line
-    gold, pred = decode(model, "mlm", "validation", EvalSettings(8, 16, partitioner))
+    gold, pred, _ = decode(model, "mlm", "validation", EvalSettings(8, 16, partitioner))
     expected: dict[int, list[int]] = {}
     spec = BatchSpec("mlm", "validation", 16, 8, shuffle=False, repeat=False)
     for batch in host_batches(spec, model.config.pad_id, model.config.position_offset):

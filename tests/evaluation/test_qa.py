@@ -71,15 +71,16 @@ def test_span_decoding_equals_brute_force_and_scores_officially(catalog_data, se
     gin.bind_parameter("span_decoding.n_best_size", LENGTH)  # top-k over every token: same as brute force
     settings = dataclasses.replace(settings, spans=SpanDecoding())  # the binding applies when settings are built
     with mock_tfds(raw):
-        gold, pred = decode(model, "xquad.zh", "test", settings)
-        assert gold == _file_answers(catalog_data / "xquad" / "xquad.zh.json")
-        assert pred == _brute_force(model, "xquad.zh", "test", settings)
+        gold, pred, _ = decode(model, "xquad.zh", "test", settings)
+        assert list(gold.values()) == _file_answers(catalog_data / "xquad" / "xquad.zh.json")
+        assert list(pred.values()) == _brute_force(model, "xquad.zh", "test", settings)
         results = evaluate_tasks(model, ["mlqa.zh"], "validation", settings, predictions_dir=tmp_path)
+    # the predictions file is SQuAD's {question id: answer text}, as evaluate.py reads it
     predictions = json.loads((tmp_path / "mlqa.zh.validation.json").read_text())
-    contexts = [ex["context"] for ex in raw["validation"]]
-    assert len(predictions) == len(contexts) and all(p in c for p, c in zip(predictions, contexts))
+    contexts = {ex["id"].decode() if isinstance(ex["id"], bytes) else ex["id"]: ex["context"] for ex in raw["validation"]}
+    assert predictions.keys() == contexts.keys() and all(predictions[q] in contexts[q] for q in contexts)
     golds = [ex["answers"]["text"] for ex in raw["validation"]]
-    assert results["mlqa.zh"] == qa_metrics.mlqa("zh")(golds, predictions)
+    assert results["mlqa.zh"] == qa_metrics.mlqa("zh")(golds, list(predictions.values()))
     assert qa_metrics.squad_v1(gold, pred).keys() == results["mlqa.zh"].keys() == {"exact_match", "f1"}
 
 
@@ -88,13 +89,29 @@ def test_squad_v2_no_answer_threshold(catalog_data, settings):
     model = catalog_model("squad_v2")
     with mock_tfds(raw):
         gin.bind_parameter("span_decoding.null_score_diff_threshold", -1e9)
-        gold, always_null = decode(model, "squad_v2", "validation", dataclasses.replace(settings, spans=SpanDecoding()))
+        gold, always_null, _ = decode(model, "squad_v2", "validation", dataclasses.replace(settings, spans=SpanDecoding()))
         gin.bind_parameter("span_decoding.null_score_diff_threshold", 1e9)
-        _, never_null = decode(model, "squad_v2", "validation", dataclasses.replace(settings, spans=SpanDecoding()))
-    assert gold == [["about 1,230 kilometres", "1,230 kilometres"], [], ["Rotterdam"]]
-    assert always_null == ["", "", ""] and all(never_null)
+        _, never_null, _ = decode(model, "squad_v2", "validation", dataclasses.replace(settings, spans=SpanDecoding()))
+    assert gold == {"sq2-dev-0": ["about 1,230 kilometres", "1,230 kilometres"], "sq2-dev-1": [], "sq2-dev-2": ["Rotterdam"]}
+    assert list(always_null.values()) == ["", "", ""] and all(never_null.values())
     scores = qa_metrics.squad_v2(gold, always_null)
     assert scores["no_answer_exact_match"] == 100.0 and scores["has_answer_exact_match"] == 0.0
+
+
+def test_squad_v2_scores_carry_the_best_no_answer_thresholds(catalog_data, settings):
+    """decoding -> metrics: evaluate-v2.0.py's best_exact / best_f1 from each question's no-answer score."""
+    raw = {"validation": squad_json_examples(catalog_data / "squad" / "dev-v2.0.json", v2=True)}
+    model = catalog_model("squad_v2")
+    with mock_tfds(raw):
+        gold, pred, aux = decode(model, "squad_v2", "validation", settings)
+        scores = evaluate_tasks(model, ["squad_v2"], "validation", settings)["squad_v2"]
+    no_answer = aux["no_answer_score"]
+    assert no_answer.keys() == gold.keys() and all(np.isfinite(v) for v in no_answer.values())
+    # the default threshold 0: a question is answered "" exactly when its no-answer score is above 0
+    assert all((pred[q] == "") == (no_answer[q] > 0.0) for q in gold)
+    expected = qa_metrics.squad_v2_best_thresholds(list(gold.values()), list(pred.values()), list(no_answer.values()))
+    assert {k: scores[k] for k in expected} == expected
+    assert {"exact_match", "f1", "best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"} <= set(scores)
 
 
 def test_window_candidates_and_best_answer():
@@ -120,10 +137,10 @@ def test_two_process_span_decoding_equals_one_process(tmp_path):
     finish(launch([sys.executable, str(worker), str(out)], job_envs(process_env(4), 2)))
     per_process = [json.loads(Path(f"{out}.{i}.json").read_text()) for i in range(2)]
     assert per_process[0] == per_process[1]
-    gold, pred = decode(catalog_model("xquad.ro"), "xquad.ro", "test", toy_eval_settings())
-    # Hosts hold interleaved shards, so the gathered order is by host; the (gold, answer) pairs agree.
-    assert sorted(map(json.dumps, zip(*per_process[0]))) == sorted(map(json.dumps, zip(gold, pred)))
-    assert len(gold) == 2
+    gold, pred, aux = decode(catalog_model("xquad.ro"), "xquad.ro", "test", toy_eval_settings())
+    # Hosts hold interleaved shards, so the gathered order is by host; keyed by question id, they agree.
+    assert per_process[0][:2] == [gold, pred] and len(gold) == 2
+    assert per_process[0][2]["no_answer_score"] == pytest.approx(aux["no_answer_score"], abs=1e-4)
 
 
 @pytest.mark.slow

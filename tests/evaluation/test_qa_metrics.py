@@ -85,3 +85,26 @@ def test_squad_v2_best_thresholds_as_the_official_script():
     assert (plain["exact_match"], plain["f1"]) == (50.0, 62.5)
     with pytest.raises(ValueError, match="3 no-answer probabilities for 4 questions"):
         qa_metrics.squad_v2_best_thresholds(targets, predictions, no_answer[:3])
+
+
+def test_squad_v2_thresholds_is_the_metric_fn_of_id_keyed_decoder_output():
+    # The example above keyed by question id, as span decoding gives it, with the no-answer scores in
+    # aux_values (seqio's third metric-fn argument); the same hand-computed official values.
+    targets = {"q0": ["Paris"], "q1": [], "q2": ["the big dog"], "q3": []}
+    predictions = {"q1": "London", "q0": "Paris", "q3": "", "q2": "big cat"}  # any order: paired by id
+    aux = {"no_answer_score": {"q0": 0.1, "q1": 0.7, "q2": 0.5, "q3": 0.3}}
+    assert qa_metrics.squad_v2_thresholds(targets, predictions, aux) == {
+        "best_exact": 75.0, "best_exact_thresh": 0.1, "best_f1": 87.5, "best_f1_thresh": 0.5,
+    }
+    assert (qa_metrics.squad_v2(targets, predictions)["f1"], qa_metrics.squad_v1({"a": ["x y"]}, {"a": "x"})["f1"]) == (
+        62.5, 100.0 * ((2 * 1.0 * 0.5) / (1.0 + 0.5)) / 1,  # "x" vs "x y": precision 1, recall 0.5
+    )
+    import seqio
+
+    import tasks  # noqa: F401  (the catalog wires it as squad_v2's (targets, predictions, aux_values) metric fn)
+
+    assert seqio.get_mixture_or_task("squad_v2").predict_with_aux_metric_fns == [qa_metrics.squad_v2_thresholds]
+    with pytest.raises(ValueError, match=r"predictions and targets name different questions \(missing: \['q3'\]"):
+        qa_metrics.squad_v1({"q0": ["a"], "q3": ["b"]}, {"q0": "a"})
+    with pytest.raises(ValueError, match=r"needs aux_values\['no_answer_score'\]"):
+        qa_metrics.squad_v2_thresholds(targets, predictions, {})

@@ -45,7 +45,7 @@ def test_three_phases_then_reuse_and_skip(tmp_path, monkeypatch):
     experiment, scores = _run(tmp_path, "socialiqa", mlm="mlm")
     assert set(scores) == set(EVAL)
     for task, result in scores.items():
-        assert result["split"] == "validation" and 0.0 <= result["f1"] <= 100.0
+        assert result["split"] == "test" and 0.0 <= result["f1"] <= 100.0  # UD-POS: the UD test sets
     inter = experiment.intermediate_dir("tiny_test")
     target = experiment.target_dir("tiny_test")
     assert phase_done(experiment.mlm_dir("tiny_test")) and phase_done(inter)
@@ -60,7 +60,7 @@ def test_three_phases_then_reuse_and_skip(tmp_path, monkeypatch):
     assert set(target_summary["eval"]) == {"eval/udpos.en/f1", "eval/udpos.en/precision", "eval/udpos.en/recall"}
     assert phase_summary(target / "eval")["checkpoint"] == target_summary["checkpoint"]
     assert json.loads((target / "eval" / "scores.json").read_text()) == scores
-    assert (target / "eval" / "predictions" / "udpos.de.validation.json").is_file()
+    assert (target / "eval" / "predictions" / "udpos.de.test.json").is_file()
 
     # a second target reuses the finished intermediate phase: only one more target phase trains
     trained = []

@@ -186,14 +186,17 @@ def test_aggregate_equals_hand_computed_means_on_the_scoring_splits(store):
 
     # One split for every task ("test": the xnli decoy and the tasks scored on test), or a split for one task.
     on_test = store.aggregate(RUN.run_id, "xtreme_r", split="test", expected_languages=RECORDED)
-    assert set(on_test.tasks) == {"xnli", "xquad", "tatoeba", "lareqa"} and on_test.tasks["xnli"].headline == 0.0
+    assert set(on_test.tasks) == {"xnli", "xquad", "tatoeba", "lareqa", "udpos"} and on_test.tasks["xnli"].headline == 0.0
     on_map = store.aggregate(RUN.run_id, "xtreme_r", split={"xquad": "validation"}, expected_languages=RECORDED)
     assert on_map.tasks["xquad"].headline == 0.0 and on_map.tasks["xnli"].headline == 85.0
 
 
 def test_scoring_splits_come_from_the_records():
     # What the evaluator records for each target, so a run's aggregate finds its scores.
-    assert {task: scoring_split(task) for task in ("xnli", "xnli.de", "xquad", "xquad.de", "tatoeba", "lareqa")} == {
+    names = ("xnli", "xnli.de", "xquad", "xquad.de", "tatoeba", "lareqa", "udpos", "udpos.kk")
+    assert {task: scoring_split(task) for task in names} == {
+        "udpos": "test",  # the UD releases' tagged test sets (the target record's split)
+        "udpos.kk": "test",
         "xnli": "validation",
         "xnli.de": "validation",
         "xquad": "test",
@@ -544,6 +547,8 @@ def test_cli_aggregate_csv_and_submission(store, tmp_path, capsys):
     ]
     assert "  xnli: ar, bg, el, en, es, fr, hi, ru, sw, th, tr, ur, vi, zh" in lines  # de was written
     assert "  xcopa: all languages" in lines and len(lines) == 2 + 10
+    # LAReQA: a named choice, never written, and the listing says why
+    assert "  lareqa: never written: google-research/xtreme's evaluate.py has no LAReQA reader" in "\n".join(lines)
     assert cli([*args, "--predictions_dir", str(predictions)]) == 1
     assert "already exists; pass overwrite=True (--overwrite)" in capsys.readouterr().err
     assert cli([*args, "--predictions_dir", str(predictions), "--overwrite"]) == 0

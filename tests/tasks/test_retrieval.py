@@ -50,10 +50,13 @@ def test_bucc_reader_drops_repeated_sentences_from_the_output_ids():
     assert retrieval_split("bucc2018.de", "validation") == split
 
 
-def test_tatoeba_queries_are_english_and_lareqa_pools_every_language():
+def test_tatoeba_queries_are_foreign_and_lareqa_pools_every_language():
     split = rs.tatoeba("de", "test").split
-    assert all(q.startswith("en-") for q in split.queries.values())
-    assert split.relevant["en-2"] == ["de-2"]
+    assert [split.queries[i] for i in sorted(split.queries)] == [f"de-{i}" for i in range(5)]  # LASER's order
+    # candidates in xtreme's sorted English order: "I like", "It is", "My sister", "Please", "Where"
+    assert [split.candidates[i] for i in sorted(split.candidates)] == ["en-0", "en-2", "en-3", "en-4", "en-1"]
+    assert split.relevant["de-2"] == ["en-2"]
+    assert rs.sorted_english_order(["b", " a", "b", "a"]) == [1, 3, 0, 2]  # stripped text, ties in file order
     lareqa = retrieval_split("lareqa.th", "test")
     assert len(lareqa.queries) == 3 and len(lareqa.candidates) == 11 * 6
     # the Nile's length is answered in every language: one relevant sentence per language

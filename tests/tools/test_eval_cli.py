@@ -25,8 +25,8 @@ def test_eval_writes_predictions_and_scores(tmp_path, capsys):
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert set(scores) == set(EVAL)
     for task in EVAL:
-        assert scores[task]["split"] == "validation" and set(scores[task]) == {"f1", "precision", "recall", "split"}
-        predictions = json.loads((tmp_path / "predictions" / f"{task}.validation.json").read_text())
+        assert scores[task]["split"] == "test" and set(scores[task]) == {"f1", "precision", "recall", "split"}
+        predictions = json.loads((tmp_path / "predictions" / f"{task}.test.json").read_text())
         assert predictions and all(isinstance(tags, list) for tags in predictions)
     assert (tmp_path / "operative_config.gin").is_file()
     assert not list(tmp_path.rglob("*.tmp"))

@@ -47,7 +47,7 @@ def test_a_new_target_runs_from_its_record_alone(toy_target, tmp_path, capsys):
     # the recipe and dev tasks of the record drove the target phase: 1 epoch at batch 8, best by English dev F1
     assert summary["task"] == "udpos" and set(summary["eval"]) >= {"eval/udpos.en/f1"} and summary["best_step"] is not None
     scores = json.loads((target_dir / "eval" / "scores.json").read_text())
-    assert set(scores) == {"udpos.de", "udpos.zh"} and {s["split"] for s in scores.values()} == {"validation"}
+    assert set(scores) == {"udpos.de", "udpos.zh"} and {s["split"] for s in scores.values()} == {"test"}
     with ResultsStore(str(tmp_path / "results.sqlite")) as store:
         rows = store.scores(metric="f1")
     assert {(r.target, r.task, r.language) for r in rows} == {("toy_pos", "udpos", "de"), ("toy_pos", "udpos", "zh")}

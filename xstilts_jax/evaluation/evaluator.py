@@ -1,6 +1,6 @@
 """Scoring a model on registered tasks: the task's decoder (by label kind) → its metric fns → JSON.
 
-Predictions are written as `<task>.<split>.json` (label names, or decoded text, in example order)
+Predictions are written as `<task>.<split>.json` (label names in example order, span QA's {id: answer}, ...)
 and scores as `scores.json`, by the first host only and atomically, so a crash never leaves a
 half-written file. `evaluate_and_write` is the one evaluation of `xstilts-jax run` and `eval`.
 """
@@ -8,25 +8,38 @@ half-written file. `evaluate_and_write` is the one evaluation of `xstilts-jax ru
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 from tqdm import tqdm
 
-from xstilts_jax.data.task_records import get_provider, get_task_record
+from xstilts_jax.data.task_records import get_provider
+from xstilts_jax.errors import ConfigError, MissingSplitError
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.decoders import decode
+from xstilts_jax.experiments.targets import eval_split
+
+logger = logging.getLogger(__name__)
 
 Scores = dict[str, float]
+# The keys of an `evaluate_and_write` result that are not metrics.
+SPLIT, MISSING = "split", "missing"
 
 
-def evaluate_task(model: Any, task: str, split: str, settings: EvalSettings) -> tuple[Scores, list[Any]]:
-    """The task's metric fns on its predictions; returns (scores, predictions)."""
-    targets, predictions = decode(model, task, split, settings)
+def evaluate_task(model: Any, task: str, split: str, settings: EvalSettings) -> tuple[Scores, Any]:
+    """The task's metric fns on its predictions (those with seqio's `aux_values` argument also get the
+    decoder's auxiliary values); returns (scores, predictions)."""
+    targets, predictions, aux_values = decode(model, task, split, settings)
+    provider = get_provider(task)
+    if provider.score_metric_fns:
+        raise ConfigError(f"Task {task!r} has (targets, scores) metric fns, which no decoder here feeds; use (targets, predictions).")
     scores: Scores = {}
-    for metric_fn in get_provider(task).metric_fns:
+    for metric_fn in provider.predict_metric_fns:
         scores.update(metric_fn(targets, predictions))
+    for metric_fn in provider.predict_with_aux_metric_fns:
+        scores.update(metric_fn(targets, predictions, aux_values=aux_values))
     return scores, predictions
 
 
@@ -59,11 +72,26 @@ def evaluate_tasks(
 
 
 def evaluate_and_write(model: Any, tasks: Sequence[str], settings: EvalSettings, directory: str | Path) -> dict[str, dict[str, Any]]:
-    """Score every task (mixtures already expanded) on its record's scoring split; write `directory/predictions/
-    <task>.<split>.json` and `directory/scores.json`; returns {task: {metric: value, ..., "split": split}}."""
+    """Score every task (mixtures already expanded) on its zero-shot split (`targets.eval_split`); write
+    `directory/predictions/<task>.<split>.json` and `directory/scores.json`; returns {task: {metric: value, ...,
+    "split": split}}. A task whose data lacks that split (`MissingSplitError`) is {"split": split, "missing":
+    why}: reported unscored, the other tasks still scored; ConfigError when every task lacks it."""
     directory = Path(directory)
-    splits = {task: get_task_record(task).scoring_split for task in tasks}
-    results = evaluate_tasks(model, tasks, splits, settings, directory / "predictions")
-    scores: dict[str, dict[str, Any]] = {task: dict(results[task], split=splits[task]) for task in tasks}
+    scores: dict[str, dict[str, Any]] = {}
+    for task in tqdm(tasks, desc="eval", unit="task", disable=len(tasks) < 2):
+        split = eval_split(task)
+        try:
+            values = evaluate_tasks(model, [task], split, settings, directory / "predictions")[task]
+        except MissingSplitError as e:
+            logger.warning("%s is not scored: %s", task, e)
+            values = {MISSING: str(e)}
+        scores[task] = dict(values, split=split)
+    if tasks and all(MISSING in values for values in scores.values()):
+        raise ConfigError(f"No eval task could be scored; the first says: {scores[tasks[0]][MISSING]}")
     write_json(directory / "scores.json", scores, indent=2, sort_keys=True)
     return scores
+
+
+def metric_values(result: Mapping[str, Any]) -> dict[str, float]:
+    """The metrics of one task's `evaluate_and_write` result (without its split or why it is missing)."""
+    return {k: v for k, v in result.items() if k not in (SPLIT, MISSING)}

@@ -2,8 +2,9 @@
 
 Every metric fn has seqio's signature ``fn(targets, predictions)``: ``targets[i]`` is the list of
 gold answer texts of example i (empty: unanswerable, SQuAD 2.0 only), ``predictions[i]`` the
-predicted text ("" = no answer). Scores are percentages, summed and divided in the scripts'
-order so values match them bit for bit.
+predicted text ("" = no answer); or both are keyed by question id (``{id: [answers]}``, ``{id:
+text}``), as span decoding gives them and the official scripts read them, and are paired by id.
+Scores are percentages, summed and divided in the scripts' order so values match them bit for bit.
 
 - ``squad_v1``: SQuAD v1.1 ``evaluate-v1.1.py`` (google-research/xtreme
   ``third_party/evaluate_squad.py``), which XTREME uses for XQuAD and TyDiQA-GoldP: lowercase,
@@ -14,7 +15,8 @@ order so values match them bit for bit.
   side is 1 only when both are empty, and ``has_answer_*`` / ``no_answer_*`` split the scores
   by whether the question has answers (``HasAns_*`` / ``NoAns_*`` there).
   ``squad_v2_best_thresholds`` adds the script's ``best_exact`` / ``best_f1`` and thresholds from
-  per-question no-answer probabilities.
+  per-question no-answer probabilities; ``squad_v2_thresholds`` is its metric fn, which reads them
+  from the decoder's ``aux_values`` (seqio's ``(targets, predictions, aux_values)`` form).
 - ``mlqa(lang)``: MLQA's ``mlqa_evaluation_v1.py`` (xtreme ``third_party/evaluate_mlqa.py``):
   Unicode punctuation, the language's articles, and for Chinese one token per CJK character.
 """
@@ -26,7 +28,7 @@ import functools
 import re
 import string
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 MetricFn = Callable[[Sequence[Sequence[str]], Sequence[str]], dict[str, float]]
@@ -47,6 +49,22 @@ _MLQA_ARTICLES: dict[str, re.Pattern[str] | None] = {
 }
 _MLQA_WHITESPACE_LANGS = frozenset(["en", "es", "hi", "vi", "de", "ar"])
 _CJK = re.compile("[\u4e00-\u9fa5]")
+
+
+def _by_id(targets: Any, predictions: Any, *per_question: Mapping[str, Any]) -> tuple[list[Any], ...]:
+    """Id-keyed targets and predictions (and any other per-question mappings) as lists in the targets'
+    order; lists pass through. Every question needs its prediction and no prediction may name an unknown id."""
+    if not isinstance(targets, Mapping) and not isinstance(predictions, Mapping) and not per_question:
+        return list(targets), list(predictions)
+    keyed = [("targets", targets), ("predictions", predictions)] + [("per-question values", m) for m in per_question]
+    for name, values in keyed:
+        if not isinstance(values, Mapping):
+            raise ValueError(f"{name} must be keyed by question id like the targets, got a {type(values).__name__}")
+    for name, values in keyed[1:]:
+        if values.keys() != targets.keys():
+            missing, extra = sorted(set(targets) - set(values)), sorted(set(values) - set(targets))
+            raise ValueError(f"{name} and targets name different questions (missing: {missing[:3]}, unknown: {extra[:3]})")
+    return tuple([values[qid] for qid in targets] for _, values in keyed)
 
 
 def _check(targets: Sequence[Any], predictions: Sequence[Any]) -> None:
@@ -87,6 +105,7 @@ def _max_em_f1(normalize: Callable[[str], str], prediction: str, golds: Sequence
 
 
 def _em_f1(normalize: Callable[[str], str], targets: Sequence[Sequence[str]], predictions: Sequence[str]) -> dict[str, float]:
+    targets, predictions = _by_id(targets, predictions)
     _check(targets, predictions)
     exact_match = f1 = 0
     for i, (golds, prediction) in enumerate(zip(targets, predictions)):
@@ -126,6 +145,7 @@ def _v2_raw(targets: Sequence[Sequence[str]], predictions: Sequence[str]) -> tup
 
 def squad_v2(targets: Sequence[Sequence[str]], predictions: Sequence[str]) -> dict[str, float]:
     """SQuAD 2.0 exact match and F1, overall and split by has-answer / no-answer questions."""
+    targets, predictions = _by_id(targets, predictions)
     exact, f1 = _v2_raw(targets, predictions)
     scores = {"exact_match": 100.0 * sum(exact) / len(exact), "f1": 100.0 * sum(f1) / len(f1)}
     for name, wanted in (("has_answer", True), ("no_answer", False)):
@@ -170,6 +190,20 @@ def squad_v2_best_thresholds(
         "best_f1": best_f1,
         "best_f1_thresh": f1_threshold,
     }
+
+
+def squad_v2_thresholds(
+    targets: Mapping[str, Sequence[str]], predictions: Mapping[str, str], aux_values: Mapping[str, Any]
+) -> dict[str, float]:
+    """``squad_v2_best_thresholds`` as a seqio metric fn: the no-answer scores come from the span
+    decoder's ``aux_values["no_answer_score"]`` ({question id: score}), as evaluate-v2.0.py reads
+    them from ``--na-prob-file``."""
+    if "no_answer_score" not in aux_values:
+        raise ValueError(
+            f"squad_v2_thresholds needs aux_values['no_answer_score'] from span decoding; got {sorted(aux_values)}"
+        )
+    targets, predictions, no_answer = _by_id(targets, predictions, aux_values["no_answer_score"])
+    return squad_v2_best_thresholds(targets, predictions, no_answer)
 
 
 def _is_mlqa_punctuation(c: str) -> bool:

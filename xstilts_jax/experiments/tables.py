@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from xstilts_jax.evaluation.aggregation import BENCHMARKS
+from xstilts_jax.evaluation.evaluator import MISSING, SPLIT, metric_values
 
 
 def format_phase(summary: Mapping[str, Any]) -> str:
@@ -25,12 +26,14 @@ def format_phase(summary: Mapping[str, Any]) -> str:
 
 def format_scores(title: str, scores: Mapping[str, Mapping[str, Any]]) -> str:
     """Per-task (per-language) zero-shot scores, one row per task, one column per metric, plus the mean."""
-    metrics = sorted({m for values in scores.values() for m in values if m != "split"})
+    metrics = sorted({m for values in scores.values() for m in metric_values(values)})
     header = f"   {'task':<16} {'split':<11}" + "".join(f"{m:>13}" for m in metrics)
     lines = [f"── {title}", header]
     for task, values in scores.items():
         cells = "".join(f"{values[m]:13.2f}" if m in values else f"{'—':>13}" for m in metrics)
-        lines.append(f"   {task:<16} {str(values.get('split', '')):<11}{cells}")
+        if MISSING in values:
+            cells = f"   not scored: {values[MISSING]}"
+        lines.append(f"   {task:<16} {str(values.get(SPLIT, '')):<11}{cells}")
     if len(scores) > 1:
         means = []
         for m in metrics:

@@ -5,7 +5,9 @@ QA, retrieval, ...) with `register_target`; an experiment then needs only the ta
 (`Experiment.target = 'xnli'`) and takes its English training task, its eval task per
 language, the dev tasks and headline metric that pick the checkpoint, and the recipe
 defaults (epochs, batch size, input length, learning rate) from the record. Gin bindings
-override each of these.
+override each of these. A record also names the split its zero-shot scores come from (`split`;
+UD-POS: the UD releases' tagged test sets), which `eval_split` gives the evaluation and the
+results store, while dev evaluation during training keeps each task's own split.
 """
 
 from __future__ import annotations
@@ -50,7 +52,11 @@ class TargetRecord:
     """A zero-shot target: its English training task (None: scored without target training, e.g.
     BUCC and Tatoeba), the eval task of each language (language → task), the dev tasks whose
     `best_metric` (e.g. 'eval/xnli.en/accuracy') picks the checkpoint, the recipe, and the
-    format of its XTREME leaderboard files (`submission`; None: not a leaderboard task)."""
+    format of its XTREME leaderboard files (`submission`; None: not a leaderboard task).
+
+    `split` is the split its eval tasks are scored on after training (None: the split their
+    records name, dev where they have it). A language whose data lacks that split is reported
+    as unscored, never scored on another split (`evaluation.evaluator.evaluate_and_write`)."""
 
     name: str
     train_task: str | None
@@ -59,6 +65,7 @@ class TargetRecord:
     best_metric: str | None = None
     recipe: Recipe = Recipe()
     submission: SubmissionFormat | NoSubmissionFormat | None = None
+    split: str | None = None
 
     def __post_init__(self) -> None:
         if not self.eval_tasks:
@@ -73,8 +80,8 @@ class TargetRecord:
 
     @property
     def scoring_split(self) -> str:
-        """The split the target is scored on: its eval tasks' (they share one, `register_target` checks)."""
-        return get_task_record(next(iter(self.eval_tasks.values()))).scoring_split
+        """The split the target is scored on: `split`, else its eval tasks' (they share one, `register_target` checks)."""
+        return self.split or get_task_record(next(iter(self.eval_tasks.values()))).scoring_split
 
 
 _TARGETS: dict[str, TargetRecord] = {}
@@ -90,6 +97,11 @@ def _check_tasks(record: TargetRecord) -> None:
                 f"Target {record.name!r} lists {task!r} as its {lang!r} eval task, but that task's language is "
                 f"{get_task_record(task).language!r}."
             )
+    if record.split is not None:
+        lacking = [task for task in record.eval_tasks.values() if record.split not in get_provider(task).splits]
+        if lacking:
+            raise ConfigError(f"Target {record.name!r} is scored on {record.split!r}, which {lacking} do not have.")
+        return
     splits = {get_task_record(task).scoring_split for task in record.eval_tasks.values()}
     if len(splits) > 1:
         raise ConfigError(f"Target {record.name!r}: its eval tasks are scored on different splits {sorted(splits)}.")
@@ -113,6 +125,14 @@ def find_target(name: str) -> TargetRecord | None:
 def target_of_eval_task(task: str) -> TargetRecord | None:
     """The (first registered) target that lists `task` as one of its eval tasks, or None."""
     return next((record for record in _TARGETS.values() if task in record.eval_tasks.values()), None)
+
+
+def eval_split(task: str) -> str:
+    """The split `task` is scored on in zero-shot evaluation: its target's scoring split when it is a
+    target's eval task (the first registered target listing it, as `target_of_eval_task`), else its
+    record's (dev where it has one)."""
+    target = target_of_eval_task(task)
+    return target.scoring_split if target is not None else get_task_record(task).scoring_split
 
 
 def get_target(name: str) -> TargetRecord:

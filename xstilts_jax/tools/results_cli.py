@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from xstilts_jax.evaluation.aggregation import BENCHMARKS, BenchmarkScore
 from xstilts_jax.experiments.results.records import DEFAULT_SPLIT, ResultsError
 from xstilts_jax.experiments.results.store import ResultsStore, results_db
-from xstilts_jax.experiments.results.submission import lacks
+from xstilts_jax.experiments.results.submission import lacking_lines
 
 
 def _number(value: float | None) -> str:
@@ -137,11 +137,10 @@ def main(argv: Sequence[str]) -> int:
             )
             tasks = sorted({file.parent.name for file in files})
             print(f"wrote {len(files)} files for {', '.join(tasks)} to {args.submission}")
-            gaps = lacks(files, BENCHMARKS[args.benchmark])
+            gaps = lacking_lines(files, BENCHMARKS[args.benchmark])
             if gaps:
                 print(f"partial {args.benchmark} submission (evaluate.py reports no overall score); it lacks:")
-                for task, languages in gaps.items():
-                    print(f"  {task}: {'all languages' if task not in tasks else ', '.join(languages)}")
+                print("\n".join(gaps))
         if not (args.csv or args.aggregate or args.submission or args.import_csv):
             print(runs_table(store))
     return 0

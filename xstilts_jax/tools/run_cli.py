@@ -16,6 +16,7 @@ import jax
 
 from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.errors import ConfigError
+from xstilts_jax.evaluation.evaluator import metric_values
 from xstilts_jax.experiments.mixtures import register_mixtures
 from xstilts_jax.experiments.pipeline import Experiment, run_experiment, target_phase_defaults
 from xstilts_jax.experiments.results.records import RunInfo
@@ -87,7 +88,9 @@ def _record(run_id: str, config: EncoderConfig, experiment: Experiment, scores: 
             )
         )
         for task, result in scores.items():
-            values = {k: v for k, v in result.items() if k != "split"}
+            values = metric_values(result)
+            if not values:  # not scored (its data lacks the split): nothing to record; the printed table says why
+                continue
             store.record_scores(run_id, "eval", task, str(result["split"]), {get_task_record(task).language: values})
 
 

@@ -12,6 +12,13 @@ questions (SQuAD 2.0), the answer is "" when the smallest no-answer score over t
 (first token start + end) exceeds the best candidate's score by more than
 `null_score_diff_threshold` (Hugging Face / XTREME `run_squad.py`).
 
+Gold and predictions are keyed by question id, as SQuAD's scripts and the XTREME leaderboard
+files key them: `{id: [gold answers]}` and `{id: answer text}` (the evaluator writes the latter as
+the predictions file). The auxiliary value `no_answer_score` is `{id: smallest no-answer score
+minus best candidate score}` (Hugging Face's "null odds"; the best candidate's score counts as 0
+when no window has one): the per-question value that evaluate-v2.0.py reads from its
+`--na-prob-file` to find the best no-answer threshold (`qa_metrics.squad_v2_thresholds`).
+
 Multi-host: each host reads its own data shard twice (window metadata, then the forward pass) and
 decodes its own examples, whose windows all come from one source example; the per-host answers
 are gathered in process order. Gold answer lists and predicted texts are scored by
@@ -21,7 +28,7 @@ are gathered in process order. Gold answer lists and predicted texts are scored 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -30,12 +37,13 @@ import seqio
 
 from xstilts_jax.data.batches import default_length
 from xstilts_jax.data.task_records import get_task_record
-from xstilts_jax.errors import ConfigError
+from xstilts_jax.errors import ConfigError, InputError
 from xstilts_jax.evaluation.forward import EvalSettings, forward_batches, gather_in_order
 from xstilts_jax.models.model import Model
 
 # (score, character start, character end) of one answer candidate.
 Candidate = tuple[float, int, int]
+NO_ANSWER_SCORE = "no_answer_score"  # the auxiliary value's name (see the module docstring)
 
 
 def window_candidates(
@@ -67,7 +75,7 @@ def window_candidates(
 
 def best_answer(
     context: str,
-    candidates: Iterable[Candidate],
+    candidates: Sequence[Candidate],
     null_scores: Sequence[float],
     allow_no_answer: bool,
     null_score_diff_threshold: float = 0.0,
@@ -76,9 +84,14 @@ def best_answer(
     best = max(candidates, key=lambda c: c[0], default=None)
     if best is None:
         return ""
-    if allow_no_answer and min(null_scores) - best[0] > null_score_diff_threshold:
+    if allow_no_answer and no_answer_score(candidates, null_scores) > null_score_diff_threshold:
         return ""
     return context[best[1] : best[2]]
+
+
+def no_answer_score(candidates: Sequence[Candidate], null_scores: Sequence[float]) -> float:
+    """The smallest no-answer score of an example's windows minus its best candidate's score (0 without one)."""
+    return min(null_scores) - max((c[0] for c in candidates), default=0.0)
 
 
 def _text(value: Any) -> str:
@@ -87,6 +100,7 @@ def _text(value: Any) -> str:
 
 @dataclasses.dataclass
 class _Example:
+    id: str
     context: str
     answers: list[str]
     allow_no_answer: bool
@@ -105,7 +119,7 @@ def _read_windows(task: str, split: str, length: int) -> tuple[dict[int, _Exampl
     )
     if hosts > 1:
         ds = ds.filter(lambda ex: ex["idx"] % hosts == host)
-    missing = {"idx", "window", "offsets", "context", "answers", "allow_no_answer"} - set(ds.element_spec)
+    missing = {"idx", "id", "window", "offsets", "context", "answers", "allow_no_answer"} - set(ds.element_spec)
     if missing:
         raise ConfigError(
             f"Task {task!r} is scored by span decoding but its features lack {sorted(missing)}; featurize it with "
@@ -117,7 +131,7 @@ def _read_windows(task: str, split: str, length: int) -> tuple[dict[int, _Exampl
         idx = int(row["idx"])
         if idx not in examples:
             examples[idx] = _Example(
-                _text(row["context"]), [_text(a) for a in row["answers"]], bool(row["allow_no_answer"])
+                _text(row["id"]), _text(row["context"]), [_text(a) for a in row["answers"]], bool(row["allow_no_answer"])
             )
         offsets[(idx, int(row["window"]))] = row["offsets"]
     return examples, offsets
@@ -143,8 +157,11 @@ class TopK:
         }
 
 
-def decode_spans(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[list[str]], list[str]]:
-    """Gold answer lists and predicted answer texts of every example of a span QA task."""
+def decode_spans(
+    model: Model, task: str, split: str, settings: EvalSettings
+) -> tuple[dict[str, list[str]], dict[str, str], dict[str, dict[str, float]]]:
+    """Gold answer lists, predicted answer texts and no-answer scores of every question of a span QA
+    task, each keyed by question id (in example order)."""
     info = get_task_record(task)
     length = settings.length or default_length(task, settings.input_lengths)
     decoding = settings.spans
@@ -164,10 +181,21 @@ def decode_spans(model: Model, task: str, split: str, settings: EvalSettings) ->
             example.null_scores.append(float(out["null_score"][r]))
     local = {
         idx: [
+            ex.id,
             ex.answers,
             best_answer(ex.context, ex.candidates, ex.null_scores, ex.allow_no_answer, decoding.null_score_diff_threshold),
+            no_answer_score(ex.candidates, ex.null_scores),
         ]
         for idx, ex in examples.items()
     }
     rows = gather_in_order(local)
-    return [gold for gold, _ in rows], [pred for _, pred in rows]
+    ids = [row[0] for row in rows]
+    if len(set(ids)) != len(ids):
+        repeated = next(i for i in ids if ids.count(i) > 1)
+        raise InputError(
+            f"{task} {split}: question id {repeated!r} is used by {ids.count(repeated)} questions; ids key the "
+            "predictions (SQuAD format), so each question needs its own."
+        )
+    gold = {qid: answers for qid, answers, _, _ in rows}
+    predicted = {qid: text for qid, _, text, _ in rows}
+    return gold, predicted, {NO_ANSWER_SCORE: {qid: score for qid, _, _, score in rows}}

@@ -24,7 +24,7 @@ from typing import Any
 
 from xstilts_jax.data.task_records import registered_task_records
 from xstilts_jax.errors import XstiltsError
-from xstilts_jax.experiments.targets import BASELINE, find_target, target_of_eval_task
+from xstilts_jax.experiments.targets import BASELINE, eval_split, find_target, target_of_eval_task
 
 SOURCES = ("ours", "published")
 LEGACY_BASELINE = "none"
@@ -95,12 +95,11 @@ def baseline_spelled(intermediate: str) -> str:
 
 def scoring_split(task: str) -> str:
     """The split ``task`` is scored on, as stored: a target's name (which may also name its English
-    training task, e.g. ``pawsx``) its eval tasks' split, a task its record's, else ``DEFAULT_SPLIT``."""
+    training task, e.g. ``pawsx``) its target's scoring split, a task ``targets.eval_split``'s, else ``DEFAULT_SPLIT``."""
     target = find_target(task)
     if target is not None:
         return target.scoring_split
-    record = registered_task_records().get(task)
-    return DEFAULT_SPLIT if record is None else record.scoring_split
+    return eval_split(task) if task in registered_task_records() else DEFAULT_SPLIT
 
 
 def stored_task(task: str) -> tuple[str, str | None]:

@@ -224,6 +224,21 @@ def lacks(files: Sequence[Path], benchmark: Benchmark) -> dict[str, tuple[str, .
     return {task: missing for task, missing in gaps.items() if missing}
 
 
+def lacking_lines(files: Sequence[Path], benchmark: Benchmark) -> list[str]:
+    """The listing of what a written submission lacks (``lacks``), one line per task: its missing official
+    languages, "all languages", or, for a target no leaderboard file exists for, that it is never written and why."""
+    written = {file.parent.name for file in files}
+    formats = _leaderboard_targets()
+    lines = []
+    for task, languages in lacks(files, benchmark).items():
+        known = formats.get(task)
+        if isinstance(known, NoSubmissionFormat):
+            lines.append(f"  {task}: never written: {known.reason}")
+        else:
+            lines.append(f"  {task}: {', '.join(languages) if task in written else 'all languages'}")
+    return lines
+
+
 def _check_replaceable(directory: Path) -> None:
     for entry in directory.iterdir():
         files = list(entry.iterdir()) if entry.is_dir() and entry.name in _leaderboard_targets() else None
