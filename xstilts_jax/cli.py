@@ -22,6 +22,7 @@ from xstilts_jax.errors import Preempted, XstiltsError
 COMMANDS: dict[str, tuple[str, str]] = {
     "params": ("xstilts_jax.tools.param_count:main", "print a model's parameter breakdown"),
     "convert": ("xstilts_jax.tools.convert_cli:main", "convert a local Hugging Face checkpoint"),
+    "grow": ("xstilts_jax.tools.grow_cli:main", "initialize a larger rung from the one below (function-preserving growth)"),
     "embed": ("xstilts_jax.tools.embed:main", "embed one sentence per line with a checkpoint"),
     "tasks": ("xstilts_jax.tools.list_tasks:main", "list the task catalog (tasks, heads, mixtures)"),
     "prepare": ("xstilts_jax.tools.prepare_cli:main", "download and prepare the TFDS datasets of targets, mixtures or tasks"),

@@ -18,11 +18,11 @@ EVAL = ("udpos.en", "udpos.de", "udpos.ar", "udpos.zh")
 pytestmark = pytest.mark.usefixtures("catalog_env")
 
 
-def _run(tmp_path, intermediate, target="udpos", mlm=None):
+def _run(tmp_path, intermediate, target="udpos", mlm=None, seed=0):
     config = catalog_config()
     experiment = Experiment(
         root=str(tmp_path), mlm=mlm, intermediate=intermediate, target_train="udpos", target=target, eval_tasks=EVAL,
-        eval_batch_size=8, eval_length=64,
+        eval_batch_size=8, eval_length=64, seed=seed,
     )
     small = dict(batch_size=8, length=64, save_every=2, log_every=2)
     return experiment, run_experiment(
@@ -37,6 +37,7 @@ def _run(tmp_path, intermediate, target="udpos", mlm=None):
             task="udpos", steps=4, eval_every=2, eval_tasks=("udpos.en",), best_metric="eval/udpos.en/f1", **small
         ),
         optimizer=OptimizerConfig(learning_rate=1e-3),
+        mlm_optimizer=OptimizerConfig(learning_rate=3e-3, b2=0.98) if mlm else None,
     )
 
 
@@ -54,7 +55,8 @@ def test_three_phases_then_reuse_and_skip(tmp_path, monkeypatch):
     # intermediate phase (no eval tasks), the best dev F1 for the target
     mlm_summary, target_summary = phase_summary(experiment.mlm_dir("tiny_test")), phase_summary(target / "target")
     assert mlm_summary["best_step"] in (1, 2) and set(mlm_summary["eval"]) == {"eval/mlm/accuracy"}
-    assert mlm_summary["checkpoint"].endswith(f"/mlm/mlm/checkpoints/{mlm_summary['best_step']}")
+    assert mlm_summary["checkpoint"] == str(tmp_path / "tiny_test" / "mlm" / "mlm" / "checkpoints" / str(mlm_summary["best_step"]))
+    assert mlm_summary["settings"]["optimizer"]["learning_rate"] == 3e-3  # the pretraining recipe's own optimizer
     assert phase_summary(inter)["best_step"] is None and phase_summary(inter)["checkpoint"].endswith("/checkpoints/2")
     assert target_summary["best_step"] in (2, 4) and target_summary["checkpoint"].endswith(f"/{target_summary['best_step']}")
     assert set(target_summary["eval"]) == {"eval/udpos.en/f1", "eval/udpos.en/precision", "eval/udpos.en/recall"}
@@ -73,6 +75,12 @@ def test_three_phases_then_reuse_and_skip(tmp_path, monkeypatch):
     trained.clear()
     assert _run(tmp_path, "socialiqa", mlm="mlm")[1] == scores and trained == []
 
+    # another seed varies fine-tuning only: it reuses the model size's MLM phase
+    _run(tmp_path, "socialiqa", mlm="mlm", seed=1)
+    seed1 = tmp_path / "tiny_test" / "seed1"
+    assert trained == [seed1 / "intermediate" / "socialiqa", seed1 / "socialiqa" / "udpos" / "target"]
+    trained.clear()
+
     # the baseline goes down the same path minus the intermediate phase
     baseline, _ = _run(tmp_path, None)
     assert trained == [baseline.target_dir("tiny_test") / "target"]
@@ -88,3 +96,12 @@ def test_target_without_training_scores_the_previous_encoder(tmp_path, monkeypat
     scores = run_experiment(experiment, config, TOY_MESH, optimizer=OptimizerConfig())
     assert set(experiment.phase_dirs("tiny_test")) == {"eval"}
     assert 0.0 <= scores["tatoeba.de"]["accuracy"] <= 100.0 and scores["tatoeba.de"]["split"] == "test"
+
+
+def test_the_mlm_phase_belongs_to_the_model_size(tmp_path):
+    """One pretrained encoder per size: every seed and intermediate task shares it; it needs its own optimizer."""
+    cells = [Experiment(root=str(tmp_path), mlm="mlm", intermediate=i, target="udpos", seed=s) for s in (0, 1) for i in (None, "mnli")]
+    assert {c.mlm_dir("encoder_30b") for c in cells} == {tmp_path / "encoder_30b" / "mlm" / "mlm"}
+    with pytest.raises(Exception, match=r"Experiment.mlm='mlm' needs the pretraining optimizer \(mlm/OptimizerConfig\)"):
+        run_experiment(cells[0], catalog_config(), TOY_MESH, optimizer=OptimizerConfig(),
+                       mlm_train=TrainConfig(task="mlm", steps=1), target_train=TrainConfig(task="udpos", steps=1))

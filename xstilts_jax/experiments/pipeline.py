@@ -2,7 +2,7 @@
 
 Run directory (everything about a run lives under it):
 
-    <root>/<model>/seed<k>/mlm/<task>/                checkpoints/, tensorboard/, DONE
+    <root>/<model>/mlm/<task>/                        checkpoints/, tensorboard/, DONE (one per model size)
     <root>/<model>/seed<k>/intermediate/<task>/       checkpoints/, tensorboard/, DONE
     <root>/<model>/seed<k>/<intermediate|baseline>/<target>/
         target/                                       checkpoints/, tensorboard/, DONE
@@ -10,7 +10,11 @@ Run directory (everything about a run lives under it):
 
 A phase whose `DONE` marker exists is skipped (after checking that the settings it recorded
 equal the current ones; a difference is refused), so a finished MLM or intermediate checkpoint
-is reused by every later run instead of retrained, and a rerun continues where it stopped.
+is reused by every later run instead of retrained, and a rerun continues where it stopped. The MLM
+phase (pretraining or continued pretraining) belongs to the model size, not to a seed: one encoder
+per size, trained with the pretraining recipe (`mlm/TrainConfig`, `mlm/OptimizerConfig`,
+`gin/runs/pretrain.gin`) and its own seed, is shared by every seed and intermediate task, which vary
+fine-tuning only.
 `DONE` records the checkpoint the next phase loads: the best by the phase's `best_metric`,
 else the last. The baseline goes down the same path minus the intermediate phase; a target
 without training (retrieval: BUCC, Tatoeba) evaluates the previous phase's encoder directly.
@@ -89,7 +93,8 @@ class Experiment:
         return Path(self.root) / model_name / f"seed{self.seed}"
 
     def mlm_dir(self, model_name: str) -> Path | None:
-        return None if self.mlm is None else self.run_dir(model_name) / "mlm" / self.mlm
+        """The model size's MLM phase, shared by every seed and intermediate task."""
+        return None if self.mlm is None else Path(self.root) / model_name / "mlm" / self.mlm
 
     def intermediate_dir(self, model_name: str) -> Path | None:
         if self.intermediate is None:
@@ -241,11 +246,15 @@ def run_experiment(
     mesh_config: MeshConfig,
     *,
     optimizer: OptimizerConfig,
+    mlm_optimizer: OptimizerConfig | None = None,
     mlm_train: TrainConfig | None = None,
     intermediate_train: TrainConfig | None = None,
     target_train: TrainConfig | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run every phase not yet DONE; returns the zero-shot scores per eval task (with their split)."""
+    """Run every phase not yet DONE; returns the zero-shot scores per eval task (with their split).
+
+    `optimizer` trains the intermediate and target phases with the experiment's seed; the MLM phase
+    trains with `mlm_optimizer` and its TrainConfig's seed (it is shared by every seed)."""
     name, seed = config.name, experiment.seed
     for phase, wanted, given in (
         ("mlm", experiment.mlm, mlm_train),
@@ -254,14 +263,22 @@ def run_experiment(
     ):
         if wanted is not None and given is None:
             raise ConfigError(f"Experiment.{phase if phase != 'target' else 'target_train'}={wanted!r} but no {phase} TrainConfig.")
+    if experiment.mlm is not None and mlm_optimizer is None:
+        raise ConfigError(
+            f"Experiment.mlm={experiment.mlm!r} needs the pretraining optimizer (mlm/OptimizerConfig): include "
+            "gin/runs/pretrain.gin, or pass mlm_optimizer."
+        )
     load_from = experiment.pretrained
-    for phase, directory, train_config in (
-        ("mlm", experiment.mlm_dir(name), mlm_train),
-        ("intermediate", experiment.intermediate_dir(name), intermediate_train),
-        ("target", experiment.target_dir(name) / "target" if experiment.target_train else None, target_train),
+    for phase, directory, train_config, phase_optimizer in (
+        ("mlm", experiment.mlm_dir(name), mlm_train, mlm_optimizer),
+        ("intermediate", experiment.intermediate_dir(name), intermediate_train, optimizer),
+        ("target", experiment.target_dir(name) / "target" if experiment.target_train else None, target_train, optimizer),
     ):
-        if directory is not None and train_config is not None:
-            load_from = _train_phase(phase, directory, config, train_config, load_from, seed, mesh_config, optimizer)
+        if directory is not None and train_config is not None and phase_optimizer is not None:
+            phase_seed = train_config.seed if phase == "mlm" else seed
+            load_from = _train_phase(
+                phase, directory, config, train_config, load_from, phase_seed, mesh_config, phase_optimizer
+            )
 
     eval_dir = experiment.target_dir(name) / "eval"
     scores_path = eval_dir / "scores.json"

@@ -61,8 +61,8 @@ class Model(nnx.Module):
         )
         return enc, tuple(lead)
 
-    def __call__(self, batch: Batch, head: str, *, dropout_rng: jax.Array | None = None) -> Outputs:
-        """Outputs of head `head` on `batch` (dropout on when `dropout_rng` is given)."""
+    def _head_inputs(self, batch: Batch, head: str, dropout_rng: jax.Array | None) -> HeadInputs:
+        """The encoder run (to the depth head `head` reads) on `batch`, as that head's inputs."""
         if head not in self.heads:
             raise ConfigError(f"Model has no head {head!r}; its heads are {sorted(self.heads)}.")
         module = self.heads[head]
@@ -70,12 +70,18 @@ class Model(nnx.Module):
         if dropout_rng is not None:
             enc_rng, head_rng = jax.random.split(dropout_rng)
         enc, lead = self.encode(batch, dropout_rng=enc_rng, num_layers=getattr(module, "encoder_layers", None))
-        inp = HeadInputs(enc=enc, batch=batch, lead=lead, rng=head_rng, word_embeddings=self.encoder.embeddings.word[...])
-        return module(inp)
+        return HeadInputs(enc=enc, batch=batch, lead=lead, rng=head_rng, word_embeddings=self.encoder.embeddings.word[...])
+
+    def __call__(self, batch: Batch, head: str, *, dropout_rng: jax.Array | None = None) -> Outputs:
+        """Outputs of head `head` on `batch` (dropout on when `dropout_rng` is given)."""
+        inputs = self._head_inputs(batch, head, dropout_rng)
+        return self.heads[head](inputs)
 
     def loss(self, batch: Batch, head: str, *, dropout_rng: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-        """Summed loss of head `head` over its valid targets, and the number of targets."""
-        return self.heads[head].loss(self(batch, head, dropout_rng=dropout_rng), batch)
+        """Summed loss of head `head` over its valid targets, and the number of targets (the head's
+        `training_loss`: the MLM head projects only masked positions)."""
+        inputs = self._head_inputs(batch, head, dropout_rng)
+        return self.heads[head].training_loss(inputs)
 
     def routed_loss(
         self, batch: Batch, head_ids: Mapping[str, int], *, dropout_rng: jax.Array | None = None
@@ -105,9 +111,8 @@ class Model(nnx.Module):
                 if key in batch:
                     keep = jnp.reshape(mine, mine.shape + (1,) * (batch[key].ndim - mine.ndim))
                     masked[key] = jnp.where(keep, batch[key], -1)
-            head = self.heads[name]
-            outputs = head(HeadInputs(enc=enc, batch=masked, lead=lead, rng=rng, word_embeddings=words))
-            head_total, head_count = head.loss(outputs, masked)
+            inputs = HeadInputs(enc=enc, batch=masked, lead=lead, rng=rng, word_embeddings=words)
+            head_total, head_count = self.heads[name].training_loss(inputs)
             total, count = total + head_total, count + head_count
         return total, count
 

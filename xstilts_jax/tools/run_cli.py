@@ -2,7 +2,8 @@
 
 The target's record supplies what gin leaves unbound: the training task and eval tasks
 (`Experiment`), the target phase's recipe (`target/TrainConfig`) and its learning rate
-(`OptimizerConfig.learning_rate`).
+(`OptimizerConfig.learning_rate`). The MLM phase has its own recipe in gin scope `mlm`
+(`gin/runs/pretrain.gin`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,14 @@ def _optimizer(target: str) -> OptimizerConfig:
     return OptimizerConfig(**_unbound("", "OptimizerConfig", defaults))
 
 
+def _pretraining_optimizer(mlm_task: str | None) -> OptimizerConfig | None:
+    """The MLM phase's OptimizerConfig: gin scope `mlm` (`mlm/OptimizerConfig.*`, gin/runs/pretrain.gin)."""
+    if mlm_task is None:
+        return None
+    with gin.config_scope("mlm"):
+        return OptimizerConfig()
+
+
 def _record(run_id: str, config: EncoderConfig, experiment: Experiment, scores: dict[str, dict[str, Any]]) -> None:
     """Store the run and its zero-shot scores in the results database."""
     with ResultsStore(results_db()) as store:
@@ -103,6 +112,7 @@ def run_from_gin() -> dict[str, dict[str, Any]]:
         config,
         mesh,
         optimizer=_optimizer(experiment.target),
+        mlm_optimizer=_pretraining_optimizer(experiment.mlm),
         mlm_train=_phase_config("mlm", experiment.mlm),
         intermediate_train=_phase_config("intermediate", experiment.intermediate),
         target_train=_phase_config("target", experiment.target_train, target_phase_defaults(experiment.target)),

@@ -49,12 +49,15 @@ class TrainConfig:
     (`steps` wins when both are bound, so a command-line `--gin.TrainConfig.steps=` overrides
     a run file's epochs). `best_metric` (e.g. "eval/udpos.en/f1", or "eval/mean/accuracy" over
     several eval tasks) selects the checkpoint the next phase loads; without it the last is used.
+    `batch_tokens` counts the global batch in tokens (pretraining: about 1M): it needs `length` and
+    sets `batch_size = batch_tokens / length` (it wins over a bound `batch_size`, as `steps` over `epochs`).
     """
 
     task: str = ""  # a seqio task or mixture name
     steps: int | None = None
     epochs: float | None = None
     batch_size: int = 32
+    batch_tokens: int | None = None
     length: int | None = None  # default: the task's own, else its label kind's in `input_lengths`
     pack: bool = False
     max_segments: int = 8
@@ -74,6 +77,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         require_bound(self.task, "TrainConfig.task (TASK in gin/runs/*.gin)", "--gin.TASK=\"'mnli'\"")
+        if self.batch_tokens is not None:
+            if self.length is None or self.batch_tokens % self.length or self.batch_tokens < self.length:
+                raise ConfigError(
+                    f"TrainConfig for {self.task!r}: batch_tokens={self.batch_tokens} must be a positive multiple of "
+                    f"TrainConfig.length (bound: {self.length}); bind length, e.g. 512 with batch_tokens=1048576."
+                )
+            object.__setattr__(self, "batch_size", self.batch_tokens // self.length)  # frozen: derived once
         if self.steps is None and self.epochs is None:
             raise ConfigError(f"TrainConfig for {self.task!r}: bind TrainConfig.steps or TrainConfig.epochs in gin.")
         if self.epochs is not None and self.epochs <= 0:
