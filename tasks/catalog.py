@@ -10,7 +10,7 @@ import dataclasses
 import functools
 from typing import Callable, Iterator, Mapping, Sequence
 
-from tasks import mlm, retrieval, sources
+from tasks import corpora, mlm, retrieval, sources
 from tasks.registry import (
     MetricFn,
     register_data_described_task,
@@ -292,4 +292,5 @@ def register_all() -> None:
     for name, members in INTERMEDIATE_MIXTURES.items():
         register_intermediate_mixture(name, members, rate="proportional")
     mlm.register_mlm_tasks(metric_fns=(tag_accuracy,))  # `mlm`: masked-LM pretraining; masked-token accuracy
+    corpora.register_corpus_tasks(metric_fns=(tag_accuracy,))  # mc4.<lang>, cc100.<lang>, wiki40b.<lang> + mixtures
     retrieval.register_retrieval_tasks()  # BUCC, Tatoeba, LAReQA, Mewsli-X (tasks/retrieval.py)

@@ -3,7 +3,8 @@
 Source: plain-text files, one sentence or paragraph a line (blank lines skipped), from gin
 `mlm_corpus.files` (paths or globs; default `<data dir>/multilingual.txt`, the sample the repo
 ships, resolved when the data is read). Every `mlm_corpus.validation_every`-th non-empty line
-(counted over the files in order) is the validation split, the rest is train.
+of each file is the validation split, the rest is train. Files are read in a seeded shuffled
+order and interleaved line by line; hosts read their own files (`TextFilesSource`).
 
 Preprocessing (all in tf.data): tokenize with the model vocabulary; cut lines longer than the
 input length into consecutive chunks of `length - 2` pieces, each wrapped as `<s> … </s>` /
@@ -84,20 +85,52 @@ def _validation_every() -> int:
     return every
 
 
-def _read_split(split: str, shuffle_files: bool, seed: int | None = None) -> tf.data.Dataset:
-    """The split's non-empty lines as {"idx", "text"}, in file order.
+class TextFilesSource(seqio.DataSource):
+    """The corpus files' non-empty lines as {"idx", "text"}; every `validation_every`-th line of each
+    file is validation.
 
-    Numbered here, not by a preprocessor: seqio repeats the source before preprocessing, so a
-    count there would run on across epochs.
+    Reading: the files in an order shuffled by the seed (sorted when not shuffling), interleaved a
+    line from each in turn, so a shuffled pass mixes every file from its start. Sharding (one shard
+    per host): by file when there are at least as many files as shards, else by line index (each
+    shard keeps lines `i % shards == shard` of the split).
     """
-    del shuffle_files, seed  # line order is fixed: the split is defined by line positions
-    if split not in ("train", "validation"):
-        raise ConfigError(f"mlm: unknown split {split!r}; the corpus has 'train' and 'validation'.")
-    every = tf.constant(_validation_every(), tf.int64)
-    lines = tf.data.TextLineDataset(corpus_files()).map(tf.strings.strip).filter(lambda s: tf.strings.length(s) > 0)
-    held_out = split == "validation"
-    lines = lines.enumerate().filter(lambda i, _: tf.equal(i % every == every - 1, held_out))
-    return lines.map(lambda _, s: s).enumerate().map(lambda i, s: {"idx": tf.cast(i, tf.int32), "text": s})
+
+    def __init__(self) -> None:
+        super().__init__(splits=("train", "validation"), num_input_examples=None)
+
+    @property
+    def supports_arbitrary_sharding(self) -> bool:
+        return True
+
+    def list_shards(self, split: str) -> Sequence[str]:
+        return corpus_files()
+
+    def get_dataset(
+        self, split: str = "train", shuffle: bool = True, seed: int | None = None,
+        shard_info: seqio.ShardInfo | None = None, *args, **kwargs,
+    ) -> tf.data.Dataset:
+        if split not in self.splits:
+            raise ConfigError(f"mlm: unknown split {split!r}; the corpus has 'train' and 'validation'.")
+        files = corpus_files()
+        num_shards, index = (shard_info.num_shards, shard_info.index) if shard_info else (1, 0)
+        by_file = num_shards > 1 and len(files) >= num_shards
+        if by_file:
+            files = files[index::num_shards]
+        every, held_out = tf.constant(_validation_every(), tf.int64), split == "validation"
+
+        def lines(path: tf.Tensor) -> tf.data.Dataset:
+            ds = tf.data.TextLineDataset(path).map(tf.strings.strip).filter(lambda s: tf.strings.length(s) > 0)
+            return ds.enumerate().filter(lambda i, _: tf.equal(i % every == every - 1, held_out)).map(lambda _, s: s)
+
+        names = tf.data.Dataset.from_tensor_slices(files)
+        if shuffle:
+            names = names.shuffle(len(files), seed=seed)
+        ds = names.interleave(lines, cycle_length=len(files), block_length=1)
+        if num_shards > 1 and not by_file:
+            ds = ds.shard(num_shards, index)
+        # Numbered here, not by a preprocessor: seqio repeats the source before preprocessing, so a
+        # count there would run on across epochs.
+        return ds.enumerate().map(lambda i, s: {"idx": tf.cast(i, tf.int32), "text": s})
 
 
 def _as_is(ds: tf.data.Dataset) -> tf.data.Dataset:
@@ -108,7 +141,7 @@ def mlm_source() -> SourceSpec:
     """The plain-text corpus as a source (files resolved when a split is read)."""
     splits = {"train": "train", "validation": "validation"}
     return SourceSpec(
-        source=seqio.FunctionDataSource(_read_split, splits=tuple(splits)),
+        source=TextFilesSource(),
         canonicalize=_as_is,
         schema=TEXT,
         label_names=(),

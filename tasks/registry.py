@@ -21,6 +21,7 @@ from tasks import preprocessors, qa_features
 from tasks.sources import SourceSpec
 from tasks.sources.files import configured_data_dir
 from tasks.vocabulary import MODEL_VOCABULARY
+from xstilts_jax.data import sampling
 from xstilts_jax.data.label_kinds import LABEL_KINDS
 from xstilts_jax.data.task_records import (
     TaskRecord,
@@ -232,7 +233,8 @@ class _SplitFilteredSource(seqio.DataSource):
 
 
 def mixing_rate(rate: str) -> Callable[[seqio.Task], float]:
-    """A seqio rate function by name: `equal`, `proportional`, `capped:N` (examples cap) or `temperature:T`.
+    """A seqio rate function by name: `equal`, `proportional`, `capped:N` (examples cap), `temperature:T`
+    or `alpha:A` (n^A, language sampling: `xstilts_jax.data.sampling`).
 
     `equal` is for eval mixtures, whose tasks have no training split to count.
     """
@@ -246,10 +248,12 @@ def mixing_rate(rate: str) -> Callable[[seqio.Task], float]:
             return functools.partial(seqio.mixing_rate_num_examples, maximum=int(arg))
         if kind == "temperature":
             return functools.partial(seqio.mixing_rate_num_examples, temperature=float(arg))
+        if kind == "alpha":
+            return sampling.alpha_rate(float(arg))
     except ValueError:
         pass
     raise ConfigError(
-        f"Unknown mixing rate {rate!r}; use 'equal', 'proportional', 'capped:N' (e.g. capped:65536) or 'temperature:T'."
+        f"Unknown mixing rate {rate!r}; use 'equal', 'proportional', 'capped:N' (e.g. capped:65536), 'temperature:T' or 'alpha:A' (e.g. alpha:0.3)."
     )
 
 

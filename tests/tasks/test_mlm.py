@@ -153,3 +153,25 @@ def test_mlm_train_steps_reduce_a_finite_loss() -> None:
         assert int(metrics["num_targets"]) == int((batch["labels"] >= 0).sum())
     assert all(np.isfinite(losses)) and losses[0] == pytest.approx(np.log(v.vocab_size), rel=0.2)
     assert losses[-1] < losses[0]
+
+
+def test_shuffled_reading_interleaves_files_and_hosts_read_their_own(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.txt").write_text("".join(f"{name} line {i}\n" for i in range(2000)), encoding="utf-8")
+    gin.bind_parameter("mlm_corpus.files", [str(tmp_path / "*.txt")])
+    source = mlm.mlm_source().source
+
+    def files_of(ds, n: int) -> list[str]:
+        return [ex["text"].decode()[0] for ex in ds.take(n).as_numpy_iterator()]
+
+    # The case: a shuffled pass used to start with 15,000 lines of the first file alone.
+    first = files_of(source.get_dataset("train", shuffle=True, seed=0), 1500)
+    assert abs(first.count("a") - 750) <= 1
+    orders = {files_of(source.get_dataset("train", shuffle=True, seed=s), 1)[0] for s in range(8)}
+    assert orders == {"a", "b"}  # the seed shuffles which file comes first
+    # Two hosts, two files: each host reads one file (no host reads the whole corpus).
+    shards = [set(files_of(source.get_dataset("train", shuffle=False, shard_info=seqio.ShardInfo(i, 2)), 4000)) for i in (0, 1)]
+    assert shards == [{"a"}, {"b"}]
+    # More hosts than files: by line index, disjoint and complete.
+    lines = [[ex["text"] for ex in source.get_dataset("validation", shuffle=False, shard_info=seqio.ShardInfo(i, 3)).as_numpy_iterator()] for i in range(3)]
+    assert sum(map(len, lines)) == 200 and len(set().union(*lines)) == 200

@@ -1,0 +1,162 @@
+"""Per-language pretraining corpora (CC-100 release files, mC4 and wiki40b through TFDS), their
+document-stream rows and α language sampling, on a small multilingual corpus the tests write."""
+
+from __future__ import annotations
+
+import json
+import lzma
+from pathlib import Path
+
+import gin
+import numpy as np
+import pytest
+import seqio
+from scipy import stats
+from tfds_mocks import mock_tfds
+
+from tasks import corpora, vocabulary
+from tasks.sources import corpora as corpus_sources
+from xstilts_jax.data.batches import BatchSpec, host_batches
+from xstilts_jax.data.packing import batch_fill
+from xstilts_jax.data.sampling import language_rates, rate_table
+from xstilts_jax.data.task_records import get_task_record
+from xstilts_jax.errors import ConfigError
+from xstilts_jax.experiments.mixtures import register_mixtures
+
+pytestmark = pytest.mark.usefixtures("catalog_env")
+SAMPLE = (Path(corpora.__file__).parent / "data" / "multilingual.txt").read_text(encoding="utf-8").splitlines()
+
+
+def write_cc100(directory: Path, docs: dict[str, list[str]]) -> Path:
+    """CC-100's release layout: `<lang>.txt.xz`, one line per paragraph, a blank line after each document."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for lang, documents in docs.items():
+        with lzma.open(directory / f"{lang}.txt.xz", "wt", encoding="utf-8") as f:
+            for doc in documents:
+                f.write(doc + "\n\n")
+    gin.bind_parameter("cc100.directory", str(directory))
+    return directory
+
+
+def sample_documents(n: int, start: int = 0) -> list[str]:
+    """`n` documents of 1-3 lines of the shipped multilingual sample (lines in order, wrapping)."""
+    docs, i = [], start
+    for k in range(n):
+        size = 1 + k % 3
+        docs.append("\n".join(SAMPLE[(i + j) % len(SAMPLE)] for j in range(size)))
+        i += size
+    return docs
+
+
+def _texts(task: str, split: str, **kwargs) -> list[str]:
+    source = seqio.get_mixture_or_task(task).source
+    return [ex["text"].decode() for ex in source.get_dataset(split, shuffle=False, **kwargs).as_numpy_iterator()]
+
+
+def _original_ids(ex: dict) -> np.ndarray:
+    return np.where(ex["targets"] >= 0, ex["targets"], ex["inputs"])
+
+
+def test_cc100_reads_release_files_splits_and_shards_by_document(tmp_path: Path) -> None:
+    docs = sample_documents(60)
+    write_cc100(tmp_path / "cc100", {"sw": docs})
+    gin.bind_parameter("cc100.validation_every", 10)
+    train, val = _texts("cc100.sw", "train"), _texts("cc100.sw", "validation")
+    assert val == docs[9::10] and train == [d for i, d in enumerate(docs) if i % 10 != 9]
+    shards = [_texts("cc100.sw", "train", shard_info=seqio.ShardInfo(i, 3)) for i in range(3)]
+    assert [len(s) for s in shards] == [18, 18, 18] and sorted(sum(shards, [])) == sorted(train)
+    assert shards[1] == train[1::3]
+    source = seqio.get_mixture_or_task("cc100.sw").source
+    assert (source.num_input_examples("train"), source.num_input_examples("validation")) == (54, 6)
+    assert json.loads((tmp_path / "cc100" / "counts.json").read_text()) == {"sw": 60}
+
+
+def test_cc100_missing_file_names_the_path_and_the_download(tmp_path: Path) -> None:
+    write_cc100(tmp_path / "cc100", {})
+    with pytest.raises(ConfigError, match=r"cc100\.de: .*de\.txt\.xz not found.*data\.statmt\.org/cc-100/de\.txt\.xz"):
+        _texts("cc100.de", "train")
+
+
+def test_corpus_rows_are_full_document_stream_rows(tmp_path: Path) -> None:
+    v = vocabulary.MODEL_VOCABULARY
+    docs = sample_documents(40)
+    write_cc100(tmp_path / "cc100", {"de": docs})
+    task = seqio.get_mixture_or_task("cc100.de")
+    rows = list(task.get_dataset({"inputs": 32}, split="train", shuffle=False, num_epochs=1, seed=0).as_numpy_iterator())
+    assert all(len(r["inputs"]) == 32 and r["inputs"][0] == v.bos_id for r in rows)
+    assert all(v.pad_id not in _original_ids(r) for r in rows[:-1])  # only the pass's last row is padded
+    stream = np.concatenate([_original_ids(r)[1:] for r in rows])
+    stream = stream[stream != v.pad_id].tolist()
+    expected = [t for d in docs for t in [*v.encode(d), v.eos_id]]
+    assert stream == expected  # every document, in order, each followed by </s>
+    record = get_task_record("cc100.de")
+    assert (record.head, record.label_kind, record.language) == ("mlm", "tokens", "de")
+    # Full rows: the training batches are all real tokens (XLM-R's stream), far above 95%.
+    batch = next(host_batches(BatchSpec("cc100.de", "train", length=64, batch_size=8), v.pad_id, v.pad_id + 1))
+    assert batch_fill(batch["input_ids"], v.pad_id) == 1.0
+    one_pass = host_batches(BatchSpec("cc100.de", "train", length=64, batch_size=4, repeat=False), v.pad_id, v.pad_id + 1)
+    ids = np.concatenate([b["input_ids"] for b in one_pass])
+    assert batch_fill(ids, v.pad_id) >= 0.95
+
+
+def test_alpha_sampling_draws_languages_at_n_to_the_alpha(tmp_path: Path) -> None:
+    v = vocabulary.MODEL_VOCABULARY
+    words = {"en": "the", "de": "und", "sw": "na"}  # one word per language, so a row's ids name its language
+    ids = {lang: set(v.encode(w)) for lang, w in words.items()}
+    assert all(ids[a].isdisjoint(ids[b]) for a in ids for b in ids if a < b)
+    counts = {"en": 1000, "de": 100, "sw": 10}
+    write_cc100(tmp_path / "cc100", {lang: [f"{words[lang]} {words[lang]}"] * n for lang, n in counts.items()})
+    gin.bind_parameter("cc100.validation_every", 10_000)  # every document trains
+    register_mixtures(  # as an experiment gin file declares it
+        mixtures={"pretrain.three": [f"cc100.{lang}" for lang in counts]}, rates={"pretrain.three": "alpha:0.3"}
+    )
+    mixture = seqio.get_mixture_or_task("pretrain.three")
+    expected = language_rates(counts, 0.3)
+    table = rate_table(mixture)
+    assert "cc100.sw" in table and f"{100 * expected['sw']:6.2f}%" in table and "0.90%" in table  # sw: 10 of 1110 docs
+    draws = 3000
+    rows = mixture.get_dataset({"inputs": 8}, split="train", shuffle=False, seed=1, num_epochs=None).take(draws)
+    seen = {lang: 0 for lang in counts}
+    for row in rows.as_numpy_iterator():
+        (lang,) = [lang for lang, s in ids.items() if s & set(_original_ids(row).tolist())]
+        seen[lang] += 1
+    observed = [seen[lang] for lang in counts]
+    chi2 = stats.chisquare(observed, [draws * expected[lang] for lang in counts])
+    assert chi2.pvalue > 1e-3, (observed, expected)
+    # the draws follow n^0.3, not the data's shares (a proportional mixture would give sw ~1%)
+    assert seen["sw"] / draws > 0.1
+
+
+def test_language_rates() -> None:
+    rates = language_rates({"a": 1000, "b": 10}, 0.3)
+    assert rates["a"] / rates["b"] == pytest.approx(100**0.3)
+    assert language_rates({"a": 1000, "b": 10}, 0.0) == {"a": 0.5, "b": 0.5}
+    with pytest.raises(ConfigError, match="alpha must lie in"):
+        language_rates({"a": 1}, 1.5)
+    with pytest.raises(ConfigError, match=r"no examples counted for \['b'\]"):
+        language_rates({"a": 3, "b": 0}, 0.3)
+
+
+def test_mc4_reads_tfds_language_splits() -> None:
+    raw = {
+        "sw": [{"text": d, "url": "u", "timestamp": "t", "content-length": "1", "content-type": "c"} for d in SAMPLE[:5]],
+        "sw-validation": [{"text": SAMPLE[9], "url": "u", "timestamp": "t", "content-length": "1", "content-type": "c"}],
+    }
+    with mock_tfds(raw):
+        spec = corpus_sources.mc4("sw")
+        assert spec.splits == {"train": "sw", "validation": "sw-validation"}
+        train = [ex["text"].decode() for ex in spec.canonicalize(spec.source.get_dataset("train", shuffle=False)).as_numpy_iterator()]
+        assert train == SAMPLE[:5]
+        rows = seqio.get_mixture_or_task("mc4.sw").get_dataset({"inputs": 16}, split="validation", shuffle=False, num_epochs=1)
+        assert len(list(rows.as_numpy_iterator())) >= 1
+
+
+def test_wiki40b_markup_becomes_plain_lines() -> None:
+    text = "\n_START_ARTICLE_\nBoat\n_START_SECTION_\nHistory\n_START_PARAGRAPH_\nThe boat drifted._NEWLINE_It sank.\n"
+    with mock_tfds({"train": [{"text": text, "wikidata_id": "Q1", "version_id": "1"}]}):
+        spec = corpus_sources.wiki40b("de")
+        (ex,) = spec.canonicalize(spec.source.get_dataset("train", shuffle=False)).as_numpy_iterator()
+    assert ex["text"].decode() == "Boat\nHistory\nThe boat drifted.\nIt sank."
+    assert "wiki40b.zh_cn" in seqio.TaskRegistry.names() and "cc100.zh_Hans" in seqio.TaskRegistry.names()
+    with pytest.raises(ConfigError, match="wiki40b: unknown language 'xx'"):
+        corpus_sources.wiki40b("xx")
