@@ -18,11 +18,10 @@ the gain of packing from the speed of the step.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import gin
 import numpy as np
-import tensorflow as tf
 
 from bench.common import (
     NUM_CLASSES,
@@ -35,7 +34,7 @@ from bench.common import (
     real_tokens,
     to_torch,
 )
-from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter
+from xstilts_jax.data.label_kinds import IGNORE_LABEL
 from xstilts_jax.models import HeadSpec
 from xstilts_jax.models.config import EncoderConfig
 
@@ -71,6 +70,10 @@ def examples(config: EncoderConfig, lengths: np.ndarray, seed: int = 0) -> list[
 
 def packed_rows(config: EncoderConfig, exs: list[dict[str, np.ndarray]], seq_len: int, max_segments: int) -> list[Batch]:
     """The examples packed into rows by the project's feature converter, in order."""
+    import tensorflow as tf  # here, not at import: the GPU benchmark imports this module without TensorFlow
+
+    from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter
+
     ds = tf.data.Dataset.from_generator(
         lambda: iter(exs),
         output_signature={"inputs": tf.TensorSpec([None], tf.int32), "targets": tf.TensorSpec([], tf.int32)},
@@ -79,6 +82,38 @@ def packed_rows(config: EncoderConfig, exs: list[dict[str, np.ndarray]], seq_len
         pad_id=config.pad_id, label_kind="class", max_segments=max_segments, position_offset=config.position_offset
     )
     return list(converter(ds, {"inputs": seq_len}).as_numpy_iterator())
+
+
+def next_fit_rows(config: EncoderConfig, exs: list[dict[str, np.ndarray]], seq_len: int, max_segments: int) -> list[Batch]:
+    """The rows `packed_rows` builds (seqio's next-fit, in order), in NumPy: the GPU machine has no
+    TensorFlow. Every example must fit in a row (`xnli_like_lengths` cuts them to the row length)."""
+    rows: list[list[dict[str, np.ndarray]]] = [[]]
+    used = 0
+    for ex in exs:
+        n = len(ex["inputs"])
+        if n > seq_len:
+            raise ValueError(f"next_fit_rows: an example of {n} tokens does not fit a row of {seq_len}.")
+        if used + n > seq_len or len(rows[-1]) == max_segments:
+            rows.append([])
+            used = 0
+        rows[-1].append(ex)
+        used += n
+    out = []
+    for row in rows:
+        ids = np.full(seq_len, config.pad_id, np.int32)
+        segments = np.zeros(seq_len, np.int32)
+        positions = np.full(seq_len, config.position_offset - 1, np.int32)
+        labels = np.full(max_segments, IGNORE_LABEL, np.int32)
+        cls = np.zeros(max_segments, np.int32)
+        start = 0
+        for i, ex in enumerate(row):
+            n = len(ex["inputs"])
+            ids[start : start + n], segments[start : start + n] = ex["inputs"], i + 1
+            positions[start : start + n] = np.arange(n) + config.position_offset
+            labels[i], cls[i] = ex["targets"], start
+            start += n
+        out.append({"input_ids": ids, "labels": labels, "segment_ids": segments, "positions": positions, "cls_positions": cls})
+    return out
 
 
 def padded_rows(config: EncoderConfig, exs: list[dict[str, np.ndarray]], width: int) -> Batch:
@@ -96,24 +131,36 @@ def batched(rows: list[Batch], batch_size: int) -> Iterator[Batch]:
         yield {k: np.stack([r[k] for r in chunk]) for k in chunk[0]}
 
 
-def packing_benchmark(shape: BenchShape, steps: int, max_segments: int = 8, warmup: int = 1) -> dict[str, Any]:
+Packer = Callable[[EncoderConfig, list[dict[str, np.ndarray]], int, int], list[Batch]]
+
+
+def packing_benchmark(
+    shape: BenchShape,
+    steps: int,
+    max_segments: int = 8,
+    warmup: int = 1,
+    device: str = "cpu",
+    pack: Packer = packed_rows,
+) -> dict[str, Any]:
     """Real tokens/s: project packed vs HF padded to the row length (`ratio`), plus HF dynamic
-    padding and the project's padded step on the same padded batches."""
+    padding and the project's padded step on the same padded batches. HF runs on torch `device`
+    in the shape's dtype; `pack` builds the project's rows (`next_fit_rows` where TensorFlow is missing)."""
     config = shape.encoder_config()
     b, L = shape.batch_size, shape.seq_len
     exs = examples(config, xnli_like_lengths(b * (steps + warmup) * max_segments, L))
-    packed = list(batched(packed_rows(config, exs, L, max_segments), b))[: steps + warmup]
+    packed = list(batched(pack(config, exs, L, max_segments), b))[: steps + warmup]
     used = sum(int(np.sum(p["segment_ids"] > 0)) for p in packed)
     # HF sees the same examples: as many as the packed batches hold, b per padded batch.
     n_packed = sum(int(np.sum(p["labels"] >= 0)) for p in packed)
     padded_exs = [exs[i : i + b] for i in range(0, n_packed - b + 1, b)]
     fixed = [padded_rows(config, chunk, L) for chunk in padded_exs]
     dynamic = [padded_rows(config, chunk, max(len(e["inputs"]) for e in chunk)) for chunk in padded_exs]
-    fixed_t, dynamic_t = [to_torch(x, config.pad_id) for x in fixed], [to_torch(x, config.pad_id) for x in dynamic]
+    fixed_t = [to_torch(x, config.pad_id, device) for x in fixed]
+    dynamic_t = [to_torch(x, config.pad_id, device) for x in dynamic]
 
     head = HeadSpec("classification", NUM_CLASSES)
     project_packed, project_padded = project_trainer(config, head), project_trainer(config, head)
-    hf = hf_trainer(config, NUM_CLASSES)
+    hf = hf_trainer(config, NUM_CLASSES, device, shape.dtype)
     medians = interleaved_medians(
         {
             "project_packed": lambda i: project_packed.step(packed[i % len(packed)]),
@@ -139,6 +186,8 @@ def packing_benchmark(shape: BenchShape, steps: int, max_segments: int = 8, warm
     return {
         "shape": shape.name,
         "batch": [b, L],
+        "dtype": shape.dtype,
+        "hf_device": device,
         "steps": steps,
         "max_segments": max_segments,
         "lengths": {"mean": float(lengths.mean()), "median": float(np.median(lengths)), "max": int(lengths.max())},

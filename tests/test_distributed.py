@@ -96,5 +96,60 @@ def test_tpu_vm_joins_through_jax_cluster_detection(monkeypatch, env, mode, join
 
 def test_bad_launcher_mode_names_the_variable(monkeypatch):
     monkeypatch.setenv("XSTILTS_DISTRIBUTED", "yes")
-    with pytest.raises(ConfigError, match="environment variable XSTILTS_DISTRIBUTED='yes'; choose 'auto', 'on' or 'off'"):
+    with pytest.raises(ConfigError, match="environment variable XSTILTS_DISTRIBUTED='yes'; choose 'auto', 'on', 'off' or 'gpu'"):
         initialize_from_config(DistributedConfig())
+
+
+def _free_slurm_job_id() -> int:
+    """A SLURM job id whose coordinator port (JAX: 61440 + id mod 4096) is free on this machine."""
+    import socket
+
+    for job in range(4096 + os.getpid() % 4096, 2 * 4096):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", 61440 + job % 4096))
+                return job
+            except OSError:
+                continue
+    raise RuntimeError("no free port in 61440..65535")
+
+
+def test_gpu_mode_joins_a_slurm_job_through_jax_detection(tmp_path):
+    """`XSTILTS_DISTRIBUTED=gpu` under srun: no coordinator given, JAX reads SLURM's variables (CPU processes here)."""
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER % 0)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("XSTILTS_", "SLURM_", "OMPI_"))}
+    base.update(JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(2), XSTILTS_DISTRIBUTED="gpu")
+    slurm = dict(SLURM_JOB_ID=str(_free_slurm_job_id()), SLURM_STEP_NODELIST="127.0.0.1", SLURM_NTASKS="2")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), "slurm"], env=dict(base, **slurm, SLURM_PROCID=str(i), SLURM_LOCALID=str(i)),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=240) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+        assert "RESULT 2 4 6.0" in out
+
+
+def test_gpu_mode_needs_a_coordinator_or_a_cluster(monkeypatch):
+    for key in ("XSTILTS_COORDINATOR", "XSTILTS_DISTRIBUTED", "XSTILTS_LOCAL_DEVICE_IDS", "SLURM_JOB_ID", "OMPI_MCA_orte_hnp_uri"):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(ConfigError, match="mode='gpu' found no coordinator and no SLURM or Open MPI job"):
+        initialize_from_config(DistributedConfig(mode="gpu"))
+    calls = []
+    monkeypatch.setattr(jax.distributed, "is_initialized", lambda: False)
+    monkeypatch.setattr(jax.distributed, "initialize", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setenv("OMPI_MCA_orte_hnp_uri", "1234.0;tcp://10.0.0.1:4000")
+    monkeypatch.setenv("XSTILTS_LOCAL_DEVICE_IDS", "0,1")
+    assert initialize_from_config(DistributedConfig(mode="gpu")) is True
+    assert calls == [((), {"local_device_ids": [0, 1]})]  # JAX's Open MPI detection, two GPUs for this process
+    monkeypatch.setenv("XSTILTS_LOCAL_DEVICE_IDS", "first")
+    with pytest.raises(ConfigError, match="XSTILTS_LOCAL_DEVICE_IDS='first' must be comma-separated GPU indices"):
+        initialize_from_config(DistributedConfig(mode="gpu"))
+    calls.clear()
+    config = DistributedConfig(mode="gpu", coordinator_address="10.0.0.1:1234", num_processes=4, process_id=3, local_device_ids=(3,))
+    assert initialize_from_config(config) is True
+    assert calls == [(("10.0.0.1:1234",), {"num_processes": 4, "process_id": 3, "local_device_ids": [3]})]

@@ -173,6 +173,11 @@ def logical_to_mesh_spec(logical: Sequence[str | None] | None, rules: Rules, mes
 _CONTEXT: contextvars.ContextVar[Partitioner | None] = contextvars.ContextVar("xstilts_partitioner", default=None)
 
 
+def current_partitioner() -> "Partitioner | None":
+    """The partitioner of the enclosing `Partitioner.activation_rules` context, if any."""
+    return _CONTEXT.get()
+
+
 def constrain(x: jax.Array, logical: Sequence[str | None]) -> jax.Array:
     """Sharding constraint on an activation by logical names; a no-op outside `Partitioner.activation_rules`."""
     partitioner = _CONTEXT.get()

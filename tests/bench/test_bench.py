@@ -63,21 +63,25 @@ def test_packed_rows_keep_every_token_of_the_examples_they_hold():
     assert first["labels"][0] == exs[0]["targets"]
 
 
-def test_no_peak_flops_entry_is_shadowed_by_an_earlier_one():
-    """Matching is by substring, first entry wins: a device kind equal to an entry's name must get that entry."""
-    for name, peak in gpu.PEAK_BF16_FLOPS:
-        assert gpu.peak_flops(f"NVIDIA {name} 80GB" if not name.startswith("TPU") else name) == peak, name
-    assert gpu.peak_flops("cpu") is None
+def test_peak_flops_come_from_the_planner_table_by_device_kind():
+    """Longest matching name wins: a GH200 is not an H200, a v5e ("TPU v5 lite") not a v5p ("TPU v5")."""
+    from xstilts_jax.planning.topology import GENERATIONS, GPU_GENERATIONS, chip_for_device_kind
 
-
-def test_tpu_peak_flops_agree_with_the_planner():
-    """The benchmark's MFU and the planner's ideal step time use the same per-chip figure for every TPU generation."""
-    from xstilts_jax.planning.topology import GENERATIONS
-
-    kinds = {"v4": "TPU v4", "v5e": "TPU v5 lite", "v5p": "TPU v5", "v6e": "TPU v6 lite"}  # jax.Device.device_kind
-    assert set(kinds) == set(GENERATIONS)
-    for generation, kind in kinds.items():
-        assert gpu.peak_flops(kind) == GENERATIONS[generation].peak_flops, kind
+    kinds = {  # jax.Device.device_kind as JAX reports it
+        "NVIDIA H100 80GB HBM3": GPU_GENERATIONS["h100"],
+        "NVIDIA H100 PCIe": GPU_GENERATIONS["h100-pcie"],
+        "NVIDIA H200": GPU_GENERATIONS["h200"],
+        "NVIDIA GH200 480GB": GPU_GENERATIONS["gh200"],
+        "NVIDIA A100-SXM4-80GB": GPU_GENERATIONS["a100"],
+        "TPU v4": GENERATIONS["v4"],
+        "TPU v5 lite": GENERATIONS["v5e"],
+        "TPU v5": GENERATIONS["v5p"],
+        "TPU v6 lite": GENERATIONS["v6e"],
+    }
+    for kind, chip in kinds.items():
+        assert chip_for_device_kind(kind) is chip, kind
+        assert gpu.peak_flops(kind) == chip.peak_flops
+    assert gpu.peak_flops("cpu") is None and chip_for_device_kind("Radeon") is None
 
 
 def test_profile_classifies_ops_by_their_hlo_metadata():

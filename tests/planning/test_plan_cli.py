@@ -116,3 +116,17 @@ def test_mesh_flag_picks_the_rules_preset():
     assert parse_mesh("data:2,fsdp:-1", MeshConfig(rules="fsdp_tensor")) == MeshConfig(data=2, fsdp=-1, tensor=1, rules="fsdp")
     assert parse_mesh("data:-1,rules:data_parallel", MeshConfig()).rules == "data_parallel"
     assert parse_mesh("fsdp:-1", MeshConfig(dcn_data=2)).dcn_data == 2
+
+
+def test_gpu_plan_compiles_the_step_for_as_many_host_devices():
+    """`--topology=h200-4` on a machine without GPUs: the step compiled for 4 CPU host devices (the
+    command sets their count), judged against an H200's 141 GiB and 989 TFLOP/s, flagged as an estimate."""
+    result = plan("--gin_file=gin/models/tiny.gin", "--topology=h200-4", "--batch=8", "--seq_len=64", "--dtype=bfloat16",
+                  timeout=300)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr[-3000:]
+    assert "topology   h200-4 (4 H200 GPUs, 1 host), 141 GiB HBM and 989 TFLOP/s bf16 per chip" in out
+    assert "mesh       data=1 x fsdp=4 x tensor=1" in out
+    assert "(an estimate: compiled for 4 CPU host devices, no GPU here; XLA attention instead of cuDNN)" in out
+    parts = ("arguments", "temporaries", "outputs", "code")
+    assert gib(out, "total") == pytest.approx(sum(gib(out, p) for p in parts), abs=0.02) and "verdict      FITS" in out

@@ -43,7 +43,7 @@ def test_torus_shapes_are_the_standard_ones():
     "name, message",
     [
         ("v7x-256", "Unknown TPU generation 'v7x'"),
-        ("tpu-256", "Unknown TPU topology"),
+        ("tpu-256", "Unknown topology"),
         ("v5p-255", "must be even"),
         ("v5e-512", "at most 256"),
         ("v6e-96", "power-of-two"),
@@ -53,3 +53,19 @@ def test_torus_shapes_are_the_standard_ones():
 def test_bad_names_are_clear_errors(name, message):
     with pytest.raises(ConfigError, match=message):
         parse_topology(name)
+
+
+def test_gpu_clusters_parse_by_model_and_count():
+    from xstilts_jax.planning.topology import GPU_GENERATIONS, GpuTopology
+
+    h100 = parse_topology("h100-8")
+    assert h100 == GpuTopology(GPU_GENERATIONS["h100"], 8) and h100.chips == 8 and h100.num_slices == 1
+    assert h100.describe() == "h100-8 (8 H100 GPUs, 1 host)"
+    assert parse_topology("H200-16").describe() == "h200-16 (16 H200 GPUs, 2 hosts)"
+    assert parse_topology("h100-pcie-2").generation.peak_flops == 756e12
+    assert h100.doubled() == GpuTopology(GPU_GENERATIONS["h100"], 16)
+    assert GPU_GENERATIONS["h100"].hbm_bytes == 80 * 2**30 and GPU_GENERATIONS["h200"].hbm_bytes == 141 * 2**30
+    with pytest.raises(ConfigError, match="GPU clusters have no slices"):
+        parse_topology("h100-8", num_slices=2)
+    with pytest.raises(ConfigError, match="the GPU count must be in 1..4096"):
+        parse_topology("h200-0")

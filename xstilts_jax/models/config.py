@@ -47,6 +47,8 @@ class EncoderConfig:
     param_dtype: str = "float32"
     remat: RematName = "none"
     initializer_range: float = 0.02
+    # attention kernel (models/attention.py): "auto" picks by platform (XLA on CPU, cuDNN on GPU, splash on TPU)
+    attention: str = "auto"
 
     def __post_init__(self) -> None:
         for field in ("vocab_size", "hidden_size", "num_layers", "num_heads", "mlp_dim", "max_positions"):
@@ -66,6 +68,10 @@ class EncoderConfig:
 
         if self.remat not in REMAT_POLICIES:
             raise ConfigError(f"EncoderConfig.remat={self.remat!r}; choose one of {sorted(REMAT_POLICIES)}.")
+        from xstilts_jax.models.attention import IMPLEMENTATIONS
+
+        if self.attention != "auto" and self.attention not in IMPLEMENTATIONS:
+            raise ConfigError(f"EncoderConfig.attention={self.attention!r}; choose 'auto' or one of {sorted(IMPLEMENTATIONS)}.")
 
     @property
     def kv_dim(self) -> int:

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from xstilts_jax.errors import InputError
+from xstilts_jax.models.attention import AttentionImpl, Prepared, resolve_attention
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.layers import Dense, LayerNorm, dense, dropout, gelu, layer_norm, make_param
 from xstilts_jax.models.remat import apply_remat
@@ -53,12 +54,6 @@ def positions_from_segments(segment_ids: jax.Array, offset: int, pad_position: i
     )
     start_idx = jax.lax.cummax(jnp.where(starts, idx, 0), axis=segment_ids.ndim - 1)
     return jnp.where(segment_ids > 0, idx - start_idx + offset, pad_position).astype(jnp.int32)
-
-
-def attention_mask(segment_ids: jax.Array) -> jax.Array:
-    """[batch, 1, q, k] boolean: attend within the same non-padding segment only."""
-    same = segment_ids[:, :, None] == segment_ids[:, None, :]
-    return (same & (segment_ids[:, None, :] > 0))[:, None, :, :]
 
 
 class Embeddings(nnx.Module):
@@ -110,7 +105,8 @@ class TransformerStack(nnx.Module):
     def __call__(
         self,
         x: jax.Array,
-        mask: jax.Array,
+        segment_ids: jax.Array,
+        packed: bool,
         rng: jax.Array | None,
         num_layers: int,
         collect_hidden: bool,
@@ -121,10 +117,12 @@ class TransformerStack(nnx.Module):
         if num_layers < cfg.num_layers:
             params = jax.tree.map(lambda p: p[:num_layers], params)
         keys = None if rng is None else jax.random.split(rng, num_layers)
+        attention = resolve_attention(cfg.attention)
+        prepared = attention.prepare(segment_ids, packed)  # once, outside the layer scan
 
         def body(h: jax.Array, xs: tuple[dict[str, Any], jax.Array | None]) -> tuple[jax.Array, jax.Array | None]:
             p, key = xs
-            h = transformer_block(cfg, p, h, mask, key)
+            h = transformer_block(cfg, p, h, attention, prepared, key)
             return h, (h if collect_hidden else None)
 
         h, ys = jax.lax.scan(apply_remat(body, cfg.remat), x, (params, keys))
@@ -132,7 +130,12 @@ class TransformerStack(nnx.Module):
 
 
 def transformer_block(
-    cfg: EncoderConfig, p: dict[str, Any], h: jax.Array, mask: jax.Array, key: jax.Array | None
+    cfg: EncoderConfig,
+    p: dict[str, Any],
+    h: jax.Array,
+    attention: AttentionImpl,
+    prepared: Prepared,
+    key: jax.Array | None,
 ) -> jax.Array:
     """One post-LN or pre-LN transformer block on [batch, length, embed]."""
     dt, eps, rate = cfg.compute_dtype, cfg.layer_norm_eps, cfg.dropout_rate
@@ -145,7 +148,7 @@ def transformer_block(
     q = constrain(dense(x, p["query"], p["query_bias"], 1, dt), ("batch", "length", "heads", "kv"))
     k = constrain(dense(x, p["key"], p["key_bias"], 1, dt), ("batch", "length", "heads", "kv"))
     v = constrain(dense(x, p["value"], p["value_bias"], 1, dt), ("batch", "length", "heads", "kv"))
-    a = jax.nn.dot_product_attention(q, k, v, mask=mask)
+    a = attention.attend(q, k, v, prepared)
     a = dropout(dense(a, p["out"], p["out_bias"], 2, dt), rate, k_attn)
     h = h + a
     if not pre:
@@ -206,6 +209,7 @@ class Encoder(nnx.Module):
         n = cfg.num_layers if num_layers is None else num_layers
         if not 0 <= n <= cfg.num_layers:
             raise InputError(f"num_layers={n} is outside 0..{cfg.num_layers} for model {cfg.name!r}.")
+        packed = segment_ids is not None
         if segment_ids is None:
             segment_ids = (input_ids != cfg.pad_id).astype(jnp.int32)
         if positions is None:
@@ -219,7 +223,7 @@ class Encoder(nnx.Module):
             emb_rng, layer_rng = jax.random.split(dropout_rng)
 
         x = self.embeddings(input_ids, positions, token_type_ids, emb_rng)
-        h, ys = self.layers(x, attention_mask(segment_ids), layer_rng, n, output_hidden_states)
+        h, ys = self.layers(x, segment_ids, packed, layer_rng, n, output_hidden_states)
         full = n == cfg.num_layers
         if full and self.final_norm is not None:
             h = layer_norm(h, self.final_norm.scale[...], self.final_norm.bias[...], cfg.layer_norm_eps)

@@ -1,8 +1,15 @@
-"""Compile the trainer's real train step for a TPU topology on a CPU host (no TPU, no memory).
+"""Compile the trainer's real train step for a TPU topology on a CPU host (no TPU, no memory),
+or for a GPU cluster.
 
 The process must load libtpu as a compile-only backend: call `prepare_environment()`
 before JAX creates any backend (the `plan` command does). Parameters, optimizer state
 and the batch are abstract (`jax.ShapeDtypeStruct` with shardings); nothing is allocated.
+
+GPUs: on a machine whose JAX sees enough GPUs, the step is compiled for them (XLA's GPU buffer
+assignment). Elsewhere JAX cannot compile for a GPU, so the same step is compiled for as many CPU
+host devices (`prepare_environment(host_devices=N)`), and the plan says its memory is a CPU-compiled
+estimate: the same sharding and the same arrays, but XLA's CPU fusion and attention (the GPU's
+cuDNN kernel keeps no [batch, heads, q, k] scores).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import HeadSpec
 from xstilts_jax.models.model import build_model
 from xstilts_jax.partitioning import MeshConfig, Partitioner
-from xstilts_jax.planning.topology import Topology
+from xstilts_jax.planning.topology import GpuTopology, Topology
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.step_builder import build_train_step
 
@@ -43,14 +50,38 @@ PLANNER_ENV: dict[str, str] = {
 }
 
 
-def prepare_environment() -> None:
-    """Set `PLANNER_ENV` (unless already set); call before the process's first JAX backend."""
+def prepare_environment(host_devices: int | None = None) -> None:
+    """Set `PLANNER_ENV` (unless already set), and `host_devices` CPU devices for a GPU plan compiled on
+    the CPU; call before the process's first JAX backend."""
     for key, value in PLANNER_ENV.items():
         os.environ.setdefault(key, value)
+    if host_devices:
+        flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")]
+        os.environ["XLA_FLAGS"] = " ".join([*flags, f"--xla_force_host_platform_device_count={host_devices}"])
 
 
-def topology_devices(topology: Topology) -> list[jax.Device]:
-    """Compile-only devices of `topology` from libtpu."""
+def gpu_devices(topology: GpuTopology) -> list[jax.Device]:
+    """`topology.chips` GPUs when JAX sees that many, else as many CPU host devices (a CPU-compiled estimate)."""
+    try:
+        gpus = jax.devices("gpu")
+    except RuntimeError:  # no GPU backend in this process
+        gpus = []
+    if len(gpus) >= topology.chips:
+        return list(gpus[: topology.chips])
+    cpus = jax.devices("cpu")
+    if len(cpus) < topology.chips:
+        raise ConfigError(
+            f"{topology.describe()}: no {topology.chips} GPUs here and only {len(cpus)} CPU host devices to compile the "
+            f"estimate for; start the process with XLA_FLAGS=--xla_force_host_platform_device_count={topology.chips} "
+            "(`xstilts-jax plan` sets it)."
+        )
+    return list(cpus[: topology.chips])
+
+
+def topology_devices(topology: Topology | GpuTopology) -> list[jax.Device]:
+    """Compile-only devices of a TPU `topology` from libtpu; for a GPU cluster, `gpu_devices`."""
+    if isinstance(topology, GpuTopology):
+        return gpu_devices(topology)
     from jax.experimental import topologies
 
     kwargs: dict[str, object] = {"chip_config_name": topology.generation.chip_config}
@@ -88,6 +119,7 @@ class CompiledStep:
     code_bytes: int
     compile_s: float
     mesh_shape: dict[str, int]
+    platform: str = "tpu"  # the devices compiled for: "cpu" for a GPU plan made without GPUs
 
     @property
     def total_bytes(self) -> int:
@@ -108,7 +140,7 @@ class StepSpec:
     """What to compile: the model, the TPU slice(s), the mesh, and one global batch for one head."""
 
     config: EncoderConfig
-    topology: Topology
+    topology: Topology | GpuTopology
     mesh_config: MeshConfig
     batch: int
     seq_len: int
@@ -150,4 +182,5 @@ def compile_train_step(
         code_bytes=int(mem.generated_code_size_in_bytes),
         compile_s=seconds,
         mesh_shape=dict(partitioner.mesh.shape),
+        platform=devices[0].platform,
     )

@@ -7,7 +7,7 @@ import dataclasses
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.planning.aot import CompiledStep, CompilerOutOfMemory, StepSpec, compile_train_step
 from xstilts_jax.planning.flops import StepFlops, train_step_flops
-from xstilts_jax.planning.topology import GIB, Topology, torus_shape
+from xstilts_jax.planning.topology import GIB, GpuTopology, Topology
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Plan:
         return self.spec.config
 
     @property
-    def topology(self) -> Topology:
+    def topology(self) -> Topology | GpuTopology:
         return self.spec.topology
 
     @property
@@ -45,9 +45,8 @@ class Plan:
         out = []
         if self.config.remat != "full":
             out.append(f"--remat=full (now {self.config.remat!r}): recompute activations in the backward pass")
-        gen, chips = self.topology.generation, self.topology.chips_per_slice
-        if chips * 2 <= gen.max_chips:
-            bigger = Topology(gen, torus_shape(chips * 2, gen.torus_dims), self.topology.num_slices)
+        bigger = self.topology.doubled()
+        if bigger is not None:
             out.append(f"--topology={bigger.user_name}: twice the chips halves the sharded parameters and optimizer state per chip")
         if self.spec.mesh_config.data > 1:
             out.append("--mesh=fsdp:-1: shard parameters over the data axis too (FSDP instead of replication)")
@@ -92,6 +91,8 @@ def format_plan(plan: Plan) -> str:
             f"  code         {_gib(m.code_bytes)}",
             f"  total        {_gib(m.total_bytes)}  of {plan.hbm_bytes / GIB:.0f} GiB HBM ({100 * m.total_bytes / plan.hbm_bytes:.0f}%)",
         ]
+        if isinstance(t, GpuTopology) and m.platform != "gpu":
+            lines.append(f"  (an estimate: compiled for {t.chips} CPU host devices, no GPU here; XLA attention instead of cuDNN)")
     else:
         lines.append(f"memory per chip: the TPU compiler gave up: {m}")
     lines += [

@@ -1,6 +1,7 @@
-"""`xstilts-jax plan`: compile the real train step for a TPU topology on this CPU and say whether it fits.
+"""`xstilts-jax plan`: compile the real train step for a TPU topology (or a GPU cluster) on this CPU and say whether it fits.
 
     xstilts-jax plan --gin_file=gin/models/encoder_60b.gin --topology=v5p-256 [--mesh=fsdp:-1,tensor:4]
+    xstilts-jax plan --gin_file=gin/models/xlmr_large.gin --topology=h100-8 --dtype=bfloat16
         [--num_slices=2] [--batch=N --seq_len=512 --remat=full --dtype=bfloat16 --head=mlm --mfu=0.4]
     xstilts-jax plan --ladder_table [--models=...] [--generations=v4,v5p,v6e]
 
@@ -22,7 +23,7 @@ from xstilts_jax.partitioning import MESH_AXES, MeshConfig
 from xstilts_jax.planning import ladder_table
 from xstilts_jax.planning.aot import StepSpec, prepare_environment
 from xstilts_jax.planning.plan import format_plan, make_plan
-from xstilts_jax.planning.topology import parse_topology
+from xstilts_jax.planning.topology import GpuTopology, parse_topology
 
 EXIT_DOES_NOT_FIT = 3
 
@@ -50,7 +51,7 @@ def parse_mesh(text: str, base: MeshConfig) -> MeshConfig:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xstilts-jax plan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_gin_flags(parser)
-    parser.add_argument("--topology", help="TPU slice: v4-512, v5p-256, v5e-256, v6e-256, or libtpu form v5p:4x4x8")
+    parser.add_argument("--topology", help="TPU slice: v4-512, v5p-256, v5e-256, v6e-256, or libtpu form v5p:4x4x8; GPUs: h100-8, h200-16, ...")
     parser.add_argument("--num_slices", type=int, help="slices joined over DCN (default: MeshConfig.dcn_data from gin, else 1)")
     parser.add_argument("--mesh", help="mesh axes, e.g. fsdp:-1,tensor:4 (default: MeshConfig from gin, else fsdp:-1)")
     parser.add_argument("--batch", type=int, help="global batch in rows (default: 2 per chip)")
@@ -110,6 +111,8 @@ def main(argv: Sequence[str]) -> int:
     if mesh_config.dcn_data != slices:
         raise ConfigError(f"MeshConfig.dcn_data={mesh_config.dcn_data} but --num_slices={slices}; they must match.")
     topology = parse_topology(args.topology, slices)
+    if isinstance(topology, GpuTopology):
+        prepare_environment(host_devices=topology.chips)  # used only where JAX sees no GPUs
     batch = args.batch or 2 * topology.chips
     plan = make_plan(StepSpec(config, topology, mesh_config, batch, args.seq_len, args.head, args.accumulate_steps), args.mfu)
     print(format_plan(plan))
