@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import jax
-from tqdm import tqdm
 
 from xstilts_jax.data.task_records import get_provider, get_task_record
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.decoders import decode
+from xstilts_jax.progress import PhaseBar
 
 Scores = dict[str, float]
 
@@ -49,12 +49,14 @@ def evaluate_tasks(
 ) -> dict[str, Scores]:
     """Score every task (e.g. every language of a target); `split` is one split or a split per task."""
     results: dict[str, Scores] = {}
-    for task in tqdm(tasks, desc="eval", unit="task", disable=len(tasks) < 2):
-        task_split = split if isinstance(split, str) else split[task]
-        scores, predictions = evaluate_task(model, task, task_split, settings)
-        results[task] = scores
-        if predictions_dir is not None:
-            write_json(Path(predictions_dir) / f"{task}.{task_split}.json", predictions, ensure_ascii=False)
+    with PhaseBar(total=len(tasks), desc="eval", unit="task", disable=len(tasks) < 2) as bar:
+        for task in tasks:
+            task_split = split if isinstance(split, str) else split[task]
+            scores, predictions = evaluate_task(model, task, task_split, settings)
+            results[task] = scores
+            if predictions_dir is not None:
+                write_json(Path(predictions_dir) / f"{task}.{task_split}.json", predictions, ensure_ascii=False)
+            bar.update()
     return results
 
 
