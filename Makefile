@@ -23,7 +23,18 @@ demo: $(VENV)/.installed-base
 # Two pytest-xdist workers fit two cores and 24 GiB (each keeps its 8 host devices); more cores, more workers.
 TEST_WORKERS ?= 2
 
-test: $(VENV)/.installed-test
+# tests/analysis/test_report_browser.py opens report.html in Debian's chromium. Installed only when
+# missing, and only as root with apt-get; otherwise make says how and stops.
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else \
+		echo "make test: $(CHROMIUM) is missing; install Debian's chromium (sudo apt-get install -y chromium), then rerun."; exit 1; \
+	fi
+
+test: $(VENV)/.installed-test $(CHROMIUM)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal tests
 
 bench: $(VENV)/.installed-test

@@ -4,7 +4,8 @@ Commands live in their own modules and are imported lazily, so `xstilts-jax --he
 stays fast. Errors of the `XstiltsError` family, unusable paths (`OSError` naming a file) and a
 corrupted results database print one clear line (no traceback unless `--verbose`); a preempted run
 prints where it stopped and exits 75 (`Preempted.EXIT_CODE`: unfinished, rerun to resume). Every command starts
-from an empty gin configuration, also when called in-process (tests, notebooks).
+from an empty gin configuration, also when called in-process (tests, notebooks), and with the library
+messages that tell the user nothing filtered (`logging_setup`; `--verbose` shows them).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Callable, Sequence
 import gin
 
 from xstilts_jax.errors import Preempted, XstiltsError
+from xstilts_jax.logging_setup import import_quietly, quiet_libraries
 
 # command -> (module:function, one-line help). Each function takes argv and returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -37,9 +39,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _load(target: str) -> Callable[[Sequence[str]], int]:
+def _load(target: str, quiet: bool = True) -> Callable[[Sequence[str]], int]:
     module, func = target.split(":")
-    return getattr(importlib.import_module(module), func)
+    return getattr(import_quietly(module) if quiet else importlib.import_module(module), func)
 
 
 def usage() -> str:
@@ -61,8 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xstilts-jax: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     gin.clear_config()
+    if not verbose:  # --verbose shows every library message
+        quiet_libraries()
     try:
-        return int(_load(COMMANDS[name][0])(rest) or 0)
+        return int(_load(COMMANDS[name][0], quiet=not verbose)(rest) or 0)
     except XstiltsError as e:
         if verbose:
             raise

@@ -94,3 +94,18 @@ def test_languages_missing_from_a_run_are_left_out_everywhere(tmp_path):
         collected = collect(store)
     assert all(set(tables["xnli"]) == {"en", "de"} for tables in collected.per_language.values())
     assert any("left out ['sw']" in note for note in collected.notes)
+
+
+def test_subset_flags_name_each_task_short_of_its_official_languages():
+    from xstilts_jax.analysis.collect import subset_flags
+    from xstilts_jax.evaluation.aggregation import XTREME, XTREME_R
+
+    four = {"udpos": ["en", "de", "ar", "zh"], "panx": ["en", "fr", "hi", "ru"]}
+    assert subset_flags("udpos", four) == ("udpos on 4 of 38 XTREME-R languages",)
+    assert subset_flags("xtreme:tagging", four) == ("udpos on 4 of 33 XTREME languages", "panx on 4 of 40 XTREME languages")
+    # only official languages count; a complete task, a published average and an unknown task are not flagged
+    assert subset_flags("udpos", {"udpos": ["en", "de", "xx"]}) == ("udpos on 2 of 38 XTREME-R languages",)
+    assert subset_flags("udpos", {"udpos": list(XTREME_R.languages["udpos"])}) == ()
+    assert subset_flags("pawsx", {"pawsx": list(XTREME.languages["pawsx"])}) == ()
+    assert subset_flags("xnli", {"xnli": ["all"]}) == ()
+    assert subset_flags("socialiqa", {"socialiqa": ["en"]}) == ()

@@ -55,3 +55,28 @@ def test_cli_prints_verdicts_and_where_the_report_is(tmp_path, capsys):
 def test_missing_database_is_a_clear_error(tmp_path, capsys):
     assert cli(["analyze", "--db", str(tmp_path / "none.sqlite"), "--out", str(tmp_path / "out")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_measures_on_a_language_subset_are_flagged_in_tables_and_warnings(tmp_path):
+    """The demo's four languages per task are a subset of the official lists: every table row and the
+    warnings say so (XTREME-R's lists for a task's own headline, each benchmark's own for its categories)."""
+    _demo_like_store(tmp_path / "r.sqlite")
+    run_analysis(tmp_path / "r.sqlite", tmp_path / "out")
+    summary = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    assert re.search(r"^\| udpos \| socialiqa \| ours \| tiny \|.*\| udpos on 4 of 38 XTREME-R languages \|$", summary, re.M)
+    assert re.search(r"^\| xnli \| socialiqa \| ours \| tiny \|.*\| xnli on 4 of 15 XTREME-R languages \|$", summary, re.M)
+    tagging = "udpos on 4 of 33 XTREME languages; panx on 4 of 40 XTREME languages"
+    assert re.search(rf"^\| xtreme:tagging \| socialiqa \|.*\| {tagging} \|$", summary, re.M)
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "<th>language subset</th>" in html
+    assert "Language subset (ours runs): " in html and "panx on 4 of 48 XTREME-R languages" in html
+
+
+def test_a_measure_on_every_official_language_is_not_flagged(tmp_path):
+    from xstilts_jax.evaluation.aggregation import XTREME_R
+
+    write_store(tmp_path / "r.sqlite", lambda x: 1.0, seeds=(0, 1), langs=XTREME_R.languages["xnli"])
+    run_analysis(tmp_path / "r.sqlite", tmp_path / "out")
+    summary = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    assert "Language subset" not in summary
+    assert re.search(r"^\| xnli \| mnli \| ours \| xlmr_base \|.*\| - \|$", summary, re.M)

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from xstilts_jax.evaluation.aggregation import BENCHMARKS, Benchmark, aggregate, aggregate_task
+from xstilts_jax.evaluation.aggregation import BENCHMARKS, XTREME_R, Benchmark, aggregate, aggregate_task
 from xstilts_jax.experiments.results.records import ResultsError, Row, scoring_split
 from xstilts_jax.experiments.results.store import ResultsStore
 
@@ -48,6 +48,9 @@ class Collected:
     per_language: dict[System, dict[str, dict[str, float]]]
     measure_order: list[str]
     notes: list[str]
+    # (source, measure) -> how it falls short of its benchmark's official languages, e.g.
+    # ("udpos on 4 of 38 XTREME-R languages",); absent when every official language was scored.
+    subsets: dict[tuple[str, str], tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 def measure_name(benchmark: str, part: str) -> str:
@@ -192,7 +195,40 @@ def collect(store: ResultsStore, phase: str = DEFAULT_PHASE) -> Collected:
         order += [m for m in values if m not in order]
     task_names = sorted(m for m in order if ":" not in m)
     aggregates = [m for m in order if ":" in m]
-    return Collected(measures, per_language, task_names + aggregates, notes)
+    subsets = {
+        (source, measure): flags
+        for source in sorted({s.source for s in measures})
+        for measure in order
+        if (flags := subset_flags(measure, {t: langs for (src, t), langs in languages.items() if src == source}))
+    }
+    return Collected(measures, per_language, task_names + aggregates, notes, subsets)
+
+
+def subset_flags(measure: str, languages: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """For each task behind ``measure`` scored on fewer than its benchmark's official languages
+    (``languages``: task -> the languages compared), ``"udpos on 4 of 38 XTREME-R languages"``.
+
+    A task's own headline is checked against XTREME-R's list when XTREME-R has the task, else
+    XTREME's; a category or overall score against the lists of its own benchmark. Scores published
+    as language averages (language ``all``) are taken as complete.
+    """
+    if is_aggregate(measure):
+        name, part = measure.split(":", 1)
+        benchmark: Benchmark | None = BENCHMARKS[name]
+        members = benchmark.tasks if part == "overall" else benchmark.categories[part]
+        tasks = [t for t in members if t in languages]
+    else:
+        benchmark = next((b for b in (XTREME_R, *BENCHMARKS.values()) if measure in b.languages), None)
+        tasks = [measure] if measure in languages else []
+    if benchmark is None:
+        return ()
+    label = benchmark.name.upper().replace("_", "-")
+    flags = []
+    for task in tasks:
+        official, used = set(benchmark.languages.get(task, ())), set(languages[task])
+        if official and ALL_LANGUAGES not in used and len(used & official) < len(official):
+            flags.append(f"{task} on {len(used & official)} of {len(official)} {label} languages")
+    return tuple(flags)
 
 
 def _benchmark_measures(

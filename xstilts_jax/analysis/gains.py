@@ -145,6 +145,12 @@ class Analysis:
     dropped: list[Dropped]
     breakpoint: float
     correction: str
+    subsets: dict[tuple[str, str], tuple[str, ...]] = dataclasses.field(default_factory=dict)  # see Collected
+
+    def subset_text(self, source: str, measure: str) -> str:
+        """``"subset: udpos on 4 of 38 XTREME-R languages"``, or ``""`` when the measure covers every official language."""
+        flags = self.subsets.get((source, measure), ())
+        return "subset: " + "; ".join(flags) if flags else ""
 
 
 def _groups(collected: Collected, notes: list[str]) -> dict[tuple[str, int, str, str], tuple[list[System], list[System]]]:
@@ -212,7 +218,7 @@ def analyze(collected: Collected, *, breakpoint: float = stats.BREAKPOINT, corre
                 group_gains += _per_group(where, measure, *per_lang, paired)
     trends = _trends(size_gains, breakpoint)
     correct(trends, correction)
-    return Analysis(size_gains, trends, language_gains, group_gains, notes, dropped, breakpoint, correction)
+    return Analysis(size_gains, trends, language_gains, group_gains, notes, dropped, breakpoint, correction, collected.subsets)
 
 
 def _language_matrix(

@@ -4,7 +4,7 @@ intermediate × measure heatmap per model size, and per-language bars grouped by
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -45,17 +45,19 @@ def params_label(params: int) -> str:
     return str(params)
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
+def _save(fig: plt.Figure, path: Path, bottom: float = 0.0) -> Path:
+    """Lay out (leaving ``bottom`` of the height for a footnote), write the PNG, free the figure."""
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
 
-def gain_vs_params(measure: str, trends: Sequence[Trend], path: Path) -> Path:
+def gain_vs_params(measure: str, trends: Sequence[Trend], path: Path, subset: str = "") -> Path:
     """Gain and relative gain against parameters (log axis): per intermediate the per-size means with
     their 95% interval as a band and the least-squares line through the size means; published
-    gains as stars."""
+    gains as stars. ``subset`` (e.g. ``udpos on 4 of 38 XTREME-R languages``) flags a measure
+    computed on part of the official languages, in the title."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     ours = [t for t in trends if t.source != PUBLISHED]
@@ -88,12 +90,23 @@ def gain_vs_params(measure: str, trends: Sequence[Trend], path: Path) -> Path:
         ax.legend(fontsize=7, loc="best")
     single = all(len(t.sizes) == 1 for t in ours)
     note = " (one model size: no fit)" if single else " (line: least squares on the size means)"
-    fig.suptitle(f"{measure}: gain from intermediate-task training vs model size{note}", fontsize=10)
+    title = f"{measure}: gain from intermediate-task training vs model size{note}"
+    if subset:
+        title += f"\nlanguage subset: {subset}"
+    fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 
-def heatmap(title: str, gains: Sequence[SizeGain], measures: Sequence[str], path: Path) -> Path:
-    """Mean gain per intermediate task (rows) and measure (columns) at one size."""
+SUBSET_MARK = "*"
+
+
+def heatmap(
+    title: str, gains: Sequence[SizeGain], measures: Sequence[str], path: Path,
+    subsets: Mapping[str, Sequence[str]] | None = None,
+) -> Path:
+    """Mean gain per intermediate task (rows) and measure (columns) at one size; a measure in
+    ``subsets`` (measure -> its subset flags) is marked with an asterisk, explained under the plot."""
+    subsets = subsets or {}
     intermediates = sorted({g.intermediate for g in gains})
     columns = [m for m in measures if any(g.measure == m for g in gains)]
     table = np.full((len(intermediates), len(columns)), np.nan)
@@ -103,7 +116,8 @@ def heatmap(title: str, gains: Sequence[SizeGain], measures: Sequence[str], path
     limit = limit or 1.0
     fig, ax = plt.subplots(figsize=(max(5.0, 2.5 + 0.9 * len(columns)), 2.0 + 0.5 * len(intermediates)))
     image = ax.imshow(table, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
-    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right", fontsize=8)
+    labels = [f"{m} {SUBSET_MARK}" if m in subsets else m for m in columns]
+    ax.set_xticks(range(len(columns)), labels, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(intermediates)), intermediates, fontsize=8)
     for (i, j), value in np.ndenumerate(table):
         if np.isfinite(value):
@@ -111,7 +125,10 @@ def heatmap(title: str, gains: Sequence[SizeGain], measures: Sequence[str], path
             ax.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=7, color=color)
     fig.colorbar(image, ax=ax, label="gain (points)")
     ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    flagged = sorted({flag for m in columns for flag in subsets.get(m, ())})
+    if flagged:
+        fig.text(0.01, 0.01, f"{SUBSET_MARK} language subset: " + "; ".join(flagged), fontsize=7, ha="left", va="bottom")
+    return _save(fig, path, bottom=0.07 if flagged else 0.0)
 
 
 def language_bars(

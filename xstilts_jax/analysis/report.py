@@ -8,7 +8,7 @@ import dataclasses
 import datetime
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from xstilts_jax.analysis import languages as lang_table
@@ -79,6 +79,9 @@ def interval(value: stats.Interval, digits: int = 2) -> str:
     return text
 
 
+SUBSET_HEADER = "language subset"
+
+
 @dataclasses.dataclass
 class Table:
     """A titled table of strings."""
@@ -105,9 +108,15 @@ def _lof_text(trend: Trend) -> str:
     return "-" if lof is None else f"F({lof.df_fit}, {lof.df_error}) = {lof.f:.2f}, p {_p_text(lof.p)}"
 
 
-def verdict_table(trends: Sequence[Trend]) -> Table:
+def _subset_cell(subsets: Mapping[tuple[str, str], tuple[str, ...]], source: str, measure: str) -> str:
+    return "; ".join(subsets.get((source, measure), ())) or "-"
+
+
+def verdict_table(trends: Sequence[Trend], subsets: Mapping[tuple[str, str], tuple[str, ...]] | None = None) -> Table:
     """One row per (measure, intermediate, source): global and beyond-breakpoint slopes with raw and
-    adjusted p-values and verdicts, curvature, relative slope and lack of fit."""
+    adjusted p-values and verdicts, curvature, relative slope and lack of fit, and the language
+    subset the measure was computed on (``Analysis.subsets``)."""
+    subsets = subsets or {}
     rows = []
     for t in sorted(trends, key=lambda t: (t.derived, t.source == PUBLISHED, t.measure, t.intermediate)):
         rows.append([
@@ -116,12 +125,13 @@ def verdict_table(trends: Sequence[Trend]) -> Table:
             _test_text(t.slope), _p_text(t.slope.p), _p_text(t.adjusted.get("slope")), t.verdict,
             _test_text(t.beyond), _p_text(t.adjusted.get("beyond", t.beyond.p)), t.beyond_verdict,
             t.curvature_verdict, _test_text(t.relative_slope, 4), t.relative_verdict, _lof_text(t),
+            _subset_cell(subsets, t.source, t.measure),
         ])
     header = [
         "measure", "intermediate", "source", "sizes", "gain at the largest size [95% CI]",
         "slope (points/decade) [95% CI]", "p", "p adjusted", "verdict",
         "slope past breakpoint [95% CI]", "p adjusted", "verdict past breakpoint",
-        "curvature", "relative slope [95% CI]", "relative verdict", "lack of fit",
+        "curvature", "relative slope [95% CI]", "relative verdict", "lack of fit", SUBSET_HEADER,
     ]
     return Table("Scaling verdicts", header, rows)
 
@@ -134,10 +144,11 @@ def gains_table(analysis: Analysis) -> Table:
         rows.append([
             g.measure, g.intermediate, g.source, g.model, f"{g.params:,}", seeds, f"{g.baseline:.2f}",
             interval(g.stats.gain), g.stats.basis, interval(g.stats.relative, 4),
+            _subset_cell(analysis.subsets, g.source, g.measure),
         ])
     header = [
         "measure", "intermediate", "source", "model", "parameters", "seeds with/baseline", "baseline",
-        "gain [95% CI]", "interval", "relative gain [95% CI]",
+        "gain [95% CI]", "interval", "relative gain [95% CI]", SUBSET_HEADER,
     ]
     return Table("Gains per model size", header, rows)
 
@@ -182,8 +193,18 @@ def language_table() -> Table:
 
 
 def warnings(analysis: Analysis) -> list[str]:
-    """What limits the conclusions, in plain words (one model size, sizes lost past the breakpoint)."""
+    """What limits the conclusions, in plain words (one model size, measures on a subset of the
+    official languages, sizes lost past the breakpoint)."""
     out = []
+    flagged: dict[str, dict[str, None]] = {}
+    for (source, _), flags in sorted(analysis.subsets.items()):
+        flagged.setdefault(source, {}).update(dict.fromkeys(flags))
+    for source, flags in flagged.items():
+        out.append(
+            f"Language subset ({source} runs): {'; '.join(flags)}. Every mean over these tasks, and every category or "
+            f"overall score built on them, covers only these languages (column {SUBSET_HEADER!r}); it is not comparable "
+            "with a benchmark score over all official languages."
+        )
     for source, sizes in sizes_by_source(analysis.size_gains).items():
         if source == PUBLISHED:
             continue

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tqdm import tqdm
-
 from xstilts_jax.analysis import plots, report
 from xstilts_jax.analysis.collect import DEFAULT_PHASE, collect, open_store
 from xstilts_jax.analysis.gains import Analysis, analyze
 from xstilts_jax.analysis.stats import BREAKPOINT
+from xstilts_jax.progress import PhaseBar
 
 TITLE = "Does the gain from intermediate-task training shrink with model size?"
 # Figures this module writes; earlier ones in the output folder are replaced, nothing else is touched.
@@ -26,12 +25,16 @@ def _figure_jobs(analysis: Analysis, measures: Sequence[str], out: Path) -> dict
         trends = [t for t in analysis.trends if t.measure == measure]
         if trends:
             path = out / f"gain_{plots.file_stem(measure)}.png"
-            jobs["Gain vs parameters"].append((path, lambda p=path, m=measure, t=trends: plots.gain_vs_params(m, t, p)))
+            subset = "; ".join(sorted({f for t in trends for f in analysis.subsets.get((t.source, measure), ())}))
+            draw_gain = lambda p=path, m=measure, t=trends, s=subset: plots.gain_vs_params(m, t, p, subset=s)  # noqa: E731
+            jobs["Gain vs parameters"].append((path, draw_gain))
     for source, params, model in sorted({(g.source, g.params, g.model) for g in analysis.size_gains}):
         gains = [g for g in analysis.size_gains if (g.source, g.params) == (source, params)]
         path = out / f"heatmap_{plots.file_stem(source, model)}.png"
         title = f"gain (points), intermediate task × measure\n{model} ({params:,} parameters, {source})"
-        jobs["Heatmaps"].append((path, lambda p=path, t=title, g=gains: plots.heatmap(t, g, measures, p)))
+        subsets = {m: analysis.subsets[(source, m)] for m in measures if (source, m) in analysis.subsets}
+        draw_map = lambda p=path, t=title, g=gains, s=subsets: plots.heatmap(t, g, measures, p, subsets=s)  # noqa: E731
+        jobs["Heatmaps"].append((path, draw_map))
     for source, task, intermediate in sorted({(g.source, g.task, g.intermediate) for g in analysis.language_gains}):
         lang = [g for g in analysis.language_gains if (g.source, g.task, g.intermediate) == (source, task, intermediate)]
         group = [g for g in analysis.group_gains if (g.source, g.task, g.intermediate) == (source, task, intermediate)]
@@ -59,14 +62,14 @@ def analyze_into(
     jobs = _figure_jobs(analysis, collected.measure_order, out)
     total = sum(len(items) for items in jobs.values())
     figures: dict[str, list[Path]] = {}
-    with tqdm(total=total, desc="figures", unit="png", disable=total == 0) as bar:
+    with PhaseBar(total=total, desc="figures", unit="png", disable=total == 0) as bar:
         for section, items in jobs.items():
             for path, draw in items:
                 draw()
                 figures.setdefault(section, []).append(path)
                 bar.update()
     verdicts, gains, groups = (
-        report.verdict_table(analysis.trends), report.gains_table(analysis), report.group_tables(analysis)
+        report.verdict_table(analysis.trends, analysis.subsets), report.gains_table(analysis), report.group_tables(analysis)
     )
     facts = report.facts(db, analysis, runs)
     warn = report.warnings(analysis)

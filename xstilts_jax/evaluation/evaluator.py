@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import jax
-from tqdm import tqdm
 
 from xstilts_jax.data.task_records import get_provider
 from xstilts_jax.errors import ConfigError, MissingSplitError
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.decoders import decode
 from xstilts_jax.experiments.targets import eval_split
+from xstilts_jax.progress import PhaseBar
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +62,14 @@ def evaluate_tasks(
 ) -> dict[str, Scores]:
     """Score every task (e.g. every language of a target); `split` is one split or a split per task."""
     results: dict[str, Scores] = {}
-    for task in tqdm(tasks, desc="eval", unit="task", disable=len(tasks) < 2):
-        task_split = split if isinstance(split, str) else split[task]
-        scores, predictions = evaluate_task(model, task, task_split, settings)
-        results[task] = scores
-        if predictions_dir is not None:
-            write_json(Path(predictions_dir) / f"{task}.{task_split}.json", predictions, ensure_ascii=False)
+    with PhaseBar(total=len(tasks), desc="eval", unit="task", disable=len(tasks) < 2) as bar:
+        for task in tasks:
+            task_split = split if isinstance(split, str) else split[task]
+            scores, predictions = evaluate_task(model, task, task_split, settings)
+            results[task] = scores
+            if predictions_dir is not None:
+                write_json(Path(predictions_dir) / f"{task}.{task_split}.json", predictions, ensure_ascii=False)
+            bar.update()
     return results
 
 
@@ -78,14 +80,16 @@ def evaluate_and_write(model: Any, tasks: Sequence[str], settings: EvalSettings,
     why}: reported unscored, the other tasks still scored; ConfigError when every task lacks it."""
     directory = Path(directory)
     scores: dict[str, dict[str, Any]] = {}
-    for task in tqdm(tasks, desc="eval", unit="task", disable=len(tasks) < 2):
-        split = eval_split(task)
-        try:
-            values = evaluate_tasks(model, [task], split, settings, directory / "predictions")[task]
-        except MissingSplitError as e:
-            logger.warning("%s is not scored: %s", task, e)
-            values = {MISSING: str(e)}
-        scores[task] = dict(values, split=split)
+    with PhaseBar(total=len(tasks), desc="eval", unit="task", disable=len(tasks) < 2) as bar:
+        for task in tasks:
+            split = eval_split(task)
+            try:
+                values = evaluate_tasks(model, [task], split, settings, directory / "predictions")[task]
+            except MissingSplitError as e:
+                logger.warning("%s is not scored: %s", task, e)
+                values = {MISSING: str(e)}
+            scores[task] = dict(values, split=split)
+            bar.update()
     if tasks and all(MISSING in values for values in scores.values()):
         raise ConfigError(f"No eval task could be scored; the first says: {scores[tasks[0]][MISSING]}")
     write_json(directory / "scores.json", scores, indent=2, sort_keys=True)

@@ -19,7 +19,6 @@ import gin
 import jax
 import numpy as np
 from flax import nnx
-from tqdm import tqdm
 
 from xstilts_jax.data.batches import BatchSpec, count_examples, default_length, host_batches
 from xstilts_jax.data.label_kinds import InputLengths
@@ -29,6 +28,7 @@ from xstilts_jax.errors import ConfigError, DivergenceError, Preempted
 from xstilts_jax.gin_utils import require_bound
 from xstilts_jax.models.model import Model
 from xstilts_jax.partitioning import MeshConfig, Partitioner
+from xstilts_jax.progress import PhaseBar
 from xstilts_jax.checkpoints.run import Checkpointer
 from xstilts_jax.training.dev_eval import EvalFn, dev_evaluator
 from xstilts_jax.training.optimizer import OptimizerConfig
@@ -213,7 +213,7 @@ def train(
             return partitioner.to_global(next(iterators[group.name]))
 
         tokens, window_start = 0, time.perf_counter()
-        with tqdm(total=steps, initial=start, desc=f"train {config.task}", unit="step", mininterval=1.0) as bar:
+        with PhaseBar(total=steps, initial=start, desc=f"train {config.task}", unit="step") as bar:
             for step in range(start, steps):
                 group = groups[_group_of_step(groups, config.seed, step)]
                 batch = next_batch(group)
