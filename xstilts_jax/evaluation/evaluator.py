@@ -17,6 +17,7 @@ from tqdm import tqdm
 from xstilts_jax.data.task_records import get_provider, get_task_record
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.decoders import decode
+from xstilts_jax.storage import as_path, write_text_atomic
 
 Scores = dict[str, float]
 
@@ -34,10 +35,7 @@ def write_json(path: Path, value: Any, **dumps: Any) -> None:
     """Write `value` as JSON (`json.dumps` keyword arguments `dumps`) atomically, on the first host only."""
     if jax.process_index() != 0:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(value, **dumps))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(value, **dumps))
 
 
 def evaluate_tasks(
@@ -54,14 +52,14 @@ def evaluate_tasks(
         scores, predictions = evaluate_task(model, task, task_split, settings)
         results[task] = scores
         if predictions_dir is not None:
-            write_json(Path(predictions_dir) / f"{task}.{task_split}.json", predictions, ensure_ascii=False)
+            write_json(as_path(predictions_dir) / f"{task}.{task_split}.json", predictions, ensure_ascii=False)
     return results
 
 
 def evaluate_and_write(model: Any, tasks: Sequence[str], settings: EvalSettings, directory: str | Path) -> dict[str, dict[str, Any]]:
     """Score every task (mixtures already expanded) on its record's scoring split; write `directory/predictions/
     <task>.<split>.json` and `directory/scores.json`; returns {task: {metric: value, ..., "split": split}}."""
-    directory = Path(directory)
+    directory = as_path(directory)
     splits = {task: get_task_record(task).scoring_split for task in tasks}
     results = evaluate_tasks(model, tasks, splits, settings, directory / "predictions")
     scores: dict[str, dict[str, Any]] = {task: dict(results[task], split=splits[task]) for task in tasks}
