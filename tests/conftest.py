@@ -147,3 +147,25 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.write_sep("=", f"XLA compiles of the {len(rows)} tests with the most compile time (this process)")
     for seconds, count, test in rows:
         terminalreporter.write_line(f"{seconds:8.2f}s {count:5d} compiles  {test}")
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory):
+    """A local GCS emulator on loopback for the whole session (`tests/gcs_emulator.py`)."""
+    from gcs_emulator import Emulator
+
+    emulator = Emulator(tmp_path_factory.mktemp("gcs"))
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def gcs_dir(gcs_emulator, monkeypatch, request):
+    """A fresh `gs://` directory on the emulator, with this process (and its subprocesses) pointed at it."""
+    import re
+    import uuid
+
+    from gcs_emulator import use_emulator
+
+    use_emulator(gcs_emulator, monkeypatch)
+    return f"{gcs_emulator.bucket}/{re.sub(r'[^A-Za-z0-9_.-]', '_', request.node.name)}-{uuid.uuid4().hex[:6]}"

@@ -298,6 +298,7 @@ def _leaves(tree: Mapping[str, Any]) -> Iterator[np.ndarray]:
 def convert(hf_dir: str, out_dir: str, overwrite: bool = False) -> str:
     """Convert `hf_dir` into an xstilts-jax checkpoint at `out_dir`; returns a short summary."""
     from xstilts_jax.checkpoints.pretrained import save_pretrained  # local: keeps `--help` free of orbax
+    from xstilts_jax.storage import as_path
 
     model_type, config, params = load_hf_checkpoint(hf_dir)
     save_pretrained(out_dir, config, params, vocab_dir=hf_dir, overwrite=overwrite)
@@ -308,6 +309,6 @@ def convert(hf_dir: str, out_dir: str, overwrite: bool = False) -> str:
         f"{config.num_heads} heads, mlp {config.mlp_dim}, vocab {config.vocab_size}, {config.norm_style}-LN, "
         f"pooler {'yes' if config.pooler else 'no'}\n"
         f"encoder parameters: {encoder_count:,}; heads: {heads}\n"
-        f"wrote {os.path.abspath(out_dir)}"
+        f"wrote {as_path(out_dir)}"
     )
 

@@ -1,6 +1,6 @@
 """The pretrained-checkpoint directory shared by `convert`, `embed` and the training phases.
 
-Layout of DIR:
+Layout of DIR (a local directory or `gs://`; `config.json` is written last and marks it complete):
 - `config.json`: {"format": "xstilts-jax", "format_version": 1, "encoder": EncoderConfig.to_dict()}
 - `model.gin`: the same config as gin bindings, to compose runs (`--gin_file=DIR/model.gin`)
 - `params/`: an orbax checkpoint of the pure-dict parameter tree
@@ -11,13 +11,13 @@ Layout of DIR:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 import warnings
 from typing import Any, Mapping
 
 import orbax.checkpoint as ocp
+from etils import epath
 from flax import nnx
 
 from xstilts_jax.checkpoints.params import flat, restore_selected_params, shape_problems
@@ -25,6 +25,7 @@ from xstilts_jax.errors import CheckpointError
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import HeadSpec
 from xstilts_jax.models.model import Model
+from xstilts_jax.storage import as_path, is_remote
 
 FORMAT = "xstilts-jax"
 FORMAT_VERSION = 1
@@ -52,17 +53,20 @@ def save_pretrained(
     *,
     overwrite: bool = False,
 ) -> None:
-    """Write a checkpoint directory: config, gin file, orbax params and vocabulary files from `vocab_dir`.
+    """Write a checkpoint directory (local or `gs://`): config, gin file, orbax params and vocabulary
+    files from `vocab_dir`.
 
-    Everything is written into a temporary directory beside `directory` and renamed at
-    the end, so an interrupted write never leaves a half checkpoint. An existing
-    non-empty `directory` is refused unless `overwrite`; it is replaced only after the
-    new checkpoint is complete.
+    `config.json` is written last: a directory without it is never loaded, so an interrupted write
+    never passes for a checkpoint. On a local disk everything is written into a sibling directory
+    and renamed at the end, and an existing checkpoint is replaced only after the new one is
+    complete; a bucket has no atomic rename, so there an old checkpoint is deleted first. An
+    existing non-empty `directory` is refused unless `overwrite`.
     """
-    directory = os.path.abspath(directory)
-    if os.path.exists(directory) and not os.path.isdir(directory):
+    target = as_path(directory)
+    directory = str(target)
+    if target.exists() and not target.is_dir():
         raise CheckpointError(f"{directory} exists and is not a directory; choose another output path.")
-    if os.path.isdir(directory) and os.listdir(directory) and not overwrite:
+    if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise CheckpointError(
             f"{directory} exists and is not empty; pass --overwrite (overwrite=True) to replace it, or pick another path."
         )
@@ -78,7 +82,7 @@ def save_pretrained(
         )
     vocab_files = []
     if vocab_dir is not None:
-        vocab_files = [f for f in _vocabulary_files() if os.path.isfile(os.path.join(vocab_dir, f))]
+        vocab_files = [f for f in _vocabulary_files() if (as_path(vocab_dir) / f).is_file()]
         if not vocab_files:
             warnings.warn(
                 f"{vocab_dir} has none of the vocabulary files {list(_vocabulary_files())}; "
@@ -86,58 +90,67 @@ def save_pretrained(
                 stacklevel=2,
             )
 
-    parent = os.path.dirname(directory)
-    os.makedirs(parent, exist_ok=True)
-    tmp = _sibling(directory, "tmp")
-    os.mkdir(tmp)  # not tempfile.mkdtemp: its 0700 mode would stick to the finished checkpoint
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if is_remote(target):
+        if target.exists():
+            target.rmtree()
+        _write_checkpoint(target, config, params, vocab_dir, vocab_files)
+        return
+    tmp = _sibling(target, "tmp")
+    tmp.mkdir()  # not tempfile.mkdtemp: its 0700 mode would stick to the finished checkpoint
     try:
-        with open(os.path.join(tmp, CONFIG_FILE), "w", encoding="utf-8") as f:
-            json.dump({"format": FORMAT, "format_version": FORMAT_VERSION, "encoder": config.to_dict()}, f, indent=2)
-            f.write("\n")
-        with open(os.path.join(tmp, GIN_FILE), "w", encoding="utf-8") as f:
-            f.write(config.to_gin())
-        for name in vocab_files:
-            shutil.copy2(os.path.join(vocab_dir, name), os.path.join(tmp, name))  # type: ignore[arg-type]
-        with ocp.StandardCheckpointer() as checkpointer:
-            checkpointer.save(os.path.join(tmp, PARAMS_DIR), dict(params))
-        _swap_into_place(tmp, directory)
+        _write_checkpoint(tmp, config, params, vocab_dir, vocab_files)
+        _swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _sibling(directory: str, tag: str) -> str:
+def _write_checkpoint(
+    directory: epath.Path, config: EncoderConfig, params: Mapping[str, Any], vocab_dir: str | None, vocab_files: list[str]
+) -> None:
+    """The files of a checkpoint, `config.json` (the completeness marker) last."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / GIN_FILE).write_text(config.to_gin())
+    for name in vocab_files:
+        (as_path(vocab_dir) / name).copy(directory / name, overwrite=True)  # type: ignore[arg-type]
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(directory / PARAMS_DIR, dict(params))
+    info = {"format": FORMAT, "format_version": FORMAT_VERSION, "encoder": config.to_dict()}
+    (directory / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _sibling(directory: epath.Path, tag: str) -> epath.Path:
     """An unused hidden path beside `directory`."""
-    return os.path.join(os.path.dirname(directory), f".{os.path.basename(directory)}.{tag}-{uuid.uuid4().hex[:12]}")
+    return directory.parent / f".{directory.name}.{tag}-{uuid.uuid4().hex[:12]}"
 
 
-def _swap_into_place(tmp: str, directory: str) -> None:
-    """Rename `tmp` to `directory`; an existing `directory` is removed only after the rename succeeded."""
-    if not os.path.exists(directory):
-        os.rename(tmp, directory)
+def _swap_into_place(tmp: epath.Path, directory: epath.Path) -> None:
+    """Rename `tmp` to `directory` (local disk); an existing `directory` is removed only after the rename succeeded."""
+    if not directory.exists():
+        tmp.rename(directory)
         return
     old = _sibling(directory, "old")
-    os.rename(directory, old)
+    directory.rename(old)
     try:
-        os.rename(tmp, directory)
+        tmp.rename(directory)
     except BaseException:
-        os.rename(old, directory)
+        old.rename(directory)
         raise
     shutil.rmtree(old, ignore_errors=True)
 
 
 def load_config(directory: str) -> EncoderConfig:
     """The EncoderConfig stored in checkpoint `directory`."""
-    if not os.path.isdir(directory):
+    if not as_path(directory).is_dir():
         raise CheckpointError(f"checkpoint directory {directory} does not exist.")
-    path = os.path.join(directory, CONFIG_FILE)
-    if not os.path.isfile(path):
+    path = as_path(directory) / CONFIG_FILE
+    if not path.is_file():
         raise CheckpointError(
             f"{directory} has no {CONFIG_FILE}, so it is not an xstilts-jax checkpoint; create one with "
             f"`xstilts-jax convert --hf_dir HF_DIR --out {directory}`."
         )
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+    data = json.loads(path.read_text())
     if data.get("format") != FORMAT or "encoder" not in data:
         raise CheckpointError(
             f"{path} is not an xstilts-jax checkpoint config (a Hugging Face directory? convert it first with "
@@ -148,7 +161,7 @@ def load_config(directory: str) -> EncoderConfig:
             f"{path} has format_version {data.get('format_version')!r}; this xstilts-jax reads version "
             f"{FORMAT_VERSION}. Convert the checkpoint again with this version."
         )
-    return EncoderConfig.from_dict(data["encoder"], source=path)
+    return EncoderConfig.from_dict(data["encoder"], source=str(path))
 
 
 def restore_params(model: Model, directory: str, *, require_heads: bool = False) -> Model:
@@ -160,8 +173,8 @@ def restore_params(model: Model, directory: str, *, require_heads: bool = False)
     model created on a mesh is loaded sharded. Any shape mismatch is a CheckpointError
     listing every mismatched parameter; with `require_heads`, so is a model head the checkpoint lacks.
     """
-    params_dir = os.path.join(os.path.abspath(directory), PARAMS_DIR)
-    if not os.path.isdir(params_dir):
+    params_dir = as_path(directory) / PARAMS_DIR
+    if not params_dir.is_dir():
         raise CheckpointError(
             f"{directory} has no {PARAMS_DIR}/ directory with the weights; the checkpoint is incomplete "
             "(convert it again with `xstilts-jax convert`)."

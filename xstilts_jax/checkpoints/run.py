@@ -25,6 +25,7 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
 from xstilts_jax.errors import CheckpointError, ConfigError, DivergenceError
+from xstilts_jax.storage import as_path
 from xstilts_jax.models.model import Model
 from xstilts_jax.checkpoints.params import flat, restore_selected_params, shape_problems
 from xstilts_jax.checkpoints.pretrained import CONFIG_FILE, restore_params
@@ -106,7 +107,7 @@ class Checkpointer:
             raise ConfigError(f"Checkpointer best_mode must be 'max' or 'min', got {best_mode!r}.")
         if best_metric is not None and keep_best < 1:
             raise ConfigError(f"Checkpointer keep_best must be >= 1 when best_metric is set, got {keep_best}.")
-        self.directory = os.path.abspath(directory)
+        self.directory = str(as_path(directory))  # a local path made absolute, or a gs:// URI
         self.best_metric = best_metric
         self.best_mode = best_mode
         preserve: list[policies.PreservationPolicy] = [policies.LatestN(n=keep)]
@@ -190,9 +191,9 @@ class Checkpointer:
         """Rename an unreadable step directory out of orbax's sight (kept for inspection, never deleted)."""
         self._manager.wait_until_finished()
         if jax.process_index() == 0:
-            source = os.path.join(self.directory, str(step))
-            target = f"{source}.unreadable-{int(time.time())}"
-            os.rename(source, target)
+            source = as_path(self.directory) / str(step)
+            target = source.parent / f"{source.name}.unreadable-{int(time.time())}"
+            source.rename(target)
             print(f"warning: moved the unreadable checkpoint {source} to {target}; saving step {step} anew", file=sys.stderr)
         if jax.process_count() > 1:
             from jax.experimental import multihost_utils
@@ -333,8 +334,8 @@ def _run_checkpoint(path: str) -> tuple[str, dict[str, tuple[int, ...]]] | None:
     """The step directory `path` names (itself, or the latest complete step of a run's
     checkpoint directory) and its parameter shapes; None when there is no such step."""
     root, step = path, None
-    if os.path.isdir(os.path.join(path, STATE)) and os.path.basename(path).isdigit():
-        root, step = os.path.dirname(path), int(os.path.basename(path))
+    if (as_path(path) / STATE).is_dir() and as_path(path).name.isdigit():
+        root, step = str(as_path(path).parent), int(as_path(path).name)
     options = ocp.CheckpointManagerOptions(read_only=True, create=False, save_interval_steps=0)
     manager = ocp.CheckpointManager(root, options=options, item_handlers=_handlers())
     try:
@@ -357,10 +358,10 @@ def load_encoder_from(directory_or_checkpoint: str, model: Model, *, require_hea
     `require_heads`, every head of `model` that has parameters must come from the source
     (evaluation: a fresh head would score noise).
     """
-    source = os.path.abspath(directory_or_checkpoint)
-    if not os.path.isdir(source):
+    source = str(as_path(directory_or_checkpoint))
+    if not as_path(source).is_dir():
         raise CheckpointError(f"checkpoint directory {source} does not exist.")
-    if os.path.isfile(os.path.join(source, CONFIG_FILE)):
+    if (as_path(source) / CONFIG_FILE).is_file():
         return restore_params(model, source, require_heads=require_heads)
     try:
         found = _run_checkpoint(source)

@@ -20,6 +20,7 @@ from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.decoders import decode
 from xstilts_jax.experiments.targets import eval_split
 from xstilts_jax.progress import PhaseBar
+from xstilts_jax.storage import as_path, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +48,7 @@ def write_json(path: Path, value: Any, **dumps: Any) -> None:
     """Write `value` as JSON (`json.dumps` keyword arguments `dumps`) atomically, on the first host only."""
     if jax.process_index() != 0:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(value, **dumps))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(value, **dumps))
 
 
 def evaluate_tasks(
@@ -68,7 +66,7 @@ def evaluate_tasks(
             scores, predictions = evaluate_task(model, task, task_split, settings)
             results[task] = scores
             if predictions_dir is not None:
-                write_json(Path(predictions_dir) / f"{task}.{task_split}.json", predictions, ensure_ascii=False)
+                write_json(as_path(predictions_dir) / f"{task}.{task_split}.json", predictions, ensure_ascii=False)
             bar.update()
     return results
 
@@ -78,7 +76,7 @@ def evaluate_and_write(model: Any, tasks: Sequence[str], settings: EvalSettings,
     `directory/predictions/<task>.<split>.json` and `directory/scores.json`; returns {task: {metric: value, ...,
     "split": split}}. A task whose data lacks that split (`MissingSplitError`) is {"split": split, "missing":
     why}: reported unscored, the other tasks still scored; ConfigError when every task lacks it."""
-    directory = Path(directory)
+    directory = as_path(directory)
     scores: dict[str, dict[str, Any]] = {}
     with PhaseBar(total=len(tasks), desc="eval", unit="task", disable=len(tasks) < 2) as bar:
         for task in tasks:

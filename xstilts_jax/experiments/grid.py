@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import gin
+from etils import epath
 
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.experiments.pipeline import Experiment, phase_done
@@ -95,7 +96,7 @@ def grid_cells(grid: Grid, grid_files: Sequence[str], bindings: Sequence[str] = 
     return cells
 
 
-def phase_status(directory: Path) -> str:
+def phase_status(directory: epath.Path) -> str:
     """done (DONE marker), partial (started: checkpoints or predictions on disk), or todo."""
     if phase_done(directory):
         return DONE

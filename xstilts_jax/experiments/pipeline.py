@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import gin
 import jax
+from etils.epath import Path
 
 from xstilts_jax.data.task_records import expand_tasks, get_task_record
 from xstilts_jax.errors import ConfigError
@@ -48,6 +48,7 @@ from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.checkpoints.run import load_encoder_from
 from xstilts_jax.training.model_init import build_sharded_model
 from xstilts_jax.training.optimizer import OptimizerConfig
+from xstilts_jax.storage import write_text_atomic
 from xstilts_jax.training.run_lock import RunLock
 from xstilts_jax.training.trainer import TrainConfig, heads_of, train
 
@@ -64,7 +65,7 @@ class Experiment:
     target name needs both bound.
     """
 
-    root: str = "runs"
+    root: str = "runs"  # a local directory or gs://bucket/...
     pretrained: str | None = None  # a converted checkpoint directory; None = random init
     mlm: str | None = None  # an MLM task trained first (e.g. 'mlm'); None = no MLM phase
     intermediate: str | None = None  # task or mixture; None = the baseline
@@ -90,7 +91,7 @@ class Experiment:
             object.__setattr__(self, "eval_tasks", tuple(record.eval_tasks.values()))
 
     def run_dir(self, model_name: str) -> Path:
-        return Path(self.root) / model_name / f"seed{self.seed}"
+        return Path(self.root) / model_name / f"seed{self.seed}"  # epath: gs:// stays a bucket path
 
     def mlm_dir(self, model_name: str) -> Path | None:
         """The model size's MLM phase, shared by every seed and intermediate task."""
@@ -164,10 +165,7 @@ def mark_done(directory: Path, summary: Mapping[str, object]) -> None:
     """Write the DONE marker (atomically, first host only) with a short JSON summary."""
     if jax.process_index() != 0:
         return
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / (DONE + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True))
-    tmp.replace(directory / DONE)
+    write_text_atomic(directory / DONE, json.dumps(summary, indent=2, sort_keys=True))
 
 
 def target_phase_defaults(target: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import jax
 
 from xstilts_jax.errors import ConfigError
+from xstilts_jax.storage import as_path, create_exclusive
 
 LOCK = "LOCK"
 
@@ -37,22 +38,17 @@ class RunLock:
     """Context manager holding `directory/LOCK` while a run writes into `directory`."""
 
     def __init__(self, directory: str | Path):
-        self.path = Path(directory) / LOCK
+        self.path = as_path(directory) / LOCK  # a local path or gs:// (created with a GCS precondition)
         self._held = False
 
     def __enter__(self) -> RunLock:
         if jax.process_index() != 0:
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         holder = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
+            if not create_exclusive(self.path, json.dumps(holder)):
                 self._take_over_if_stale()
                 continue
-            with os.fdopen(fd, "w") as f:
-                json.dump(holder, f)
             self._held = True
             return self
         raise ConfigError(f"could not take the lock {self.path}; another run keeps taking it. Rerun when it has finished.")

@@ -18,6 +18,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import gin
 import jax
 import numpy as np
+from etils import epath
 from flax import nnx
 
 from xstilts_jax.data.batches import BatchSpec, count_examples, default_length, host_batches
@@ -30,6 +31,7 @@ from xstilts_jax.models.model import Model
 from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.progress import PhaseBar
 from xstilts_jax.checkpoints.run import Checkpointer
+from xstilts_jax.storage import as_path
 from xstilts_jax.training.dev_eval import EvalFn, dev_evaluator
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.preemption import PreemptionWatch
@@ -164,7 +166,7 @@ def train(
     raises `Preempted` once the save is on disk; rerunning resumes from that step.
     """
     started = time.perf_counter()
-    run_dir = Path(run_dir)
+    run_dir = epath.Path(run_dir)  # a local directory or gs://
     run_dir.mkdir(parents=True, exist_ok=True)  # an unwritable path fails here, naming it, before any work
     partitioner = Partitioner.from_config(mesh_config)
     partitioner.check_batch_divisible(config.batch_size)
@@ -251,10 +253,10 @@ def train(
         checkpointer.wait_until_finished()
         if preempted_at is not None:
             writer.close()
-            raise Preempted(preempted_at, str(Path(checkpointer.directory) / str(preempted_at)))
+            raise Preempted(preempted_at, str(as_path(checkpointer.directory) / str(preempted_at)))
         best = checkpointer.best_step()
         chosen = best if best is not None else checkpointer.latest_step()
-        checkpoint = str(Path(checkpointer.directory) / str(chosen))
+        checkpoint = str(as_path(checkpointer.directory) / str(chosen))
     writer.close()
     return PhaseResult(
         model=_merge(graphdef, state), steps=steps, train_loss=train_loss, eval_metrics=eval_metrics, best_step=best,

@@ -4,6 +4,9 @@ Writers take SQLite's write lock up front (``BEGIN IMMEDIATE``) and commit each 
 transaction, so re-recording a score replaces it atomically and writers in several processes queue
 instead of failing; the database runs in WAL mode so readers never block a writer. Open one
 ``ResultsStore`` per process (a connection must not cross a fork).
+
+A database on a bucket (``gs://...``) is staged (``staging.py``): a writer holds ``<db>.LOCK`` from
+opening to ``close()``, which uploads the database whole; a reader (``create=False``) reads a copy.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from xstilts_jax.experiments.results.records import (
     scoring_split,
 )
 from xstilts_jax.experiments.targets import BASELINE
+from xstilts_jax.experiments.results.staging import StagedDatabase
 from xstilts_jax.experiments.results.submission import write_submission
+from xstilts_jax.storage import is_remote
 
 SCHEMA_VERSION = 2
 # Version 2 added scores.scorer; a version-1 database is migrated when opened (its rows get "").
@@ -128,24 +133,46 @@ def _upsert_scores(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) ->
     )
 
 
+def _check_single_writer(path: str | os.PathLike[str], create: bool) -> None:
+    """In a multi-host JAX job only process 0 records results (one writer: no row written twice or lost)."""
+    import jax  # local: reading results must not start a JAX backend
+
+    if create and jax.process_count() > 1 and jax.process_index() != 0:
+        raise ResultsError(
+            f"process {jax.process_index()} of a {jax.process_count()}-process job opened {path} to write; only "
+            "process 0 records results (guard the call with `if jax.process_index() == 0`)"
+        )
+
+
 class ResultsStore:
     """A SQLite results database at ``path`` (commands pass the gin-bound ``results_db()``).
 
     With ``create=False`` a missing file is an error instead of a new empty database (use it to read).
-    ``timeout`` is how long a writer waits for another process's write lock.
+    ``timeout`` is how long a writer waits for another process's write lock (on a bucket: for ``<db>.LOCK``).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True, timeout: float = 30.0):
-        self.path = Path(path)
-        if not create and not self.path.is_file():
+        _check_single_writer(path, create)
+        self._staged = StagedDatabase(os.fspath(path), write=create, timeout=timeout) if is_remote(path) else None
+        self.path = Path(path) if self._staged is None else self._staged.remote
+        self._written = False
+        try:
+            self._open(self._staged.local if self._staged else self.path, create, timeout)
+        except BaseException:
+            if self._staged is not None:
+                self._staged.release()
+            raise
+
+    def _open(self, local: Path, create: bool, timeout: float) -> None:
+        if not create and not local.is_file():
             raise ResultsError(
                 f"results database {self.path} does not exist; check the path (runs create it when they record)"
             )
         if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            local.parent.mkdir(parents=True, exist_ok=True)
         try:
             # isolation_level=None: transactions are begun and committed explicitly (_write), never implicitly.
-            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            self._conn = sqlite3.connect(local, timeout=timeout, isolation_level=None)
         except sqlite3.Error as e:
             raise ResultsError(f"cannot open results database {self.path}: {e}") from e
         try:
@@ -179,8 +206,14 @@ class ResultsStore:
         self.close()
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (a bucket database: upload it if anything was written, then release its lock)."""
         self._conn.close()
+        if self._staged is not None:
+            try:
+                if self._written:
+                    self._staged.publish()
+            finally:
+                self._staged.release()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -194,6 +227,7 @@ class ResultsStore:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+        self._written = True
 
     def _tables(self) -> set[str]:
         return {name for (name,) in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
