@@ -70,6 +70,9 @@ def test_two_slices_compile_and_a_plan_that_does_not_fit_exits_3():
     [
         (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--batch=6", "--seq_len=64"], "not divisible by the 4 batch shards"),
         (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4"], "--seq_len=512 exceeds tiny's position table (128)"),
+        (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--seq_len=64", "--batch_tokens=1000"],
+         "--batch_tokens=1000 must be a positive multiple of --seq_len=64"),
+        (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--token_budget=0"], "--token_budget must be positive"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message):
@@ -116,3 +119,16 @@ def test_mesh_flag_picks_the_rules_preset():
     assert parse_mesh("data:2,fsdp:-1", MeshConfig(rules="fsdp_tensor")) == MeshConfig(data=2, fsdp=-1, tensor=1, rules="fsdp")
     assert parse_mesh("data:-1,rules:data_parallel", MeshConfig()).rules == "data_parallel"
     assert parse_mesh("fsdp:-1", MeshConfig(dcn_data=2)).dcn_data == 2
+
+
+@pytest.mark.slow
+def test_pretraining_plan_counts_tokens_optimizer_bytes_and_budget():
+    """A batch in tokens, Adafactor's state, the MLM logits before/after and a token budget's steps and days."""
+    result = plan("--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--seq_len=64", "--batch_tokens=1024",
+                  "--optimizer=adafactor", "--token_budget=1e9", timeout=300)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr[-3000:]
+    assert "batch      16 x 64 tokens (1,024 tokens/step), head mlm" in out
+    assert re.search(r"^optimizer    adafactor, factored second moment: [\d.]+ bytes/parameter", out, re.M)
+    assert "(float32 at all 64 positions)" in out and "(float32 at 16 masked-position slots)" in out
+    assert "token budget 1e+09 tokens: 1,024 tokens/step x 976,563 steps" in out
