@@ -53,6 +53,7 @@ def test_grown_model_outputs_equal_the_smaller_models(tiny_config, new_units, no
     np.testing.assert_allclose(h_big.pooled, h_small.pooled[..., hidden_source(small, big)], atol=2e-5)
 
 
+@pytest.mark.slow
 def test_new_units_start_silent_and_learn(tiny_config):
     small = _small(tiny_config, norm_style="pre")
     big = small.replace(name="big", hidden_size=64, num_heads=8, mlp_dim=96, num_layers=3)

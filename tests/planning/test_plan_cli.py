@@ -70,6 +70,9 @@ def test_two_slices_compile_and_a_plan_that_does_not_fit_exits_3():
     [
         (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--batch=6", "--seq_len=64"], "not divisible by the 4 batch shards"),
         (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4"], "--seq_len=512 exceeds tiny's position table (128)"),
+        (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--seq_len=64", "--batch_tokens=1000"],
+         "--batch_tokens=1000 must be a positive multiple of --seq_len=64"),
+        (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--token_budget=0"], "--token_budget must be positive"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message):
@@ -130,3 +133,16 @@ def test_gpu_plan_compiles_the_step_for_as_many_host_devices():
     assert "(an estimate: compiled for 4 CPU host devices, no GPU here; XLA attention instead of cuDNN)" in out
     parts = ("arguments", "temporaries", "outputs", "code")
     assert gib(out, "total") == pytest.approx(sum(gib(out, p) for p in parts), abs=0.02) and "verdict      FITS" in out
+
+
+@pytest.mark.slow
+def test_pretraining_plan_counts_tokens_optimizer_bytes_and_budget():
+    """A batch in tokens, Adafactor's state, the MLM logits before/after and a token budget's steps and days."""
+    result = plan("--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--seq_len=64", "--batch_tokens=1024",
+                  "--optimizer=adafactor", "--token_budget=1e9", timeout=300)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr[-3000:]
+    assert "batch      16 x 64 tokens (1,024 tokens/step), head mlm" in out
+    assert re.search(r"^optimizer    adafactor, factored second moment: [\d.]+ bytes/parameter", out, re.M)
+    assert "(float32 at all 64 positions)" in out and "(float32 at 16 masked-position slots)" in out
+    assert "token budget 1e+09 tokens: 1,024 tokens/step x 976,563 steps" in out

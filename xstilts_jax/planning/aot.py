@@ -26,7 +26,7 @@ from xstilts_jax.data.feature_converters import abstract_batch
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import HeadSpec
-from xstilts_jax.models.model import build_model
+from xstilts_jax.models.model import Model, build_model
 from xstilts_jax.partitioning import MeshConfig, Partitioner
 from xstilts_jax.planning.topology import GpuTopology, Topology
 from xstilts_jax.training.optimizer import OptimizerConfig
@@ -135,6 +135,11 @@ def planned_batch(head: str, batch: int, seq_len: int) -> dict[str, jax.ShapeDty
     return abstract_batch(label_kind, batch, seq_len, pack=pack)
 
 
+def planned_model(spec: "StepSpec") -> Model:
+    """The abstract model (ShapeDtypeStruct parameters) the planner compiles for `spec`."""
+    return nnx.eval_shape(lambda: build_model(spec.config, {spec.head: PLANNED_HEADS[spec.head][0]}, seed=0))
+
+
 @dataclasses.dataclass(frozen=True)
 class StepSpec:
     """What to compile: the model, the TPU slice(s), the mesh, and one global batch for one head."""
@@ -160,7 +165,7 @@ def compile_train_step(
     partitioner = Partitioner.from_config(mesh_config, devices)
     partitioner.check_batch_divisible(batch)
     example = planned_batch(head, batch, seq_len)
-    model = nnx.eval_shape(lambda: build_model(config, {head: PLANNED_HEADS[head][0]}, seed=0))
+    model = planned_model(spec)
     train_step = build_train_step(
         model, optimizer_config or OptimizerConfig(), partitioner, 1000, accumulate_steps=spec.accumulate_steps
     )

@@ -2,7 +2,8 @@
 
     xstilts-jax plan --gin_file=gin/models/encoder_60b.gin --topology=v5p-256 [--mesh=fsdp:-1,tensor:4]
     xstilts-jax plan --gin_file=gin/models/xlmr_large.gin --topology=h100-8 --dtype=bfloat16
-        [--num_slices=2] [--batch=N --seq_len=512 --remat=full --dtype=bfloat16 --head=mlm --mfu=0.4]
+        [--num_slices=2] [--batch=N | --batch_tokens=1048576] [--seq_len=512 --remat=full --dtype=bfloat16
+        --head=mlm --mfu=0.4] [--optimizer=adamw|adafactor --mu_dtype=bfloat16] [--token_budget=1e12]
     xstilts-jax plan --ladder_table [--models=...] [--generations=v4,v5p,v6e]
 
 Exit status: 0 fits, 3 does not fit (the report says what to change), 1 bad input.
@@ -24,6 +25,7 @@ from xstilts_jax.planning import ladder_table
 from xstilts_jax.planning.aot import StepSpec, prepare_environment
 from xstilts_jax.planning.plan import format_plan, make_plan
 from xstilts_jax.planning.topology import GpuTopology, parse_topology
+from xstilts_jax.training.optimizer import OPTIMIZERS, OptimizerConfig
 
 EXIT_DOES_NOT_FIT = 3
 
@@ -55,12 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num_slices", type=int, help="slices joined over DCN (default: MeshConfig.dcn_data from gin, else 1)")
     parser.add_argument("--mesh", help="mesh axes, e.g. fsdp:-1,tensor:4 (default: MeshConfig from gin, else fsdp:-1)")
     parser.add_argument("--batch", type=int, help="global batch in rows (default: 2 per chip)")
+    parser.add_argument("--batch_tokens", type=int, help="global batch in tokens (rows = batch_tokens / seq_len), as pretraining counts it")
     parser.add_argument("--seq_len", type=int, default=512)
     parser.add_argument("--head", default="mlm", help="mlm (pretraining), classification, tagging or span")
     parser.add_argument("--remat", help="none, save_dots or full (default: EncoderConfig.remat from gin)")
     parser.add_argument("--dtype", help="compute dtype (default: EncoderConfig.dtype from gin)")
     parser.add_argument("--accumulate_steps", type=int, default=1)
     parser.add_argument("--mfu", type=float, default=0.4, help="model FLOPs utilization for the stated step time")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw", help="optimizer whose state is compiled and counted")
+    parser.add_argument("--mu_dtype", choices=("float32", "bfloat16"), default="float32", help="AdamW's first-moment dtype")
+    parser.add_argument("--token_budget", type=float, help="tokens to train on (e.g. 1e12): prints steps and days at --mfu")
     parser.add_argument("--ladder_table", action="store_true", help="search the smallest fitting slice per model and TPU; print the README table")
     parser.add_argument("--models", default=",".join(ladder_table.TABLE_MODELS), help="models for --ladder_table")
     parser.add_argument("--generations", default=",".join(ladder_table.TABLE_GENERATIONS), help="TPU generations for --ladder_table")
@@ -87,6 +93,17 @@ def print_ladder_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rows(args: argparse.Namespace, chips: int) -> int:
+    """The global batch in rows: --batch, or --batch_tokens / --seq_len, else 2 per chip."""
+    if args.batch_tokens is None:
+        return args.batch or 2 * chips
+    if args.batch is not None:
+        raise ConfigError("give the batch once: --batch (rows) or --batch_tokens (tokens), not both.")
+    if args.batch_tokens % args.seq_len or args.batch_tokens < args.seq_len:
+        raise ConfigError(f"--batch_tokens={args.batch_tokens} must be a positive multiple of --seq_len={args.seq_len}.")
+    return args.batch_tokens // args.seq_len
+
+
 def main(argv: Sequence[str]) -> int:
     """Plan one configuration (exit 0 fits, 3 does not) or print the ladder table."""
     prepare_environment()  # before this process creates its first JAX backend (they are lazy)
@@ -94,6 +111,8 @@ def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.ladder_table:
         return print_ladder_table(args)
+    if args.token_budget is not None and args.token_budget <= 0:
+        raise ConfigError(f"--token_budget must be positive, got {args.token_budget}.")
     if not args.topology:
         raise ConfigError("--topology is required, e.g. --topology=v5p-256 (or use --ladder_table).")
     if not args.gin_file:
@@ -113,8 +132,10 @@ def main(argv: Sequence[str]) -> int:
     topology = parse_topology(args.topology, slices)
     if isinstance(topology, GpuTopology):
         prepare_environment(host_devices=topology.chips)  # used only where JAX sees no GPUs
-    batch = args.batch or 2 * topology.chips
-    plan = make_plan(StepSpec(config, topology, mesh_config, batch, args.seq_len, args.head, args.accumulate_steps), args.mfu)
+    batch = _rows(args, topology.chips)
+    spec = StepSpec(config, topology, mesh_config, batch, args.seq_len, args.head, args.accumulate_steps)
+    optimizer = OptimizerConfig(name=args.optimizer, mu_dtype=args.mu_dtype)
+    plan = make_plan(spec, args.mfu, optimizer, args.token_budget)
     print(format_plan(plan))
     return 0 if plan.fits else EXIT_DOES_NOT_FIT
 
