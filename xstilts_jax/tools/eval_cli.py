@@ -13,10 +13,10 @@ scores a randomly initialized model on purpose.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Sequence
 
 import gin
+from etils import epath
 
 from xstilts_jax.data.task_records import expand_tasks
 from xstilts_jax.evaluation.evaluator import evaluate_and_write
@@ -57,6 +57,6 @@ def main(argv: Sequence[str]) -> int:
     # a checkpoint must bring every scored head: a freshly initialized one would score noise
     model = model_for(config, tasks, 0, run.checkpoint, mesh_config, settings.representation, require_heads=True)
     scores = evaluate_and_write(model, tasks, settings, run.eval_dir)
-    write_operative_config(Path(run.eval_dir))
+    write_operative_config(epath.Path(run.eval_dir))
     print(format_scores(f"scores of {run.checkpoint or 'a randomly initialized model'}", scores))
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 import gin
+from etils import epath
 import jax
 
 from xstilts_jax.experiments.pipeline import check_settings, mark_done, model_for, phase_settings
@@ -41,7 +42,7 @@ class TrainRun:
         require_bound(self.model_dir, "TrainRun.model_dir (MODEL_DIR)", "--gin.MODEL_DIR=\"'runs/x'\"")
 
 
-def write_operative_config(directory: Path) -> None:
+def write_operative_config(directory: Path | epath.Path) -> None:
     """Save the operative gin config beside the run (first host only)."""
     if jax.process_index() == 0:
         directory.mkdir(parents=True, exist_ok=True)
@@ -58,7 +59,7 @@ def main(argv: Sequence[str]) -> int:
     start_gin_command("xstilts-jax train", __doc__, argv)
     run, config, train_config = TrainRun(), EncoderConfig(), TrainConfig()
     mesh_config = MeshConfig()
-    directory = Path(run.model_dir)
+    directory = epath.Path(run.model_dir)  # a local directory or gs://
     settings = run_settings(run, config, train_config)
     check_settings(directory, settings)  # before anything is built or written: a finished run with other settings is refused
     model = model_for(config, [train_config.task], train_config.seed, run.init_from, mesh_config)
