@@ -85,7 +85,7 @@ def evaluate_and_write(model: Any, tasks: Sequence[str], settings: EvalSettings,
         except MissingSplitError as e:
             logger.warning("%s is not scored: %s", task, e)
             values = {MISSING: str(e)}
-        scores[task] = dict(values, split=split)
+        scores[task] = {**values, SPLIT: split}
     if tasks and all(MISSING in values for values in scores.values()):
         raise ConfigError(f"No eval task could be scored; the first says: {scores[tasks[0]][MISSING]}")
     write_json(directory / "scores.json", scores, indent=2, sort_keys=True)
