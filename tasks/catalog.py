@@ -85,8 +85,7 @@ INTERMEDIATE["anli_plus"] = Intermediate(
     lambda: sources.concatenated([INTERMEDIATE[t].source() for t in ANLI_PLUS], "Nie et al. 2020, ANLI+"), "nli"
 )
 
-# The paper's nine intermediate tasks (Phang et al. 2020, X-STILTs), trained together by
-# examples-proportional mixing; SocialIQA is the optional tenth.
+# The paper's nine intermediate tasks (Phang et al. 2020, X-STILTs); SocialIQA is the optional tenth.
 XSTILTS9: tuple[str, ...] = (
     "anli_plus", "ccg", "commonsenseqa", "cosmosqa", "hellaswag", "mnli", "qqp", "squad", "squad_v2",
 )
@@ -290,7 +289,7 @@ def register_all() -> None:
         register_mixture(f"{target_name}.zeroshot", [target.train_task, *eval_tasks], rate="equal")
 
     for name, members in INTERMEDIATE_MIXTURES.items():
-        register_intermediate_mixture(name, members, rate="proportional")
+        register_intermediate_mixture(name, members)  # sampled as X-STILTs (registry.INTERMEDIATE_MIXING_RATE)
     mlm.register_mlm_tasks(metric_fns=(tag_accuracy,))  # `mlm`: masked-LM pretraining; masked-token accuracy
     corpora.register_corpus_tasks(metric_fns=(tag_accuracy,))  # mc4.<lang>, cc100.<lang>, wiki40b.<lang> + mixtures
     retrieval.register_retrieval_tasks()  # BUCC, Tatoeba, LAReQA, Mewsli-X (tasks/retrieval.py)

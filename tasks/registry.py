@@ -267,8 +267,16 @@ def register_mixture(name: str, tasks: Sequence[str], rate: str = "proportional"
     return mixture
 
 
-def register_intermediate_mixture(name: str, tasks: Sequence[str], rate: str = "capped:65536") -> seqio.Mixture:
-    """`intermediate.<name>`: any set of English intermediate tasks trained together.
+# How multi-task intermediate mixtures sample their tasks: in proportion to each task's training
+# examples, uncapped. X-STILTs ran on jiant, whose X-STILTs guide (guides/projects/xstilts.md) trains
+# several intermediate tasks with jiant's simple runscript; with no `train_examples_cap` its
+# SimpleAPIMultiTaskConfigurator picks ProportionalMultiTaskSampler (p(task) = n_task / sum of n).
+INTERMEDIATE_MIXING_RATE = "proportional"
+
+
+def register_intermediate_mixture(name: str, tasks: Sequence[str], rate: str = INTERMEDIATE_MIXING_RATE) -> seqio.Mixture:
+    """`intermediate.<name>`: any set of English intermediate tasks trained together, sampled by `rate`
+    (default: X-STILTs' rule, `INTERMEDIATE_MIXING_RATE`).
 
     Each example carries `head_id`, so mixed batches route to each task's head. Tasks of
     different label kinds (pairs, choices, tags) have different feature shapes: a trainer

@@ -23,5 +23,5 @@ def test_two_process_predictions_equal_one_process(tmp_path, catalog_env):
 
     model = catalog_model("udpos.de", "xcopa.zh")
     settings = toy_eval_settings()
-    expected = {"udpos.de": decode(model, "udpos.de", "validation", settings), "xcopa.zh": decode(model, "xcopa.zh", "test", settings)}
+    expected = {"udpos.de": decode(model, "udpos.de", "validation", settings)[:2], "xcopa.zh": decode(model, "xcopa.zh", "test", settings)[:2]}
     assert per_process[0] == json.loads(json.dumps(expected))

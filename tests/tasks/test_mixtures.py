@@ -126,3 +126,20 @@ def test_tydiqa_english_train_counts_only_english_rows() -> None:
         source = sources.tydiqa_train().source
         assert source.num_input_examples("train") == 2  # not the 5 rows of the multilingual split
         assert source.num_input_examples("validation") == 1
+
+
+def test_intermediate_mixtures_sample_tasks_in_proportion_to_their_training_examples(gin_data_dir: pathlib.Path) -> None:
+    # jiant's ProportionalMultiTaskSampler (what its X-STILTs guide's runscript uses without an examples cap):
+    # p(task) = n_task / sum of n. seqio normalizes the rates, so each rate must be the task's own train count.
+    ccg = seqio.get_mixture_or_task("ccg")
+    (gin_data_dir / "udpos" / "train-en.tsv").write_text(UDPOS_SENTENCE * 30)
+    assert registry.INTERMEDIATE_MIXING_RATE == "proportional"
+    for name in ("intermediate.xstilts9", "intermediate.xstilts9_siqa", "intermediate.all"):
+        mixture = seqio.get_mixture_or_task(name)
+        assert mixture.get_rate(ccg) == ccg.num_input_examples("train") == 4.0  # not capped, no temperature
+    probe = registry.register_mixture("probe_intermediate_rate", ["ccg", "udpos"], rate=registry.INTERMEDIATE_MIXING_RATE)
+    try:
+        rates = [probe.get_rate(t) for t in probe.tasks]
+        assert [r / sum(rates) for r in rates] == [4 / 34, 30 / 34]
+    finally:
+        seqio.MixtureRegistry.remove("probe_intermediate_rate")

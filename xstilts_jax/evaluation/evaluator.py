@@ -86,7 +86,7 @@ def evaluate_and_write(model: Any, tasks: Sequence[str], settings: EvalSettings,
             except MissingSplitError as e:
                 logger.warning("%s is not scored: %s", task, e)
                 values = {MISSING: str(e)}
-            scores[task] = dict(values, split=split)
+            scores[task] = {**values, SPLIT: split}
             bar.update()
     if tasks and all(MISSING in values for values in scores.values()):
         raise ConfigError(f"No eval task could be scored; the first says: {scores[tasks[0]][MISSING]}")

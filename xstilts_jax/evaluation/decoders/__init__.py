@@ -4,9 +4,9 @@ A decoder runs the forward pass (`evaluation.forward.forward_batches`), decodes 
 outputs and returns gold and predicted values in example (`idx`) order or keyed by example id,
 gathered from every host, and optionally a third value, `aux_values` (seqio's name): what metric
 fns with an `aux_values` argument need besides the predictions (span QA: each question's
-no-answer score). `decode` returns the three as one `Decoded`. `DECODERS` maps decoder names to decoders; the label-kind table (`data/label_kinds.py`) names
-each kind's decoder, so a new output format is a new module and entry here, not a branch in the
-evaluator.
+no-answer score). `decode` returns the three as one `Decoded`. `DECODERS` maps decoder names to
+decoders; the label-kind table (`data/label_kinds.py`) names each kind's decoder, so a new output
+format is a new module and entry here, not a branch in the evaluator.
 """
 
 from __future__ import annotations
