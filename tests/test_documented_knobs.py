@@ -233,6 +233,21 @@ def _encoder_dtype(**_: object) -> None:
     assert EncoderConfig().compute_dtype == jnp.bfloat16
 
 
+def _encoder_attention(**_: object) -> None:
+    """The bound kernel is the one the encoder traces: splash is a Pallas call, XLA's is not."""
+    import jax
+
+    from xstilts_jax.models import build_model
+
+    def traced() -> str:
+        model = build_model(EncoderConfig().replace(num_layers=1, hidden_size=32, num_heads=2, mlp_dim=64, vocab_size=100), {})
+        return str(jax.make_jaxpr(lambda ids: model.encoder(ids).last_hidden_state)(jnp.ones((2, 128), jnp.int32)))
+
+    assert "pallas_call" not in traced()  # "auto" on the CPU: XLA
+    _bind("EncoderConfig.attention = 'splash'")
+    assert "pallas_call" in traced()
+
+
 GRID = ["Grid.models = ['tiny']", "Grid.targets = ['xnli']"]
 KNOBS: dict[str, Callable[..., None]] = {
     **{f"default_max_length.{kind}": _input_length(kind, task) for kind, task in (
@@ -293,7 +308,9 @@ KNOBS: dict[str, Callable[..., None]] = {
     "DistributedConfig.coordinator_address": _field(
         DistributedConfig, "DistributedConfig.coordinator_address", "'10.0.0.1:1234'"
     ),
+    "DistributedConfig.local_device_ids": _field(DistributedConfig, "DistributedConfig.local_device_ids", "(0, 1)"),
     "EncoderConfig.dtype": _encoder_dtype,
+    "EncoderConfig.attention": _encoder_attention,
 }
 
 

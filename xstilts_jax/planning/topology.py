@@ -135,7 +135,8 @@ class GpuTopology:
 
     def describe(self) -> str:
         hosts = max(1, -(-self.chips // self.generation.gpus_per_host))
-        return f"{self.user_name} ({self.chips} {self.generation.name.upper()} GPUs, {hosts} host{'s' if hosts > 1 else ''})"
+        gpus = f"{self.chips} {self.generation.name.upper()} GPU{'s' if self.chips > 1 else ''}"
+        return f"{self.user_name} ({gpus}, {hosts} host{'s' if hosts > 1 else ''})"
 
     def doubled(self) -> "GpuTopology | None":
         return GpuTopology(self.generation, self.chips * 2) if self.chips * 2 <= self.generation.max_chips else None
