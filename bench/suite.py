@@ -72,6 +72,20 @@ def print_eval(r: dict[str, Any]) -> None:
     )
 
 
+def print_input_pipeline(r: dict[str, Any]) -> None:
+    """Summary of the input pipeline benchmark."""
+    stream, lines, need = r["stream"], r["mlm_lines_packed"], r["need"]
+    print(f"{r['batch'][0]} rows x {r['batch'][1]} per host batch; documents per language {r['documents']}")
+    print(
+        f"document stream: {stream['real_tokens_per_s']:.0f} real tokens/s per host, fill {100 * stream['fill']:.1f}%; "
+        f"mlm lines packed (<= {lines['max_segments']} per row): fill {100 * lines['fill']:.1f}%"
+    )
+    print(
+        f"{need['model']} on {need['topology']} ({need['hosts']} hosts) at {100 * need['mfu']:.0f}% MFU needs "
+        f"{need['tokens_per_s_per_host']:.0f} tokens/s per host; input_ratio (delivered / needed) = {r['ratio']:.1f}x"
+    )
+
+
 def print_accelerator(r: dict[str, Any]) -> None:
     """Summary of the accelerator benchmark."""
     print(f"{r['shape']} {r['dtype']} batch {r['batch'][0]}x{r['batch'][1]} on {r['device']}")
@@ -100,6 +114,7 @@ def run_benchmarks(
     profile: bool = True,
     accelerator_shape: BenchShape | None = None,
     accelerator_steps: int = 10,
+    input_pipeline: bool = True,
 ) -> dict[str, Any]:
     """Run the configured benchmarks, print each table and ratio, return everything for the JSON."""
     from bench.eval_throughput import eval_benchmark
@@ -111,7 +126,7 @@ def run_benchmarks(
     names = [s.name for s in shapes]
     if headline_shape is not None and headline_shape not in names:
         raise ConfigError(f"run_benchmarks.headline_shape={headline_shape!r} is not among the shapes {names}.")
-    out: dict[str, Any] = {"padded_ratio": None, "packed_ratio": None, "eval_ratio": None}
+    out: dict[str, Any] = {"padded_ratio": None, "packed_ratio": None, "eval_ratio": None, "input_ratio": None}
     if shapes:
         start = _section("padded train step, project vs HF XLM-R (PyTorch, SDPA), tokens/s = all positions")
         padded = []
@@ -147,6 +162,14 @@ def run_benchmarks(
         out["profile"] = {"shape": shape.name, **prof}
         wall = next(r["project"]["step_s"] for r in out["padded"] if r["shape"] == shape.name)
         print(format_profile(prof, 1e3 * wall))
+        _done(start)
+    if input_pipeline:
+        from bench.input_pipeline import input_pipeline_benchmark
+
+        start = _section("input pipeline: one host's pretraining batches (CC-100 layout, alpha-sampled, stream rows)")
+        out["input_pipeline"] = input_pipeline_benchmark()
+        out["input_ratio"] = out["input_pipeline"]["ratio"]
+        print_input_pipeline(out["input_pipeline"])
         _done(start)
     if accelerator_shape is not None:
         start = _section("accelerator: bf16 train step, MFU from analytic FLOPs")

@@ -11,6 +11,7 @@ import functools
 from typing import Callable, Iterator, Mapping, Sequence
 
 from tasks import corpora, mlm, retrieval, sources
+from tasks.sources import translated
 from tasks.registry import (
     MetricFn,
     register_data_described_task,
@@ -243,6 +244,28 @@ TARGETS: dict[str, Target] = {
 }
 
 
+# The paper's translate-train alternative (Phang et al. 2020): intermediate training on the English
+# training data together with XTREME's machine translations of it into the target languages.
+TRANSLATED: dict[str, tuple[str, Callable[[str], SourceSpec], tuple[str, ...], str, Sequence[MetricFn]]] = {
+    # name: (English task, translated source, languages, head, metrics)
+    "mnli": ("mnli", translated.mnli_translated, translated.MNLI_TRANSLATED_LANGS, "nli", ACCURACY),
+    "pawsx": ("pawsx", translated.pawsx_translated, translated.PAWSX_TRANSLATED_LANGS, "pawsx", ACCURACY),
+    "squad": ("squad", translated.squad_translated, translated.SQUAD_TRANSLATED_LANGS, "squad", (qa_metrics.squad_v1,)),
+}
+
+
+def register_translate_train() -> None:
+    """`<task>_translated.<lang>` training tasks and `intermediate.<task>_translate_train` mixtures
+    (the English task and every translation, proportional to their examples)."""
+    for name, (english, source, langs, head, metric_fns) in TRANSLATED.items():
+        members = [english]
+        for lang in langs:
+            task = f"{name}_translated.{lang}"
+            register_source_task(task, source(lang), head=head, metric_fns=metric_fns, role="train", language=lang)
+            members.append(task)
+        register_intermediate_mixture(f"{name}_translate_train", members, rate="proportional")
+
+
 class _Unavailable(Mapping[str, str]):
     """Registered tasks whose data is not found now (CCG's tag set comes from its licensed files):
     name -> what is missing and how to supply it. Checked on every access, so data configured
@@ -290,6 +313,7 @@ def register_all() -> None:
 
     for name, members in INTERMEDIATE_MIXTURES.items():
         register_intermediate_mixture(name, members)  # sampled as X-STILTs (registry.INTERMEDIATE_MIXING_RATE)
+    register_translate_train()
     mlm.register_mlm_tasks(metric_fns=(tag_accuracy,))  # `mlm`: masked-LM pretraining; masked-token accuracy
     corpora.register_corpus_tasks(metric_fns=(tag_accuracy,))  # mc4.<lang>, cc100.<lang>, wiki40b.<lang> + mixtures
     retrieval.register_retrieval_tasks()  # BUCC, Tatoeba, LAReQA, Mewsli-X (tasks/retrieval.py)

@@ -15,7 +15,7 @@ are the original ids at the chosen positions and -1 elsewhere. Masking runs afte
 repeat with seeds from `seqio.get_dataset(seed=...)`: a seed reproduces the masks, and every
 epoch masks anew. Special tokens (`<s> </s> <pad> <mask> <unk>`) are never chosen.
 
-Features: inputs [len], targets [len], idx [], head_id []; label kind "tokens"; head "mlm"
+Features: inputs [len], targets [len], token_type_ids [len] (0), idx [], head_id []; label kind "tokens"; head "mlm"
 (`HeadSpec("mlm")`: its decoder is tied to the input embeddings).
 """
 
@@ -237,16 +237,20 @@ def mask_tokens(dataset: tf.data.Dataset, output_features: preprocessors.OutputF
     @seqio.map_over_dataset(num_seeds=1)
     def mask(ex: preprocessors.Features, seed: tf.Tensor) -> preprocessors.Features:
         inputs, targets = mask_ids(ex["inputs"], seed, specials, vocab_size, mask_id, rates)
-        return {**ex, "inputs": inputs, "targets": targets}
+        # one segment (type 0): the same features as pair tasks, so MLM can join their mixtures
+        return {**ex, "inputs": inputs, "targets": targets, "token_type_ids": tf.zeros_like(inputs)}
 
     return mask(dataset)
 
 
 def output_features() -> dict[str, seqio.Feature]:
-    """inputs and targets, both [len] int32; inputs in the model's vocabulary (specials added here)."""
+    """inputs, targets and token_type_ids (all 0), each [len] int32; inputs in the model's vocabulary
+    (specials added here). The features are those of the catalog's other tasks, so a mixture may hold both."""
+    ids = seqio.PassThroughVocabulary(size=0)
     return {
         "inputs": seqio.Feature(vocabulary=MODEL_VOCABULARY, add_eos=False, dtype=tf.int32, rank=1),
-        "targets": seqio.Feature(vocabulary=seqio.PassThroughVocabulary(size=0), add_eos=False, dtype=tf.int32, rank=1),
+        "token_type_ids": seqio.Feature(vocabulary=ids, add_eos=False, dtype=tf.int32, rank=1, required=False),
+        "targets": seqio.Feature(vocabulary=ids, add_eos=False, dtype=tf.int32, rank=1),
     }
 
 

@@ -8,6 +8,7 @@ that has no check below.
 
 from __future__ import annotations
 
+import lzma
 import re
 from pathlib import Path
 from typing import Callable
@@ -226,6 +227,46 @@ def _register_mixtures(**_: object) -> None:
         seqio.MixtureRegistry.remove("intermediate.knob")
 
 
+def _cc100_documents(directory: Path, n: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    with lzma.open(directory / "sw.txt.xz", "wt", encoding="utf-8") as f:
+        f.write("".join(f"document {i}\n\n" for i in range(n)))
+
+
+def _cc100_texts(split: str) -> list[str]:
+    source = seqio.get_mixture_or_task("cc100.sw").source
+    return [ex["text"].decode() for ex in source.get_dataset(split, shuffle=False).as_numpy_iterator()]
+
+
+def _cc100_directory(tmp_path: Path, **_: object) -> None:
+    _cc100_documents(tmp_path / "corpus", 3)
+    with pytest.raises(ConfigError, match="cc100.sw: .*sw.txt.xz not found"):
+        _cc100_texts("train")
+    _bind(f"cc100.directory = '{tmp_path / 'corpus'}'")
+    assert _cc100_texts("train") == ["document 0", "document 1", "document 2"]
+
+
+def _cc100_validation_every(tmp_path: Path, **_: object) -> None:
+    _cc100_documents(tmp_path, 2000)
+    _bind(f"cc100.directory = '{tmp_path}'")
+    assert len(_cc100_texts("validation")) == 2  # every 1000th document
+    _bind("cc100.validation_every = 10")
+    assert len(_cc100_texts("validation")) == 200
+
+
+def _register_mixtures_rates(**_: object) -> None:
+    _bind("register_mixtures.mixtures = {'intermediate.knob': ['mnli', 'squad']}")
+    try:
+        register_mixtures()
+        assert seqio.get_mixture_or_task("intermediate.knob").get_rate(seqio.get_mixture_or_task("mnli")) == 1.0
+        _bind("register_mixtures.rates = {'intermediate.knob': 'alpha:0.5'}")
+        register_mixtures()
+        rate = seqio.get_mixture_or_task("intermediate.knob")._task_to_rate["mnli"]
+        assert callable(rate) and rate(type("Counted", (), {"num_input_examples": lambda self, split: 400, "name": "x"})()) == 20.0
+    finally:
+        seqio.MixtureRegistry.remove("intermediate.knob")
+
+
 def _encoder_dtype(**_: object) -> None:
     parse_gin(["gin/models/tiny.gin"])
     assert EncoderConfig().dtype == "float32"
@@ -270,6 +311,9 @@ KNOBS: dict[str, Callable[..., None]] = {
     "vocabulary_dir.path": _vocabulary_dir,
     "results_db.path": _results_db,
     "register_mixtures.mixtures": _register_mixtures,
+    "register_mixtures.rates": _register_mixtures_rates,
+    "cc100.directory": _cc100_directory,
+    "cc100.validation_every": _cc100_validation_every,
     "MeshConfig.fsdp": _mesh_fsdp,
     "MeshConfig.dcn_data": _field(MeshConfig, "MeshConfig.dcn_data", "2"),
     "OptimizerConfig.learning_rate": _field(OptimizerConfig, "OptimizerConfig.learning_rate", "0.5"),
@@ -292,6 +336,7 @@ KNOBS: dict[str, Callable[..., None]] = {
         TrainConfig, "TrainConfig.best_metric", "'eval/xnli.de/accuracy'", *TRAIN, "TrainConfig.eval_tasks = ('xnli.de',)"
     ),
     "TrainConfig.data_shards": _field(TrainConfig, "TrainConfig.data_shards", "4", *TRAIN),
+    "TrainConfig.pack": _field(TrainConfig, "TrainConfig.pack", "True", *TRAIN),
     "Experiment.target": _field(Experiment, "Experiment.target", "'pawsx'", "Experiment.target = 'xnli'"),
     "Experiment.target_train": _field(Experiment, "Experiment.target_train", "'snli'", "Experiment.target = 'xnli'"),
     "Experiment.eval_tasks": _field(Experiment, "Experiment.eval_tasks", "('xnli.de',)", "Experiment.target = 'xnli'"),

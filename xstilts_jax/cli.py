@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("xstilts_jax.tools.embed:main", "embed one sentence per line with a checkpoint"),
     "tasks": ("xstilts_jax.tools.list_tasks:main", "list the task catalog (tasks, heads, mixtures)"),
     "prepare": ("xstilts_jax.tools.prepare_cli:main", "download and prepare the TFDS datasets of targets, mixtures or tasks"),
+    "vocab": ("xstilts_jax.tools.vocab:main", "train a SentencePiece vocabulary with language sampling, or reuse XLM-R's"),
     "train": ("xstilts_jax.tools.train_cli:main", "train one phase from gin (t5x style): --gin_file=gin/runs/target.gin ..."),
     "eval": ("xstilts_jax.tools.eval_cli:main", "zero-shot evaluation of a checkpoint on tasks (gin): predictions + scores"),
     "run": ("xstilts_jax.tools.run_cli:main", "run an experiment's phases (gin): mlm, intermediate, target, eval"),

@@ -133,6 +133,11 @@ run_benchmarks.eval_batches_per_language = 1
 run_benchmarks.train_steps = 1
 run_benchmarks.eval_passes = 1
 run_benchmarks.profile = True
+import bench.input_pipeline
+input_pipeline_benchmark.length = 64
+input_pipeline_benchmark.batch_size = 4
+input_pipeline_benchmark.batches = 2
+input_pipeline_benchmark.documents = {{'en': 40, 'sw': 4}}
 """
 
 
@@ -146,7 +151,7 @@ def test_run_prints_and_writes_every_ratio(tmp_path, capsys):
     # --threads=0: JAX is already running in this process; leave its and torch's threads alone.
     assert run.main([f"--gin_file={gin_file}", f"--out={tmp_path}", "--threads=0"]) == 0
     printed = capsys.readouterr().out
-    for key in ("padded_ratio", "packed_ratio", "eval_ratio"):
+    for key in ("padded_ratio", "packed_ratio", "eval_ratio", "input_ratio"):
         assert key in printed
     (path,) = tmp_path.glob("2*.json")
     out = json.loads(path.read_text())
@@ -162,6 +167,16 @@ def test_run_prints_and_writes_every_ratio(tmp_path, capsys):
     assert out["eval"]["languages"] == ["ar", "de", "en", "zh"]  # the UD-POS sample languages
     assert out["eval_ratio"] == pytest.approx(out["eval"]["project"]["tokens_per_s"] / out["eval"]["hf"]["tokens_per_s"])
     assert out["profile"]["shape"] == "micro" and out["machine"]["cpus"] >= 1 and out["date"]
+    pipe = out["input_pipeline"]
+    assert pipe["stream"]["fill"] >= 0.95 and pipe["stream"]["fill"] > pipe["mlm_lines_packed"]["fill"]
+    assert out["input_ratio"] == pytest.approx(pipe["stream"]["real_tokens_per_s"] / pipe["need"]["tokens_per_s_per_host"])
+
+
+def test_a_30b_encoder_on_a_v5p_256_needs_about_4k_tokens_per_s_per_host():
+    from bench.input_pipeline import required_tokens_per_s_per_host
+
+    need = required_tokens_per_s_per_host("encoder_30b", "v5p-256", 0.4, 512)
+    assert need["hosts"] == 32 and 3500 < need["tokens_per_s_per_host"] < 4500
 
 
 def test_headline_shape_must_be_benchmarked():

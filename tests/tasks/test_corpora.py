@@ -4,7 +4,6 @@ document-stream rows and α language sampling, on a small multilingual corpus th
 from __future__ import annotations
 
 import json
-import lzma
 from pathlib import Path
 
 import gin
@@ -12,9 +11,10 @@ import numpy as np
 import pytest
 import seqio
 from scipy import stats
+from corpus_fixtures import SAMPLE, sample_documents, write_cc100
 from tfds_mocks import mock_tfds
 
-from tasks import corpora, vocabulary
+from tasks import vocabulary
 from tasks.sources import corpora as corpus_sources
 from xstilts_jax.data.batches import BatchSpec, host_batches
 from xstilts_jax.data.packing import batch_fill
@@ -24,28 +24,6 @@ from xstilts_jax.errors import ConfigError
 from xstilts_jax.experiments.mixtures import register_mixtures
 
 pytestmark = pytest.mark.usefixtures("catalog_env")
-SAMPLE = (Path(corpora.__file__).parent / "data" / "multilingual.txt").read_text(encoding="utf-8").splitlines()
-
-
-def write_cc100(directory: Path, docs: dict[str, list[str]]) -> Path:
-    """CC-100's release layout: `<lang>.txt.xz`, one line per paragraph, a blank line after each document."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for lang, documents in docs.items():
-        with lzma.open(directory / f"{lang}.txt.xz", "wt", encoding="utf-8") as f:
-            for doc in documents:
-                f.write(doc + "\n\n")
-    gin.bind_parameter("cc100.directory", str(directory))
-    return directory
-
-
-def sample_documents(n: int, start: int = 0) -> list[str]:
-    """`n` documents of 1-3 lines of the shipped multilingual sample (lines in order, wrapping)."""
-    docs, i = [], start
-    for k in range(n):
-        size = 1 + k % 3
-        docs.append("\n".join(SAMPLE[(i + j) % len(SAMPLE)] for j in range(size)))
-        i += size
-    return docs
 
 
 def _texts(task: str, split: str, **kwargs) -> list[str]:

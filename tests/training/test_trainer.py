@@ -102,11 +102,13 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_config, tmp_path)
     for a, b in zip(jax.tree.leaves(jax.tree.map(np.asarray, _params(straight))), jax.tree.leaves(_params(resumed))):
         np.testing.assert_allclose(a, np.asarray(b), atol=1e-6)
     # TensorBoard got the training curve and the eval metric
-    tags = set()
+    tags, fills = set(), []
     for path in glob.glob(str(tmp_path / "a" / "tensorboard" / "events.*")):
         for event in tf.compat.v1.train.summary_iterator(path):
             tags |= {v.tag for v in event.summary.value}
-    assert {"train/loss", "train/learning_rate", "train/grad_norm", "train/tokens_per_s", "eval/x"} <= tags
+            fills += [float(tf.make_ndarray(v.tensor)) for v in event.summary.value if v.tag == "train/fill"]
+    assert {"train/loss", "train/learning_rate", "train/grad_norm", "train/tokens_per_s", "train/fill", "eval/x"} <= tags
+    assert fills and all(4 / 16 <= f <= 11 / 16 for f in fills)  # toy rows of 4-11 tokens padded to 16
 
 
 def _params(model):
@@ -220,7 +222,7 @@ def test_sigterm_to_a_single_process_saves_and_the_rerun_resumes_there(tiny_conf
     assert result.steps == 6 and result.checkpoint.endswith("/checkpoints/6")
 
 
-def test_a_mixture_of_layouts_trains_one_layout_group_per_step(tiny_config, tmp_path):
+def test_a_mixture_of_layouts_trains_one_layout_group_per_step(tiny_config, tmp_path, capsys):
     _register("toy_choice", choices=2, head_id=9)
     seqio.MixtureRegistry.add("toy_layouts", [("toy_train", 3.0), ("toy_choice", 1.0)])
     groups = layout_groups("toy_layouts")
@@ -238,6 +240,8 @@ def test_a_mixture_of_layouts_trains_one_layout_group_per_step(tiny_config, tmp_
     before = jax.tree.map(np.asarray, _params(model()))
     config = TrainConfig(task="toy_layouts", steps=8, batch_size=8, save_every=4, eval_every=4, eval_tasks=("unused",))
     after = _params(train(model(), tmp_path / "a", config, TOY_MESH, OPT, evaluate=lambda m, s: {}).model)
+    table = capsys.readouterr().out
+    assert "sampling rates of toy_layouts (train):" in table and "75.00%" in table and "25.00%" in table
 
     def changed(head):
         pairs = zip(jax.tree.leaves(before["heads"][head]), jax.tree.leaves(after["heads"][head]))

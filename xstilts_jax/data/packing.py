@@ -9,7 +9,7 @@ padded with `pad_id`. A long document simply spans several rows.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -50,3 +50,25 @@ def batch_fill(input_ids: np.ndarray, pad_id: int) -> float:
     """The share of a batch's token positions that hold real tokens (not `pad_id`)."""
     ids = np.asarray(input_ids)
     return float((ids != pad_id).sum() / max(ids.size, 1))
+
+
+class FillMeter:
+    """Measures the fill of the host batches that pass through `watch`, per logging window."""
+
+    def __init__(self, pad_id: int):
+        self._pad_id = pad_id
+        self._real = self._total = 0
+
+    def watch(self, batches: Iterator[Mapping[str, np.ndarray]]) -> Iterator[Mapping[str, np.ndarray]]:
+        """`batches` unchanged, each one counted."""
+        for batch in batches:
+            ids = np.asarray(batch["input_ids"])
+            self._real += int((ids != self._pad_id).sum())
+            self._total += ids.size
+            yield batch
+
+    def take(self) -> float:
+        """The fill since the last `take` (1.0 before any batch), and a new window."""
+        fill = self._real / self._total if self._total else 1.0
+        self._real = self._total = 0
+        return fill

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
+import jax
 import seqio
 
 from xstilts_jax.errors import ConfigError
@@ -70,3 +71,10 @@ def rate_table(mixture: seqio.Mixture, split: str = "train") -> str:
         share = f"{100 * n / known:6.2f}%" if n and known else "      ?"
         lines.append(f"{name:<{width}}  {n if n is not None else '?':>12}  {share}  {100 * rates[name] / total_rate:6.2f}%")
     return "\n".join(lines)
+
+
+def print_rate_table(task_or_mixture: str) -> None:
+    """Print `rate_table` of a mixture (on the first host); a single task prints nothing."""
+    provider = seqio.get_mixture_or_task(task_or_mixture)
+    if isinstance(provider, seqio.Mixture) and jax.process_index() == 0:
+        print(rate_table(provider), flush=True)

@@ -5,7 +5,8 @@
 registers each as a seqio Mixture of already-registered tasks before the experiment runs, so a
 multi-task intermediate phase needs no code. Rates (`rate` for all, `rates` per mixture): 'equal',
 'examples' (proportional to each task's training examples, seqio's `mixing_rate_num_examples`),
-or 'alpha:A' (n^A: language sampling, `xstilts_jax.data.sampling`; XLM-R's A = 0.3).
+or 'alpha:A' (n^A: language sampling, `xstilts_jax.data.sampling`; XLM-R's A = 0.3). A member may
+be a mixture declared before it (seqio sub-mixture; its share is its 'equal' rate, 1).
 """
 
 from __future__ import annotations
@@ -43,9 +44,13 @@ def register_mixtures(
     if unknown:
         raise ConfigError(f"register_mixtures.rates names {unknown}, which register_mixtures.mixtures does not declare.")
     for name, tasks in mixtures.items():
-        missing = [t for t in tasks if t not in seqio.TaskRegistry.names()]
+        known = set(seqio.TaskRegistry.names()) | set(seqio.MixtureRegistry.names())
+        missing = [t for t in tasks if t not in known]
         if missing:
-            raise ConfigError(f"Mixture {name!r} names unknown tasks {missing}; see `xstilts-jax tasks`.")
+            raise ConfigError(
+                f"Mixture {name!r} names unknown tasks {missing}; see `xstilts-jax tasks` (a mixture declared "
+                "here may hold one declared before it)."
+            )
         default_rate = _rate(rates.get(name, rate), name)
         seqio.MixtureRegistry.remove(name)
         seqio.MixtureRegistry.add(name, list(tasks), default_rate=default_rate)

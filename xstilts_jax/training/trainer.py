@@ -22,6 +22,8 @@ from etils import epath
 from flax import nnx
 
 from xstilts_jax.data.batches import BatchSpec, count_examples, default_length, host_batches
+from xstilts_jax.data.packing import FillMeter
+from xstilts_jax.data.sampling import print_rate_table
 from xstilts_jax.data.label_kinds import InputLengths
 from xstilts_jax.data.layouts import LayoutGroup, layout_groups
 from xstilts_jax.data.task_records import expand_tasks, get_task_record, head_id
@@ -178,6 +180,7 @@ def train(
     length = config.length or default_length(config.task, config.input_lengths)
     steps = resolve_steps(config, length)
     groups = layout_groups(config.task)
+    print_rate_table(config.task)  # a mixture's sampling rates (language sampling), at the phase's start
 
     train_step = build_train_step(
         model, optimizer_config, partitioner, steps, seed=config.seed, accumulate_steps=config.accumulate_steps
@@ -209,12 +212,12 @@ def train(
                     task=group.name, split="train", length=length, batch_size=config.batch_size, pack=config.pack,
                     max_segments=config.max_segments, seed=config.seed, data_shards=config.data_shards,
                 )
-                iterators[group.name] = host_batches(
+                iterators[group.name] = fill.watch(host_batches(
                     spec, model.config.pad_id, model.config.position_offset, skip_batches=int(position.get(group.name, 0))
-                )
+                ))
             return partitioner.to_global(next(iterators[group.name]))
 
-        tokens, window_start = 0, time.perf_counter()
+        tokens, window_start, fill = 0, time.perf_counter(), FillMeter(model.config.pad_id)
         with PhaseBar(total=steps, initial=start, desc=f"train {config.task}", unit="step") as bar:
             for step in range(start, steps):
                 group = groups[_group_of_step(groups, config.seed, step)]
@@ -231,6 +234,7 @@ def train(
                     values = {f"train/{k}": float(np.asarray(v)) for k, v in metrics.items()}
                     _check_finite(values, done, checkpointer)
                     values["train/tokens_per_s"] = tokens / max(elapsed, 1e-9)
+                    values["train/fill"] = fill.take()  # share of real tokens in this host's batches
                     writer.scalars(done, values)
                     train_loss = values["train/loss"]
                     bar.set_postfix(loss=f"{train_loss:.4f}")
