@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # on a GPU, HF shares the device with JAX
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402

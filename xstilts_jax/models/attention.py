@@ -47,21 +47,11 @@ def segment_mask(segment_ids: jax.Array) -> jax.Array:
     return (same & (segment_ids[:, None, :] > 0))[:, None, :, :]
 
 
-def key_mask(segment_ids: jax.Array) -> jax.Array:
-    """[batch, 1, 1, k] boolean: the real keys of a row holding one example (padding queries are unspecified)."""
-    return (segment_ids > 0)[:, None, None, :]
-
-
 def _xla_prepare(segment_ids: jax.Array, packed: bool) -> Prepared:
-    return segment_mask(segment_ids) if packed else key_mask(segment_ids)
+    return segment_mask(segment_ids)
 
 
 def _xla_attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: Prepared) -> jax.Array:
-    if mask.shape[2] == 1:
-        # One example per row: an additive key bias, not a select. Its backward is the identity, where
-        # a select zero-fills a [batch, heads, q, k] buffer (the CPU padded step was 11% faster, bench/README.md).
-        bias = jnp.where(mask, 0.0, jnp.finfo(q.dtype).min / 2).astype(q.dtype)
-        return jax.nn.dot_product_attention(q, k, v, bias=bias, implementation="xla")
     return jax.nn.dot_product_attention(q, k, v, mask=mask, implementation="xla")
 
 
