@@ -8,6 +8,7 @@ import pytest
 
 from xstilts_jax.analysis.report import POWER_CSV_FIELDS
 from xstilts_jax.cli import main as cli
+from xstilts_jax.errors import ConfigError
 from xstilts_jax.planning import study
 
 V5P_PEAK = 459e12
@@ -96,7 +97,18 @@ def test_seeds_from_the_power_plan_replace_the_grids(grid, tmp_path, capsys):
     assert "study plan: 40 cells" in out  # 2 rungs × 2 intermediates × 2 targets × 5 seeds
 
 
+def test_epochs_become_steps_from_the_given_example_counts(grid):
+    epochs = ["target/TrainConfig.steps = None", "target/TrainConfig.epochs = 2"]
+    costs = study.plan_study([grid], epochs, "v5p-8", 0.4, examples={"udpos": 100, "panx": 36})
+    target = {c.cell.target: next(p for p in c.phases if p.phase == "target") for c in costs[:2]}
+    assert target["udpos"].steps == 25 and target["panx"].steps == 9  # ceil(2 × 100 / 8), ceil(2 × 36 / 8)
+    assert target["udpos"].steps_estimated  # tagging sentences longer than the input are split: more examples
+    with pytest.raises(ConfigError, match=r"no train example count for 'panx'; pass --examples panx=N"):
+        study.plan_study([grid], epochs, "v5p-8", 0.4, examples={"udpos": 100})
+
+
 @pytest.mark.parametrize("args, message", [
+    (["--examples", "udpos=many"], "--examples: the count of 'udpos' must be a positive integer, got 'many'."),
     (["--prices", "v9=1"], "--prices: unknown accelerator 'v9'"),
     (["--prices", "v6e=2.7"], "--prices has no price for v5p (rung tiny on v5p-8); add v5p=USD_PER_CHIP_HOUR."),
     (["--seeds_from", "/nonexistent/power.csv"], "--seeds_from=/nonexistent/power.csv: no such file"),

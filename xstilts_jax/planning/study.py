@@ -5,8 +5,9 @@ from its own gin, as `grid` would run it; each training phase it runs costs
 steps × `train_step_flops(batch, length)` model FLOPs, and chip-hours = FLOPs / (MFU × the chip's
 peak). A phase whose directory another cell already counted (the MLM phase, once per rung; an
 intermediate phase, once per rung and seed) is counted once, in the first cell that needs it.
-Steps come from `TrainConfig.steps`, or epochs × the source's train examples / batch; a count the
-source states before preprocessing that expands (QA windows, split sentences) is marked an estimate.
+Steps come from `TrainConfig.steps`, or epochs × the train examples given per task (`--examples`) /
+batch; a count of source examples for a task whose preprocessing expands them (QA windows, split
+sentences) is marked an estimate.
 """
 
 from __future__ import annotations
@@ -88,6 +89,16 @@ def parse_assignments(text: str, flag: str) -> dict[str, str]:
     return out
 
 
+def parse_examples(text: str | None) -> dict[str, int]:
+    """--examples 'udpos=12543,panx=20000' → train examples by task, for epochs → steps."""
+    out = {}
+    for task, value in parse_assignments(text or "", "--examples").items():
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(f"--examples: the count of {task!r} must be a positive integer, got {value!r}.")
+        out[task] = int(value)
+    return out
+
+
 def parse_prices(text: str | None) -> dict[str, float]:
     """--prices 'v5p=4.2,h100=3.0' → USD per chip-hour by accelerator generation."""
     prices = {}
@@ -135,23 +146,20 @@ def seeds_from_power(path: str | Path) -> tuple[int, dict[str, int]]:
     return max(per_measure.values()), per_measure
 
 
-def phase_steps(train: TrainConfig, length: int, examples: Mapping[str, int]) -> tuple[int, bool]:
-    """(steps, estimated): `steps`, or epochs × train examples / batch from `examples` (by task) or the
-    source's stated count (an estimate when preprocessing expands it)."""
+def phase_steps(train: TrainConfig, examples: Mapping[str, int]) -> tuple[int, bool]:
+    """(steps, estimated): `steps`, or epochs × the train examples `examples` gives per task / batch.
+    Sources are never asked (counting some reads or downloads the data); a count of source examples
+    for a task whose preprocessing expands them (QA windows, split sentences) makes the steps an estimate."""
     if train.steps is not None:
         return train.steps, False
     total, estimated = 0, False
     for task in seqio.get_subtasks(get_provider(train.task)):
-        if task.name in examples:
-            total += examples[task.name]
-            continue
-        count = task.source.num_input_examples("train") if "train" in task.source.splits else None
-        if count is None:
+        if task.name not in examples:
             raise ConfigError(
-                f"{train.task!r} trains {train.epochs} epochs, but {task.name!r} states no train example count; "
-                f"pass --examples {task.name}=N or bind its TrainConfig.steps."
+                f"{train.task!r} trains {train.epochs:g} epochs, but the plan has no train example count for "
+                f"{task.name!r}; pass --examples {task.name}=N or bind its phase's TrainConfig.steps."
             )
-        total += int(count)
+        total += examples[task.name]
         estimated |= get_label_kind(get_task_record(task.name).label_kind).expanding
     return max(1, math.ceil(train.epochs * total / train.batch_size)), estimated  # type: ignore[operator]
 
@@ -159,7 +167,7 @@ def phase_steps(train: TrainConfig, length: int, examples: Mapping[str, int]) ->
 def _phase_cost(phase: str, train: TrainConfig, config: EncoderConfig, peak: float, mfu: float,
                 examples: Mapping[str, int], counted: bool) -> PhaseCost:
     length = train.length or default_length(train.task, train.input_lengths)
-    steps, estimated = phase_steps(train, length, examples)
+    steps, estimated = phase_steps(train, examples)
     head = "mlm" if heads_of(train.task) == "mlm" else "other"
     flops = steps * train_step_flops(config, train.batch_size, length, head).total
     return PhaseCost(phase, train.task, steps, estimated, train.batch_size, length, flops, flops / (mfu * peak) / 3600, counted)

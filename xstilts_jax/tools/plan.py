@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 def print_study(args: argparse.Namespace, bindings: Sequence[str]) -> int:
     """Print (and optionally write) the study plan of a grid."""
     prices = study.parse_prices(args.prices)
-    examples = {task: int(n) for task, n in study.parse_assignments(args.examples or "", "--examples").items()}
+    examples = study.parse_examples(args.examples)
     seeds: int | dict[str, int] | None = args.seeds
     note = ""
     if args.seeds_from:
