@@ -5,7 +5,8 @@ from its own gin, as `grid` would run it; each training phase it runs costs
 steps × `train_step_flops(batch, length)` model FLOPs, and chip-hours = FLOPs / (MFU × the chip's
 peak). A phase whose directory another cell already counted (the MLM phase, once per rung; an
 intermediate phase, once per rung and seed) is counted once, in the first cell that needs it.
-Steps come from `TrainConfig.steps`, or epochs × the train examples given per task (`--examples`) /
+Steps come from `TrainConfig.steps`, or epochs × the train examples given per task (the grid gin's
+`train_examples.counts`, or `--examples`) /
 batch; a count of source examples for a task whose preprocessing expands them (QA windows, split
 sentences) is marked an estimate.
 """
@@ -18,6 +19,7 @@ import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import gin
 import seqio
 
 from xstilts_jax.data.batches import default_length
@@ -76,6 +78,13 @@ class CellCost:
     @property
     def tokens(self) -> int:
         return sum(p.tokens for p in self.phases if p.counted)
+
+
+@gin.configurable
+def train_examples(counts: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Train examples per task that a grid gin states for the planner (`train_examples.counts`, with
+    `import xstilts_jax.planning.study`); `--examples` overrides them."""
+    return dict(counts or {})
 
 
 def parse_assignments(text: str, flag: str) -> dict[str, str]:
@@ -188,6 +197,7 @@ def plan_study(
             raise ConfigError(f"--seeds must be >= 1, got {most}.")
         bindings = (*bindings, f"Grid.seeds = {list(range(most))}")
     cells = load_cells(grid_files, bindings)
+    examples = {**train_examples(), **(examples or {})}
     cells = [c for c in cells if c.seed < per_target.get(c.target, most or math.inf)]
     slices = parse_topologies(topology, sorted({c.model for c in cells}))
     counted: set[str] = set()
@@ -208,7 +218,7 @@ def plan_study(
             if train is None:
                 continue
             key = str(dirs[phase])
-            phases.append(_phase_cost(phase, train, config, chip.generation.peak_flops, mfu, examples or {}, key not in counted))
+            phases.append(_phase_cost(phase, train, config, chip.generation.peak_flops, mfu, examples, key not in counted))
             counted.add(key)
         out.append(CellCost(cell, chip, tuple(phases)))
     return out
@@ -260,7 +270,7 @@ def format_study(costs: Sequence[CellCost], prices: Mapping[str, float], mfu: fl
         hours = sum(c.chip_hours for c in group)
         mlm = sum(p.chip_hours for c in group for p in c.phases if p.counted and p.phase == "mlm")
         cost = _cost(hours, group[0].topology, prices)
-        lines.append(f"rung {model}: {hours:.4g} chip-hours (MLM {mlm:.4g}) on {group[0].topology.user_name}"
+        lines.append(f"rung {model}: {hours:.4g} chip-hours (MLM {mlm:.4g}, fine-tuning {hours - mlm:.4g}) on {group[0].topology.user_name}"
                      + (f", {_money(cost)}" if cost is not None else ""))
     total = sum(c.chip_hours for c in costs)
     line = f"whole study: {total:.4g} chip-hours"
