@@ -126,3 +126,16 @@ def test_missing_grid_file_is_one_line(tmp_path, capsys):
     assert cli(["plan", "--study", str(tmp_path / "none.gin"), "--topology", "v5p-8"]) == 1
     err = capsys.readouterr().err.strip()
     assert "none.gin" in err and len(err.splitlines()) == 1
+
+
+def test_the_ladder_study_gin_plans_every_phase(capsys):
+    """gin/experiments/ladder_study.gin (the README's example) names an example count for every task it trains
+    on epochs; one rung keeps the test short."""
+    try:
+        costs = study.plan_study(["gin/experiments/ladder_study.gin"], ["Grid.models = ['xlmr_large']"], "v5p-2048", 0.4)
+    finally:
+        gin.clear_config()
+    assert len(costs) == 8 * 8 * 3
+    assert sum(p.counted for c in costs for p in c.phases if p.phase == "mlm") == 1
+    xnli = next(p for p in costs[0].phases if p.phase == "target")
+    assert (xnli.task, xnli.steps) == ("mnli", 24544)  # 2 epochs × 392,702 / 32
