@@ -35,6 +35,7 @@ from xstilts_jax.experiments.results.store import results_db
 from xstilts_jax.gin_utils import REPO_ROOT, parse_gin
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.partitioning import MeshConfig, Partitioner
+from xstilts_jax.planning import study
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.trainer import TrainConfig
 
@@ -73,6 +74,13 @@ def documented_knobs() -> set[str]:
 
 
 # --- checks: each binds its knob and observes the object or data a run builds from it --------
+
+
+def _train_examples(**_: object) -> None:
+    """`plan --study` turns a grid gin's epochs into steps with these counts (tests/planning/test_study.py)."""
+    assert study.train_examples() == {}
+    _bind("train_examples.counts = {'mnli': 392702}")
+    assert study.train_examples() == {"mnli": 392702}
 
 
 def _field(make: Callable[[], object], knob: str, value: str, *base: str) -> Callable[..., None]:
@@ -294,6 +302,7 @@ KNOBS: dict[str, Callable[..., None]] = {
         DistributedConfig, "DistributedConfig.coordinator_address", "'10.0.0.1:1234'"
     ),
     "EncoderConfig.dtype": _encoder_dtype,
+    "train_examples.counts": _train_examples,
 }
 
 
