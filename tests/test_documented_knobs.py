@@ -36,6 +36,7 @@ from xstilts_jax.experiments.results.store import results_db
 from xstilts_jax.gin_utils import REPO_ROOT, parse_gin
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.partitioning import MeshConfig, Partitioner
+from xstilts_jax.planning import study
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.training.trainer import TrainConfig
 
@@ -74,6 +75,13 @@ def documented_knobs() -> set[str]:
 
 
 # --- checks: each binds its knob and observes the object or data a run builds from it --------
+
+
+def _train_examples(**_: object) -> None:
+    """`plan --study` turns a grid gin's epochs into steps with these counts (tests/planning/test_study.py)."""
+    assert study.train_examples() == {}
+    _bind("train_examples.counts = {'mnli': 392702}")
+    assert study.train_examples() == {"mnli": 392702}
 
 
 def _field(make: Callable[[], object], knob: str, value: str, *base: str) -> Callable[..., None]:
@@ -356,6 +364,7 @@ KNOBS: dict[str, Callable[..., None]] = {
     "DistributedConfig.local_device_ids": _field(DistributedConfig, "DistributedConfig.local_device_ids", "(0, 1)"),
     "EncoderConfig.dtype": _encoder_dtype,
     "EncoderConfig.attention": _encoder_attention,
+    "train_examples.counts": _train_examples,
 }
 
 

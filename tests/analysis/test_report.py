@@ -48,6 +48,9 @@ def test_cli_prints_verdicts_and_where_the_report_is(tmp_path, capsys):
     assert re.search(r"^xnli\s+mnli\s+ours\s+.*diminishing\s+-\s+insufficient data \(needs ≥ 2 sizes at or past 3e\+10", out, re.MULTILINE)
     assert f"report: {tmp_path / 'out' / 'report.html'}" in out
     assert "Power: seeds per size for 80% power at -1 points/decade past 3e+10" in out
+    power = (tmp_path / "out" / "power.csv").read_text(encoding="utf-8").splitlines()
+    assert power[0] == "measure,intermediate,source,sizes,seed_variance,size_variance,seeds_per_size,effect"
+    assert any(line.startswith("xnli,mnli,ours,") and line.endswith(",-1.0") for line in power[1:])
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "slope past breakpoint" in html and "no test past the breakpoint" in html
 

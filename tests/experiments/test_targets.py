@@ -50,7 +50,7 @@ def test_target_phase_defaults_come_from_the_record():
 
 def test_gin_bindings_override_the_recipe():
     gin.parse_config(["import xstilts_jax.training.trainer", "target/TrainConfig.epochs = 3", "TrainConfig.best_metric = None"])
-    config = run_cli._phase_config("target", "squad", target_phase_defaults("xquad"))
+    config = run_cli.phase_config("target", "squad", target_phase_defaults("xquad"))
     assert (config.epochs, config.batch_size, config.eval_tasks, config.best_metric) == (3, 16, ("squad",), None)
     assert run_cli._optimizer("xnli").learning_rate == 1e-5
     gin.parse_config(["import xstilts_jax.training.optimizer", "OptimizerConfig.learning_rate = 1e-3"])

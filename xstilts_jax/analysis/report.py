@@ -4,6 +4,7 @@ embedded as base64 PNG) and to a Markdown summary."""
 from __future__ import annotations
 
 import base64
+import csv
 import dataclasses
 import datetime
 import html
@@ -153,23 +154,54 @@ def gains_table(analysis: Analysis) -> Table:
     return Table("Gains per model size", header, rows)
 
 
+POWER_CSV_FIELDS = ("measure", "intermediate", "source", "sizes", "seed_variance", "size_variance", "seeds_per_size", "effect")
+
+
+def power_rows(analysis: Analysis, effect: float) -> list[dict[str, object]]:
+    """Per primary trend: its noise and the seeds per size for 80% power to detect a slope of ``effect``
+    points/decade past the breakpoint (``seeds_per_size`` None when none ≤ MAX_SEEDS does, or the noise
+    is not measured: ``measured`` False)."""
+    rows = []
+    for t in (t for t in analysis.trends if not t.derived):
+        sigma2 = t.lack_of_fit.sigma2 if t.lack_of_fit else math.nan
+        measured = math.isfinite(sigma2) and math.isfinite(t.tau2)
+        seeds = (
+            stats.seeds_needed(effect, t.x, [family_of(g.model) for g in t.sizes], sigma2, t.tau2, analysis.breakpoint)
+            if measured else None
+        )
+        rows.append({
+            "measure": t.measure, "intermediate": t.intermediate, "source": t.source,
+            "sizes": ", ".join(g.model for g in t.sizes), "seed_variance": sigma2, "size_variance": t.tau2,
+            "seeds_per_size": seeds, "measured": measured, "effect": effect,
+        })
+    return rows
+
+
 def power_table(analysis: Analysis, effect: float) -> Table:
     """Seeds per size needed for 80% power to detect a slope of ``effect`` points/decade past the
     breakpoint, per primary trend, with the noise measured in its runs."""
     rows = []
-    for t in (t for t in analysis.trends if not t.derived):
-        sigma2 = t.lack_of_fit.sigma2 if t.lack_of_fit else math.nan
-        if not (math.isfinite(sigma2) and math.isfinite(t.tau2)):
+    for r in power_rows(analysis, effect):
+        if not r["measured"]:
             need = "needs ≥ 3 sizes with paired replicates to measure the noise"
         else:
-            seeds = stats.seeds_needed(effect, t.x, [family_of(g.model) for g in t.sizes], sigma2, t.tau2, analysis.breakpoint)
-            need = str(seeds) if seeds else f"none ≤ {stats.MAX_SEEDS}: add sizes past the breakpoint"
+            need = str(r["seeds_per_size"]) if r["seeds_per_size"] else f"none ≤ {stats.MAX_SEEDS}: add sizes past the breakpoint"
         rows.append([
-            t.measure, t.intermediate, t.source, ", ".join(g.model for g in t.sizes),
-            f"{sigma2:.3f}", f"{t.tau2:.3f}", need,
+            r["measure"], r["intermediate"], r["source"], r["sizes"], f"{r['seed_variance']:.3f}", f"{r['size_variance']:.3f}", need,
         ])
     header = ["measure", "intermediate", "source", "sizes", "seed variance", "size-level variance", "seeds per size"]
     return Table(f"Power: seeds per size for 80% power at {effect:+g} points/decade past {analysis.breakpoint:.0e}", header, rows)
+
+
+def write_power_csv(path: Path, analysis: Analysis, effect: float) -> Path:
+    """``power.csv``: one row per primary trend (``power_rows``; an empty ``seeds_per_size`` means no
+    count ≤ MAX_SEEDS reaches 80% power or the noise is unmeasured), read by ``plan --study --seeds_from``."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, POWER_CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in power_rows(analysis, effect):
+            writer.writerow({**row, "seeds_per_size": "" if row["seeds_per_size"] is None else row["seeds_per_size"]})
+    return path
 
 
 def group_tables(analysis: Analysis) -> list[Table]:

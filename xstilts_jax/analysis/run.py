@@ -75,6 +75,8 @@ def analyze_into(
     warn = report.warnings(analysis)
     all_figures = [p for paths in figures.values() for p in paths]
     planned = [report.power_table(analysis, power)] if power is not None else []
+    if power is not None:
+        report.write_power_csv(out / "power.csv", analysis, power)
     report.write_markdown(
         out / "summary.md", TITLE, facts, warn, [verdicts, *planned, gains, *groups], all_figures, analysis.notes
     )

@@ -5,6 +5,8 @@
         [--num_slices=2] [--batch=N | --batch_tokens=1048576] [--seq_len=512 --remat=full --dtype=bfloat16
         --head=mlm --mfu=0.4] [--optimizer=adamw|adafactor --mu_dtype=bfloat16] [--token_budget=1e12]
     xstilts-jax plan --ladder_table [--models=...] [--generations=v4,v5p,v6e]
+    xstilts-jax plan --study=gin/experiments/GRID.gin --topology=v5p-256 [--prices=v5p=4.2] [--mfu=0.4] [--csv=OUT.csv]
+        [--seeds=N | --seeds_from=REPORT_DIR/power.csv] [--examples=TASK=N,...]
 
 Exit status: 0 fits, 3 does not fit (the report says what to change), 1 bad input.
 """
@@ -21,7 +23,7 @@ from xstilts_jax.gin_utils import add_gin_flags, parse_gin, split_gin_overrides
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.remat import REMAT_POLICIES
 from xstilts_jax.partitioning import MESH_AXES, MeshConfig
-from xstilts_jax.planning import ladder_table
+from xstilts_jax.planning import ladder_table, study
 from xstilts_jax.planning.aot import StepSpec, prepare_environment
 from xstilts_jax.planning.plan import format_plan, make_plan
 from xstilts_jax.planning.topology import GpuTopology, parse_topology
@@ -71,7 +73,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", default=",".join(ladder_table.TABLE_MODELS), help="models for --ladder_table")
     parser.add_argument("--generations", default=",".join(ladder_table.TABLE_GENERATIONS), help="TPU generations for --ladder_table")
     parser.add_argument("--remats", default=",".join(ladder_table.REMATS), help="remat policies the --ladder_table search tries")
+    parser.add_argument("--study", nargs="+", metavar="GRID.gin", help="chip-hours and cost of every cell of a grid (analytic, no compile)")
+    parser.add_argument("--prices", help="--study: USD per chip-hour by accelerator, e.g. v5p=4.2,h100=3.0")
+    parser.add_argument("--csv", help="--study: also write one row per (cell, phase) to this CSV")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, help="--study: seeds per cell instead of the grid's")
+    seeds.add_argument("--seeds_from", help="--study: seeds per target from `analyze --power`'s power.csv")
+    parser.add_argument("--examples", help="--study: train examples of tasks whose source states none, e.g. udpos.en=12543")
     return parser
+
+
+def print_study(args: argparse.Namespace, bindings: Sequence[str]) -> int:
+    """Print (and optionally write) the study plan of a grid."""
+    prices = study.parse_prices(args.prices)
+    examples = study.parse_examples(args.examples)
+    seeds: int | dict[str, int] | None = args.seeds
+    note = ""
+    if args.seeds_from:
+        most, seeds = study.seeds_from_power(args.seeds_from)
+        note = (f"seeds from the power plan {args.seeds_from}: per target where its trends name it ("
+                + ", ".join(f"{m} {n}" for m, n in sorted(seeds.items())) + f"), else {most} (the largest), not the grid's.")
+    costs = study.plan_study(args.study, bindings, args.topology, args.mfu, seeds, examples)
+    print(study.format_study(costs, prices, args.mfu, note))
+    if args.csv:
+        print(f"wrote {study.write_study_csv(args.csv, costs, prices)}")
+    return 0
 
 
 def print_ladder_table(args: argparse.Namespace) -> int:
@@ -106,9 +132,11 @@ def _rows(args: argparse.Namespace, chips: int) -> int:
 
 def main(argv: Sequence[str]) -> int:
     """Plan one configuration (exit 0 fits, 3 does not) or print the ladder table."""
-    prepare_environment()  # before this process creates its first JAX backend (they are lazy)
     argv, bindings = split_gin_overrides(argv)
     args = build_parser().parse_args(argv)
+    if args.study:
+        return print_study(args, bindings)  # analytic: no JAX backend
+    prepare_environment()  # before this process creates its first JAX backend (they are lazy)
     if args.ladder_table:
         return print_ladder_table(args)
     if args.token_budget is not None and args.token_budget <= 0:

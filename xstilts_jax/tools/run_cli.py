@@ -57,7 +57,7 @@ def _unbound(scope: str, configurable: str, defaults: dict[str, Any]) -> dict[st
     return {name: value for name, value in defaults.items() if not _bound(scope, configurable, name)}
 
 
-def _phase_config(scope: str, task: str | None, defaults: dict[str, Any] | None = None) -> TrainConfig | None:
+def phase_config(scope: str, task: str | None, defaults: dict[str, Any] | None = None) -> TrainConfig | None:
     """The phase's TrainConfig from gin scope `scope`, its task fixed by the Experiment and the
     `defaults` gin leaves unbound filled in (None: no such phase)."""
     if task is None:
@@ -113,9 +113,9 @@ def run_from_gin() -> dict[str, dict[str, Any]]:
         mesh,
         optimizer=_optimizer(experiment.target),
         mlm_optimizer=_pretraining_optimizer(experiment.mlm),
-        mlm_train=_phase_config("mlm", experiment.mlm),
-        intermediate_train=_phase_config("intermediate", experiment.intermediate),
-        target_train=_phase_config("target", experiment.target_train, target_phase_defaults(experiment.target)),
+        mlm_train=phase_config("mlm", experiment.mlm),
+        intermediate_train=phase_config("intermediate", experiment.intermediate),
+        target_train=phase_config("target", experiment.target_train, target_phase_defaults(experiment.target)),
     )
     run_id = str(experiment.target_dir(config.name))
     if jax.process_index() == 0:
