@@ -87,6 +87,9 @@ def _cudnn_attend(q: jax.Array, k: jax.Array, v: jax.Array, prepared: Prepared) 
 # --- TPU splash attention (a Pallas kernel; runs interpreted on other platforms) ------------
 
 
+SPLASH_LANES = 128  # the TPU splash kernel's block sizes are multiples of this
+
+
 def _splash_block(length: int) -> int:
     """The largest standard tile that divides the length (the whole length when none does)."""
     return next((b for b in (512, 256, 128) if length % b == 0), length)
@@ -124,6 +127,10 @@ def _splash_attend(q: jax.Array, k: jax.Array, v: jax.Array, segment_ids: Prepar
     from xstilts_jax.partitioning import current_partitioner
 
     interpret = _platform() != "tpu"
+    if not interpret and q.shape[1] % SPLASH_LANES:
+        # The TPU kernel's key blocks must be whole multiples of 128 lanes; shorter or ragged lengths
+        # (toy shapes, short eval buckets) take the XLA path, which gives the same values.
+        return _xla_attend(q, k, v, segment_mask(segment_ids))
     partitioner = current_partitioner()
     if partitioner is None or partitioner.mesh.size == 1:
         return splash_rows(q, k, v, segment_ids, interpret)
