@@ -11,6 +11,8 @@
 #   --zone=ZONE            [ZONE]               e.g. us-east5-a (required)
 #   --accelerator_type=T   [ACCELERATOR_TYPE]   e.g. v5p-256, v4-512, v6e-256, v5e-16 (= v5litepod-16)
 #   --run_dir=gs://B/P     [RUN_DIR]            the run's shared directory: logs, copied results (required)
+#   --root=gs://B/P        [XSTILTS_ROOT]       run/grid: where the runs and results.sqlite live (default: --run_dir);
+#                                               passed as --gin.Experiment.root and --gin.results_db.path
 #   --name=NAME            [TPU_NAME]           queued-resource name; its nodes are NAME or NAME-<i> (default: xstilts-<user>)
 #   --runtime_version=V    [RUNTIME_VERSION]    default chosen from the accelerator type
 #   --num_slices=N         [NUM_SLICES]         multi-slice: N nodes, and MeshConfig.dcn_data=N (default 1)
@@ -21,12 +23,14 @@
 #   --dry_run                                   print the commands instead of running them
 # [POLL_SECONDS] (default 60) between status checks; [MAX_RECREATES] (default 10) after preemptions.
 # Arguments after `--` go to `xstilts-jax CMD`, e.g. -- --gin_file=gin/experiments/demo.gin
+# (after the root bindings, so an explicit --gin.Experiment.root there wins).
 set -euo pipefail
 
 PROJECT="${PROJECT:-}"
 ZONE="${ZONE:-}"
 ACCELERATOR_TYPE="${ACCELERATOR_TYPE:-}"
 RUN_DIR="${RUN_DIR:-}"
+ROOT="${XSTILTS_ROOT:-}"
 TPU_NAME="${TPU_NAME:-xstilts-${USER:-user}}"
 RUNTIME_VERSION="${RUNTIME_VERSION:-}"
 NUM_SLICES="${NUM_SLICES:-1}"
@@ -50,8 +54,8 @@ die() {
   exit 2
 }
 
-usage() {
-  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+usage() { # the header comment above
+  awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"
 }
 
 # Quote one word for the printout: bare when safe, else in single quotes.
@@ -76,6 +80,7 @@ run() {
 
 parse_args() {
   [[ $# -ge 1 ]] || { usage; exit 2; }
+  [[ "$1" == -h || "$1" == --help ]] && { usage; exit 0; }
   local arg
   for arg in "$@"; do [[ "$arg" == --dry_run ]] && DRY_RUN=1; done # anywhere, also after --
   STEP="$1"
@@ -86,6 +91,7 @@ parse_args() {
       --zone=*) ZONE="${1#*=}" ;;
       --accelerator_type=*) ACCELERATOR_TYPE="${1#*=}" ;;
       --run_dir=*) RUN_DIR="${1#*=}" ;;
+      --root=*) ROOT="${1#*=}" ;;
       --name=*) TPU_NAME="${1#*=}" ;;
       --runtime_version=*) RUNTIME_VERSION="${1#*=}" ;;
       --num_slices=*) NUM_SLICES="${1#*=}" ;;
@@ -131,7 +137,26 @@ check_config() {
   fi
   # Multi-slice: the mesh's DCN data axis spans the slices.
   [[ "$NUM_SLICES" -gt 1 ]] && XSTILTS_ARGS+=("--gin.MeshConfig.dcn_data=$NUM_SLICES")
+  bind_root
   return 0
+}
+
+# run and grid keep their runs and results on shared storage, so that every host writes one run
+# directory and a recreated TPU resumes from it: the root goes to the command as gin bindings.
+bind_root() {
+  case "$XSTILTS_COMMAND" in
+    run | grid) ;;
+    *)
+      [[ -z "$ROOT" ]] || die "--root applies to --command=run or grid; '$XSTILTS_COMMAND' takes its gs:// paths as gin flags after -- (e.g. --gin.MODEL_DIR=\"'gs://B/P'\")"
+      return 0
+      ;;
+  esac
+  case "$STEP" in launch | all) ;; *) return 0 ;; esac
+  ROOT="${ROOT:-$RUN_DIR}"
+  [[ "$ROOT" == gs://* ]] || die "--root (or XSTILTS_ROOT, default --run_dir) must be a gs:// path, got '$ROOT': the workers and a recreated TPU share only that"
+  [[ "$ROOT" != *"'"* ]] || die "--root must not contain a quote (it becomes a gin string), got '$ROOT'"
+  ROOT="${ROOT%/}"
+  XSTILTS_ARGS=("--gin.Experiment.root='$ROOT'" "--gin.results_db.path='$ROOT/results.sqlite'" "${XSTILTS_ARGS[@]}")
 }
 
 # TPU VM names: one per slice (a multi-slice queued resource names them <prefix>-<i>).

@@ -90,7 +90,10 @@ def test_all_dry_run_prints_every_step_in_order(fake):
     assert "uv venv -q --allow-existing --python 3.12 .venv" in flag(install, "--command")
     remote = shlex.split(flag(launch, "--command"))  # the xstilts-jax arguments survive two levels of shell quoting intact
     assert "XSTILTS_DISTRIBUTED=on" in remote and "XSTILTS_RUN_DIR=gs://bucket/runs" in remote
-    assert remote[remote.index("tpu_scripts/worker.sh") + 1 :][:4] == ["run", "--gin_file=gin/experiments/demo.gin", gin_arg, "--dry_run"]
+    # the run's root and results database on shared storage (--root defaults to --run_dir), then the user's arguments
+    assert remote[remote.index("tpu_scripts/worker.sh") + 1 :][:6] == [
+        "run", "--gin.Experiment.root='gs://bucket/runs'", "--gin.results_db.path='gs://bucket/runs/results.sqlite'",
+        "--gin_file=gin/experiments/demo.gin", gin_arg, "--dry_run"]
     assert "gs://bucket/runs/logs/" in flag(copy, "--command")
     assert delete[5] == "xs" and "--quiet" in delete and "--force" in delete
 
@@ -108,7 +111,34 @@ def test_multislice_v5e_spot(fake):
     ssh = [(c[5], flag(c, "--command")) for c in cmds if c[3:5] == ["tpu-vm", "ssh"]]
     assert [node for node, _ in ssh] == ["xs-0", "xs-1"] * 4  # install, launch, status, copy on both slices
     assert all(f"--depth 1 https://example.org/xstilts-jax.git {SHA}" in command for _, command in ssh[:2])
-    assert all("worker.sh grid --gin.MeshConfig.dcn_data=2 " in command for _, command in ssh[2:4])
+    assert all(worker_args(command) == ["grid", "--gin.Experiment.root='gs://bucket/runs'",
+                                        "--gin.results_db.path='gs://bucket/runs/results.sqlite'", "--gin.MeshConfig.dcn_data=2"]
+               for _, command in ssh[2:4])
+
+
+def worker_args(remote_command: str) -> list[str]:
+    """The xstilts-jax command and arguments that a launch's remote shell command gives worker.sh."""
+    words = shlex.split(remote_command)
+    return words[words.index("tpu_scripts/worker.sh") + 1 : words.index(">")]
+
+
+def launched_args(result: subprocess.CompletedProcess) -> list[str]:
+    """The xstilts-jax command and arguments a dry-run `launch` starts on the workers."""
+    assert result.returncode == 0, result.stderr
+    (launch,) = commands(result.stdout)
+    return worker_args(flag(launch, "--command"))
+
+
+def test_root_is_passed_to_the_command_as_its_run_root_and_results_database(fake):
+    args = launched_args(pod("launch", "--dry_run", *BASE, "--command=grid", "--root=gs://study-bucket/ladder/",
+                             "--", "--gin_file=gin/experiments/alternatives.gin", env=fake))
+    assert args == ["grid", "--gin.Experiment.root='gs://study-bucket/ladder'",
+                    "--gin.results_db.path='gs://study-bucket/ladder/results.sqlite'", "--gin_file=gin/experiments/alternatives.gin"]
+    # from the environment too; a single-phase command takes its gs:// paths as its own gin flags
+    args = launched_args(pod("launch", "--dry_run", *BASE, "--", "--gin_file=g.gin", env=dict(fake, XSTILTS_ROOT="gs://b/s")))
+    assert args[1:3] == ["--gin.Experiment.root='gs://b/s'", "--gin.results_db.path='gs://b/s/results.sqlite'"]
+    assert launched_args(pod("launch", "--dry_run", *BASE, "--command=train", "--", "--gin.MODEL_DIR='gs://b/m'", env=fake)) == [
+        "train", "--gin.MODEL_DIR='gs://b/m'"]
 
 
 def run_all(env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
@@ -201,6 +231,8 @@ def test_ctrl_c_while_queued_deletes_the_request(fake):
         (["create", "--dry_run", "--project=p", "--zone=z", "--accelerator_type=v9-8"], "--runtime_version"),
         (["launch", "--dry_run", "--project=p", "--zone=z", "--accelerator_type=v4-8", "--bogus"], "unknown flag '--bogus'"),
         (["explode", "--dry_run"], "unknown step 'explode'"),
+        (["launch", "--dry_run", *BASE, "--root=/data/study"], "--root (or XSTILTS_ROOT, default --run_dir) must be a gs:// path"),
+        (["launch", "--dry_run", *BASE, "--command=train", "--root=gs://b/s"], "--root applies to --command=run or grid"),
     ],
 )
 def test_bad_input_is_a_clear_error(args, message):
@@ -213,3 +245,9 @@ def test_unknown_ref_is_a_clear_error(fake):
     result = pod("install", *BASE[:4], f"--repo={REPO}", "--ref=no-such-branch-xyz", env=fake)
     assert result.returncode == 2 and "--ref 'no-such-branch-xyz' is not a branch or tag" in result.stderr
     assert calls(fake) == []
+
+
+def test_help_prints_every_flag_of_the_header():
+    result = pod("--help")
+    assert result.returncode == 0 and result.stdout.startswith("Run xstilts-jax on Cloud TPU slices")
+    assert "--root=gs://B/P" in result.stdout and result.stdout.rstrip().endswith("an explicit --gin.Experiment.root there wins).")
