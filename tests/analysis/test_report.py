@@ -38,7 +38,7 @@ def test_one_model_size_says_slopes_need_two_and_still_draws_gains(tmp_path):
     assert "languages_ours_panx_demo_mixture.png" in pngs
     summary = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
     # The mixture's PAN-X gain: 6 points in every language (20 + 3·2 + k + 1 vs 20 + k + 1).
-    assert re.search(r"\| panx \| demo_mixture \| ours \| tiny \|.*\| \+6\.00 \|", summary)
+    assert re.search(r"\| panx \| demo_mixture \| X-STILTs \| ours \| tiny \|.*\| \+6\.00 \|", summary)
 
 
 def test_cli_prints_verdicts_and_where_the_report_is(tmp_path, capsys):
@@ -66,10 +66,10 @@ def test_measures_on_a_language_subset_are_flagged_in_tables_and_warnings(tmp_pa
     _demo_like_store(tmp_path / "r.sqlite")
     run_analysis(tmp_path / "r.sqlite", tmp_path / "out")
     summary = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
-    assert re.search(r"^\| udpos \| socialiqa \| ours \| tiny \|.*\| udpos on 4 of 38 XTREME-R languages \|$", summary, re.M)
-    assert re.search(r"^\| xnli \| socialiqa \| ours \| tiny \|.*\| xnli on 4 of 15 XTREME-R languages \|$", summary, re.M)
+    assert re.search(r"^\| udpos \| socialiqa \| X-STILTs \| ours \| tiny \|.*\| udpos on 4 of 38 XTREME-R languages \|$", summary, re.M)
+    assert re.search(r"^\| xnli \| socialiqa \| X-STILTs \| ours \| tiny \|.*\| xnli on 4 of 15 XTREME-R languages \|$", summary, re.M)
     tagging = "udpos on 4 of 33 XTREME languages; panx on 4 of 40 XTREME languages"
-    assert re.search(rf"^\| xtreme:tagging \| socialiqa \|.*\| {tagging} \|$", summary, re.M)
+    assert re.search(rf"^\| xtreme:tagging \| socialiqa \| X-STILTs \|.*\| {tagging} \|$", summary, re.M)
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "<th>language subset</th>" in html
     assert "Language subset (ours runs): " in html and "panx on 4 of 48 XTREME-R languages" in html
@@ -82,4 +82,4 @@ def test_a_measure_on_every_official_language_is_not_flagged(tmp_path):
     run_analysis(tmp_path / "r.sqlite", tmp_path / "out")
     summary = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
     assert "Language subset" not in summary
-    assert re.search(r"^\| xnli \| mnli \| ours \| xlmr_base \|.*\| - \|$", summary, re.M)
+    assert re.search(r"^\| xnli \| mnli \| X-STILTs \| ours \| xlmr_base \|.*\| - \|$", summary, re.M)

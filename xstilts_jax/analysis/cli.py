@@ -10,21 +10,41 @@ import argparse
 import importlib
 from collections.abc import Sequence
 
-from xstilts_jax.analysis import report
+from xstilts_jax.analysis import methods, report
 from xstilts_jax.analysis.collect import DEFAULT_PHASE
-from xstilts_jax.analysis.gains import Trend
+from xstilts_jax.analysis.gains import Analysis, Trend
 from xstilts_jax.analysis.run import analyze_into
 from xstilts_jax.analysis.stats import BREAKPOINT, CORRECTIONS
 from xstilts_jax.experiments.results.store import results_db
 
 
-def verdict_summary(trends: Sequence[Trend]) -> str:
-    """The verdict table as aligned text: measure, intermediate, source, slopes, adjusted p and verdicts."""
-    table = report.verdict_table(trends)
-    keep = [0, 1, 2, 5, 7, 8, 9, 11]
+def aligned(table: report.Table, columns: Sequence[str]) -> str:
+    """The named columns of ``table`` (the first of a repeated name) as aligned text, header first."""
+    keep = [table.header.index(name) for name in columns]
     rows = [[row[i] for i in keep] for row in [table.header, *table.rows]]
     widths = [max(len(row[i]) for row in rows) for i in range(len(keep))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def verdict_summary(trends: Sequence[Trend]) -> str:
+    """The verdict table as aligned text: measure, intermediate (and its method when an alternative to X-STILTs
+    is among them), source, slopes, adjusted p and verdicts."""
+    table = report.verdict_table(trends)
+    alternatives = any(methods.method_of(t.intermediate)[0] != methods.XSTILTS for t in trends)
+    columns = ["measure", "intermediate", *([report.METHOD_HEADER] if alternatives else []), "source",
+               "slope (points/decade) [95% CI]", "p adjusted", "verdict", "slope past breakpoint [95% CI]",
+               "verdict past breakpoint"]
+    return aligned(table, columns)
+
+
+def alternatives_summary(analysis: Analysis) -> str:
+    """X-STILTs and its alternatives per size as aligned text ("" when the database has no alternative)."""
+    if not analysis.comparisons:
+        return ""
+    table = report.alternatives_table(analysis)
+    columns = ["measure", "X-STILTs task", report.METHOD_HEADER, "intermediate", "source", "model",
+               "gain over baseline [95% CI]", "vs X-STILTs [95% CI]"]
+    return f"{table.title}:\n" + aligned(table, columns)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -50,6 +70,8 @@ def main(argv: Sequence[str]) -> int:
     for line in report.warnings(analysis):
         print(f"note: {line}")
     print(verdict_summary(analysis.trends))
+    if analysis.comparisons:
+        print(alternatives_summary(analysis))
     if args.power is not None:
         table = report.power_table(analysis, args.power)
         print(table.title)

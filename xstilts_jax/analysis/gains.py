@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from xstilts_jax.analysis import languages as lang_table
-from xstilts_jax.analysis import stats
+from xstilts_jax.analysis import methods, stats
 from xstilts_jax.analysis.collect import Collected, System, is_aggregate
 from xstilts_jax.experiments.targets import BASELINE
 
@@ -146,6 +146,11 @@ class Analysis:
     breakpoint: float
     correction: str
     subsets: dict[tuple[str, str], tuple[str, ...]] = dataclasses.field(default_factory=dict)  # see Collected
+    # The paper's alternatives against X-STILTs on the task they build on (``methods``): per size, the
+    # difference alternative - X-STILTs (``SizeGain.baseline`` is the X-STILTs mean); across sizes, its
+    # trend (secondary comparisons, not in the corrected family of verdicts).
+    comparisons: list[SizeGain] = dataclasses.field(default_factory=list)
+    comparison_trends: list[Trend] = dataclasses.field(default_factory=list)
 
     def subset_text(self, source: str, measure: str) -> str:
         """``"subset: udpos on 4 of 38 XTREME-R languages"``, or ``""`` when the measure covers every official language."""
@@ -153,14 +158,18 @@ class Analysis:
         return "subset: " + "; ".join(flags) if flags else ""
 
 
+def _by_intermediate(collected: Collected) -> dict[tuple[str, int, str], dict[str, list[System]]]:
+    """(source, params, model) -> intermediate -> its systems, seeds in order."""
+    groups: dict[tuple[str, int, str], dict[str, list[System]]] = {}
+    for system in sorted(collected.measures, key=lambda s: s.sort_key):
+        groups.setdefault((system.source, system.params, system.model), {}).setdefault(system.intermediate, []).append(system)
+    return dict(sorted(groups.items()))
+
+
 def _groups(collected: Collected, notes: list[str]) -> dict[tuple[str, int, str, str], tuple[list[System], list[System]]]:
     """(source, params, model, intermediate) -> its systems and the baseline systems."""
-    groups: dict[tuple[str, int, str], dict[str, list[System]]] = {}
-    for system in collected.measures:
-        by_intermediate = groups.setdefault((system.source, system.params, system.model), {})
-        by_intermediate.setdefault(system.intermediate, []).append(system)
     pairs = {}
-    for (source, params, model), by_intermediate in sorted(groups.items()):
+    for (source, params, model), by_intermediate in _by_intermediate(collected).items():
         base = by_intermediate.get(BASELINE)
         if not base:
             if any(i != BASELINE for i in by_intermediate):
@@ -168,8 +177,22 @@ def _groups(collected: Collected, notes: list[str]) -> dict[tuple[str, int, str,
             continue
         for intermediate, systems in sorted(by_intermediate.items()):
             if intermediate != BASELINE:
-                key = lambda s: s.sort_key  # noqa: E731
-                pairs[(source, params, model, intermediate)] = (sorted(systems, key=key), sorted(base, key=key))
+                pairs[(source, params, model, intermediate)] = (systems, base)
+    return pairs
+
+
+def _alternative_groups(collected: Collected, notes: list[str]) -> dict[tuple[str, int, str, str], tuple[list[System], list[System]]]:
+    """(source, params, model, alternative) -> its systems and those of the X-STILTs task it builds on."""
+    pairs = {}
+    for (source, params, model), by_intermediate in _by_intermediate(collected).items():
+        for intermediate, systems in sorted(by_intermediate.items()):
+            method, base = methods.method_of(intermediate)
+            if method == methods.XSTILTS:
+                continue
+            if base in by_intermediate:
+                pairs[(source, params, model, intermediate)] = (systems, by_intermediate[base])
+            else:
+                notes.append(f"{source} {model}: {intermediate} ({method.label}) has no X-STILTs runs of {base} to compare with")
     return pairs
 
 
@@ -181,8 +204,40 @@ def _sides(with_side: Sequence[System], base_side: Sequence[System]) -> tuple[li
     return list(with_side), list(base_side), False
 
 
+def _size_gain(
+    collected: Collected, measure: str, where: tuple[str, str, int, str], all_with: Sequence[System],
+    all_base: Sequence[System], reference: str, notes: list[str], dropped: list[Dropped],
+) -> tuple[SizeGain, list[System], list[System], bool] | None:
+    """``measure`` of the systems ``all_with`` against ``reference``'s systems ``all_base`` at one size (every seed
+    that has it, paired when the seeds match), with the sides used; ``None`` when a side lacks the measure."""
+    source, model, params, intermediate = where
+    with_side = [s for s in all_with if measure in collected.measures[s]]
+    base_side = [s for s in all_base if measure in collected.measures[s]]
+    if not with_side or not base_side:
+        if with_side or base_side:
+            side = reference if with_side else intermediate
+            dropped.append(Dropped(source, model, params, intermediate, measure, f"no {side} run has it"))
+        return None
+    lost = [s.seed for s in list(all_with) + list(all_base) if s not in with_side + base_side]
+    if lost:
+        notes.append(f"{source} {model} {intermediate} vs {reference}: {measure} is missing from seeds {lost}; the other seeds are used")
+    with_side, base_side, paired = _sides(with_side, base_side)
+    if not paired:
+        notes.append(
+            f"{source} {model} {intermediate} {measure}: seeds {[s.seed for s in with_side]} vs {reference} seeds "
+            f"{[s.seed for s in base_side]} do not all match; compared as groups (Welch) so every seed is used"
+        )
+    with_values = np.array([collected.measures[s][measure] for s in with_side])
+    base_values = np.array([collected.measures[s][measure] for s in base_side])
+    result = stats.gain_stats(with_values, base_values, paired=paired)
+    points = tuple((with_values - base_values).tolist()) if paired else ()
+    gain = SizeGain(source, model, params, intermediate, measure, float(base_values.mean()), result, points)
+    return gain, with_side, base_side, paired
+
+
 def analyze(collected: Collected, *, breakpoint: float = stats.BREAKPOINT, correction: str = "holm") -> Analysis:
-    """Gains per size, trends with size (corrected across the table), per-language and per-group gains."""
+    """Gains per size, trends with size (corrected across the table), per-language and per-group gains, and
+    the paper's alternatives against X-STILTs."""
     notes = list(collected.notes)
     size_gains: list[SizeGain] = []
     language_gains: list[LanguageGain] = []
@@ -191,34 +246,28 @@ def analyze(collected: Collected, *, breakpoint: float = stats.BREAKPOINT, corre
     for (source, params, model, intermediate), (all_with, all_base) in _groups(collected, notes).items():
         where = (source, model, params, intermediate)
         for measure in collected.measure_order:
-            with_side = [s for s in all_with if measure in collected.measures[s]]
-            base_side = [s for s in all_base if measure in collected.measures[s]]
-            if not with_side or not base_side:
-                if with_side or base_side:
-                    side = "baseline" if with_side else intermediate
-                    dropped.append(Dropped(source, model, params, intermediate, measure, f"no {side} run has it"))
+            found = _size_gain(collected, measure, where, all_with, all_base, "baseline", notes, dropped)
+            if found is None:
                 continue
-            lost = [s.seed for s in all_with + all_base if s not in with_side + base_side]
-            if lost:
-                notes.append(f"{source} {model} {intermediate}: {measure} is missing from seeds {lost}; the other seeds are used")
-            with_side, base_side, paired = _sides(with_side, base_side)
-            if not paired:
-                notes.append(
-                    f"{source} {model} {intermediate} {measure}: seeds {[s.seed for s in with_side]} vs baseline seeds "
-                    f"{[s.seed for s in base_side]} do not all match; compared as groups (Welch) so every seed is used"
-                )
-            with_values = np.array([collected.measures[s][measure] for s in with_side])
-            base_values = np.array([collected.measures[s][measure] for s in base_side])
-            result = stats.gain_stats(with_values, base_values, paired=paired)
-            points = tuple((with_values - base_values).tolist()) if paired else ()
-            size_gains.append(SizeGain(source, model, params, intermediate, measure, float(base_values.mean()), result, points))
+            gain, with_side, base_side, paired = found
+            size_gains.append(gain)
             per_lang = _language_matrix(collected, measure, with_side, base_side)
             if per_lang is not None:
                 language_gains += _per_language(where, measure, *per_lang, paired)
                 group_gains += _per_group(where, measure, *per_lang, paired)
     trends = _trends(size_gains, breakpoint)
     correct(trends, correction)
-    return Analysis(size_gains, trends, language_gains, group_gains, notes, dropped, breakpoint, correction, collected.subsets)
+    comparisons = []
+    for (source, params, model, alternative), (all_with, all_base) in _alternative_groups(collected, notes).items():
+        reference = methods.method_of(alternative)[1]
+        for measure in collected.measure_order:
+            found = _size_gain(collected, measure, (source, model, params, alternative), all_with, all_base, reference, notes, [])
+            if found is not None:
+                comparisons.append(found[0])
+    return Analysis(
+        size_gains, trends, language_gains, group_gains, notes, dropped, breakpoint, correction, collected.subsets,
+        comparisons, _trends(comparisons, breakpoint),
+    )
 
 
 def _language_matrix(

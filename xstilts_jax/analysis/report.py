@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from xstilts_jax.analysis import languages as lang_table
-from xstilts_jax.analysis import stats
+from xstilts_jax.analysis import methods, stats
 from xstilts_jax.analysis.gains import PUBLISHED, Analysis, SizeGain, Trend, family_of, sizes_by_source
 from xstilts_jax.experiments.targets import BASELINE
 
@@ -60,6 +60,13 @@ Power (analyze --power SLOPE): seeds per size for 80% power of the beyond-breakp
 slope, from the noncentral t with the per-seed variance pooled from the runs and the size-level
 variance (size-mean residual variance minus its seed part) measured on the same trend.
 
+Methods: every intermediate is labelled X-STILTs, MLM continued (the intermediate task mixed with MLM on
+the target languages) or translate-train (the intermediate task with machine translations of its data),
+from its name (xstilts_jax/analysis/methods.py). Each alternative is also compared with X-STILTs on the
+task it builds on (e.g. intermediate.mnli_mlm with mnli), at each size with the interval above (paired
+when the seeds match, else Welch), and across sizes by the slope of that difference; these comparisons
+are secondary and their p-values are not adjusted.
+
 Per-language views group languages by resource level (Joshi et al. 2020 classes 0-5), family and
 script ({Path(lang_table.__file__).name} gives the table and its sources); a group's gain is the mean
 over its languages per seed, with the per-size interval above.
@@ -81,6 +88,7 @@ def interval(value: stats.Interval, digits: int = 2) -> str:
 
 
 SUBSET_HEADER = "language subset"
+METHOD_HEADER = "method"
 
 
 @dataclasses.dataclass
@@ -119,9 +127,9 @@ def verdict_table(trends: Sequence[Trend], subsets: Mapping[tuple[str, str], tup
     subset the measure was computed on (``Analysis.subsets``)."""
     subsets = subsets or {}
     rows = []
-    for t in sorted(trends, key=lambda t: (t.derived, t.source == PUBLISHED, t.measure, t.intermediate)):
+    for t in sorted(trends, key=lambda t: (t.derived, t.source == PUBLISHED, t.measure, methods.sort_key(t.intermediate))):
         rows.append([
-            t.measure + (" (derived)" if t.derived else ""), t.intermediate, t.source,
+            t.measure + (" (derived)" if t.derived else ""), t.intermediate, methods.label(t.intermediate), t.source,
             ", ".join(g.model for g in t.sizes), _largest_text(t.sizes[-1]),
             _test_text(t.slope), _p_text(t.slope.p), _p_text(t.adjusted.get("slope")), t.verdict,
             _test_text(t.beyond), _p_text(t.adjusted.get("beyond", t.beyond.p)), t.beyond_verdict,
@@ -129,7 +137,7 @@ def verdict_table(trends: Sequence[Trend], subsets: Mapping[tuple[str, str], tup
             _subset_cell(subsets, t.source, t.measure),
         ])
     header = [
-        "measure", "intermediate", "source", "sizes", "gain at the largest size [95% CI]",
+        "measure", "intermediate", METHOD_HEADER, "source", "sizes", "gain at the largest size [95% CI]",
         "slope (points/decade) [95% CI]", "p", "p adjusted", "verdict",
         "slope past breakpoint [95% CI]", "p adjusted", "verdict past breakpoint",
         "curvature", "relative slope [95% CI]", "relative verdict", "lack of fit", SUBSET_HEADER,
@@ -140,18 +148,66 @@ def verdict_table(trends: Sequence[Trend], subsets: Mapping[tuple[str, str], tup
 def gains_table(analysis: Analysis) -> Table:
     """One row per (measure, intermediate, source, size): the gain with its interval and basis."""
     rows = []
-    for g in sorted(analysis.size_gains, key=lambda g: (g.source == PUBLISHED, g.measure, g.intermediate, g.params)):
-        seeds = f"{g.stats.n_with}/{g.stats.n_baseline}" + (" paired" if g.stats.paired else "")
+    for g in sorted(analysis.size_gains, key=lambda g: (g.source == PUBLISHED, g.measure, methods.sort_key(g.intermediate), g.params)):
         rows.append([
-            g.measure, g.intermediate, g.source, g.model, f"{g.params:,}", seeds, f"{g.baseline:.2f}",
+            g.measure, g.intermediate, methods.label(g.intermediate), g.source, g.model, f"{g.params:,}", _seeds_text(g), f"{g.baseline:.2f}",
             interval(g.stats.gain), g.stats.basis, interval(g.stats.relative, 4),
             _subset_cell(analysis.subsets, g.source, g.measure),
         ])
     header = [
-        "measure", "intermediate", "source", "model", "parameters", "seeds with/baseline", "baseline",
+        "measure", "intermediate", METHOD_HEADER, "source", "model", "parameters", "seeds with/baseline", "baseline",
         "gain [95% CI]", "interval", "relative gain [95% CI]", SUBSET_HEADER,
     ]
     return Table("Gains per model size", header, rows)
+
+
+def _seeds_text(g: SizeGain) -> str:
+    return f"{g.stats.n_with}/{g.stats.n_baseline}" + (" paired" if g.stats.paired else "")
+
+
+def alternatives_table(analysis: Analysis) -> Table:
+    """Per (measure, X-STILTs task, size): X-STILTs and each alternative built on it, one row each: the gain over
+    the baseline and, for an alternative, its difference from X-STILTs with its interval (``Analysis.comparisons``)."""
+    gains = {(g.source, g.measure, g.intermediate, g.params): g for g in analysis.size_gains}
+    groups: dict[tuple[str, str, str, int, str], list[SizeGain]] = {}
+    for c in analysis.comparisons:
+        groups.setdefault((c.source, c.measure, methods.method_of(c.intermediate)[1], c.params, c.model), []).append(c)
+    rows = []
+    for (source, measure, base, params, model), compared in sorted(groups.items(), key=lambda item: (item[0][0] == PUBLISHED, item[0])):
+        reference = gains.get((source, measure, base, params))
+        rows.append([
+            measure, base, methods.XSTILTS.label, base, source, model, f"{params:,}",
+            interval(reference.stats.gain) if reference else "-", "-", "", "",
+        ])
+        for c in sorted(compared, key=lambda c: methods.sort_key(c.intermediate)):
+            own = gains.get((source, measure, c.intermediate, params))
+            rows.append([
+                measure, base, methods.label(c.intermediate), c.intermediate, source, model, f"{params:,}",
+                interval(own.stats.gain) if own else "-", interval(c.stats.gain),
+                _seeds_text(c), c.stats.basis,
+            ])
+    header = [
+        "measure", "X-STILTs task", METHOD_HEADER, "intermediate", "source", "model", "parameters",
+        "gain over baseline [95% CI]", "vs X-STILTs [95% CI]", "seeds alternative/X-STILTs", "interval",
+    ]
+    return Table("X-STILTs and its alternatives, per model size", header, rows)
+
+
+def alternative_trends_table(analysis: Analysis) -> Table:
+    """Per alternative and measure: the slope with size of its difference from X-STILTs (unadjusted)."""
+    rows = []
+    for t in sorted(analysis.comparison_trends, key=lambda t: (t.source == PUBLISHED, t.measure, methods.sort_key(t.intermediate))):
+        rows.append([
+            t.measure, methods.method_of(t.intermediate)[1], methods.label(t.intermediate), t.intermediate, t.source,
+            ", ".join(g.model for g in t.sizes), _largest_text(t.sizes[-1]), _test_text(t.slope), _p_text(t.slope.p),
+            t.verdict,
+        ])
+    header = [
+        "measure", "X-STILTs task", METHOD_HEADER, "intermediate", "source", "sizes",
+        "vs X-STILTs at the largest size [95% CI]", "slope of the difference (points/decade) [95% CI]", "p (unadjusted)",
+        "direction of the difference (unadjusted)",
+    ]
+    return Table("Alternatives vs X-STILTs across model sizes", header, rows)
 
 
 POWER_CSV_FIELDS = ("measure", "intermediate", "source", "sizes", "seed_variance", "size_variance", "seeds_per_size", "effect")
@@ -210,10 +266,13 @@ def group_tables(analysis: Analysis) -> list[Table]:
     for grouping in lang_table.GROUPINGS:
         rows = []
         chosen = [g for g in analysis.group_gains if g.grouping == grouping]
-        for g in sorted(chosen, key=lambda g: (g.source, g.task, g.intermediate, g.params, g.group)):
-            rows.append([g.task, g.intermediate, g.source, g.model, g.group, " ".join(g.languages), interval(g.stats.gain)])
+        for g in sorted(chosen, key=lambda g: (g.source, g.task, methods.sort_key(g.intermediate), g.params, g.group)):
+            rows.append([
+                g.task, g.intermediate, methods.label(g.intermediate), g.source, g.model, g.group, " ".join(g.languages),
+                interval(g.stats.gain),
+            ])
         if rows:
-            header = ["task", "intermediate", "source", "model", grouping, "languages", "mean gain [95% CI languages × seeds]"]
+            header = ["task", "intermediate", METHOD_HEADER, "source", "model", grouping, "languages", "mean gain [95% CI languages × seeds]"]
             tables.append(Table(f"Gain by {grouping}", header, rows))
     return tables
 

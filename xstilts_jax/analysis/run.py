@@ -71,6 +71,9 @@ def analyze_into(
     verdicts, gains, groups = (
         report.verdict_table(analysis.trends, analysis.subsets), report.gains_table(analysis), report.group_tables(analysis)
     )
+    alternatives = (
+        [report.alternatives_table(analysis), report.alternative_trends_table(analysis)] if analysis.comparisons else []
+    )
     facts = report.facts(db, analysis, runs)
     warn = report.warnings(analysis)
     all_figures = [p for paths in figures.values() for p in paths]
@@ -78,11 +81,12 @@ def analyze_into(
     if power is not None:
         report.write_power_csv(out / "power.csv", analysis, power)
     report.write_markdown(
-        out / "summary.md", TITLE, facts, warn, [verdicts, *planned, gains, *groups], all_figures, analysis.notes
+        out / "summary.md", TITLE, facts, warn, [verdicts, *planned, gains, *alternatives, *groups], all_figures, analysis.notes
     )
     sections = [
         report.Section("Verdicts", [verdicts, *planned], figures.get("Gain vs parameters", [])),
         report.Section("Gains per model size", [gains], figures.get("Heatmaps", [])),
+        report.Section("X-STILTs and its alternatives", alternatives, []),
         report.Section("Per-language gains", groups, figures.get("Per-language gains", [])),
     ]
     html_path = report.write_html(out / "report.html", TITLE, facts, warn, sections, analysis.notes)
