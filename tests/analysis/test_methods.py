@@ -121,3 +121,22 @@ def test_without_alternatives_the_printed_verdicts_keep_their_columns(tmp_path):
     with ResultsStore(tmp_path / "r.sqlite") as store:
         printed = verdict_summary(analyze(collect(store)).trends)
     assert re.match(r"measure\s+intermediate\s+source\s+slope", printed)
+
+
+def test_the_example_with_alternatives_recovers_their_known_differences(tmp_path):
+    from xstilts_jax.analysis.example import SIZES as EXAMPLE_SIZES
+    from xstilts_jax.analysis.example import TASKS, write_example_db
+    from xstilts_jax.analysis.languages import language
+
+    with ResultsStore(write_example_db(tmp_path / "e.sqlite", alternatives=True)) as store:
+        analysis = analyze(collect(store))
+    xnli = {(c.intermediate, c.model): c.stats.gain for c in analysis.comparisons if c.measure == "xnli"}
+    assert len(xnli) == 2 * len(EXAMPLE_SIZES)
+    # example.py scales a gain by 1.5 - 0.1 × the language's resource class
+    scale = np.mean([1.5 - 0.1 * (language(lang).resource_class or 0) for lang in TASKS["xnli"][1]])
+    for model, params in EXAMPLE_SIZES.items():
+        x = np.log10(params)
+        assert xnli[("intermediate.mnli_mlm", model)].mean == pytest.approx(0.5 * scale, abs=0.5)
+        assert xnli[("intermediate.mnli_translate_train", model)].mean == pytest.approx((2.0 + x - 9.0) * scale, abs=0.5)
+    (trend,) = [t for t in analysis.comparison_trends if t.measure == "xnli" and t.intermediate == "intermediate.mnli_translate_train"]
+    assert trend.slope.estimate.low > 0  # the lead over MNLI grows with size
