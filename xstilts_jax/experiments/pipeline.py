@@ -256,14 +256,15 @@ def _train_phase(
     if result.best_step not in (None, result.steps):  # the model holds the last step; hand on the best
         trained = load_encoder_from(result.checkpoint, trained, require_heads=True)
     export = as_path(directory) / EXPORT
-    export_params(export, trained, source=result.checkpoint)
-    summary = {
-        "phase": phase, "task": train_config.task, "steps": result.steps, "train_loss": result.train_loss,
-        "eval": dict(result.eval_metrics), "best_step": result.best_step, "checkpoint": result.checkpoint,
-        "export": str(export), "export_bytes": stored_bytes(export), "seconds": round(result.seconds, 1),
-        "settings": settings,
-    }
-    mark_done(directory, summary)
+    with RunLock(directory):  # as while training: a second run into this phase stops instead of racing the export
+        export_params(export, trained, source=result.checkpoint)
+        summary = {
+            "phase": phase, "task": train_config.task, "steps": result.steps, "train_loss": result.train_loss,
+            "eval": dict(result.eval_metrics), "best_step": result.best_step, "checkpoint": result.checkpoint,
+            "export": str(export), "export_bytes": stored_bytes(export), "seconds": round(result.seconds, 1),
+            "settings": settings,
+        }
+        mark_done(directory, summary)
     print(format_phase(summary))
     if keep_train_state:
         train_state = _train_state_dir(directory, summary)
