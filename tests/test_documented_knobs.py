@@ -352,6 +352,8 @@ KNOBS: dict[str, Callable[..., None]] = {
     "Experiment.root": _field(Experiment, "Experiment.root", "'elsewhere'", "Experiment.target = 'xnli'"),
     "Experiment.pretrained": _field(Experiment, "Experiment.pretrained", "'ckpt'", "Experiment.target = 'xnli'"),
     "Experiment.mlm": _field(Experiment, "Experiment.mlm", "'mlm'", "Experiment.target = 'xnli'"),
+    # its effect on disk: tests/experiments/test_phase_exports.py
+    "Experiment.keep_train_state": _field(Experiment, "Experiment.keep_train_state", "True", "Experiment.target = 'xnli'"),
     "Grid.models": _field(Grid, "Grid.models", "('tiny', 'xlmr_base')", *GRID),
     "Grid.targets": _field(Grid, "Grid.targets", "('xnli', 'pawsx')", *GRID),
     "Grid.intermediates": _field(Grid, "Grid.intermediates", "(None, 'squad')", *GRID),

@@ -60,7 +60,7 @@ def test_three_phases_then_reuse_and_skip(tmp_path, monkeypatch):
     assert phase_summary(inter)["best_step"] is None and phase_summary(inter)["checkpoint"].endswith("/checkpoints/2")
     assert target_summary["best_step"] in (2, 4) and target_summary["checkpoint"].endswith(f"/{target_summary['best_step']}")
     assert set(target_summary["eval"]) == {"eval/udpos.en/f1", "eval/udpos.en/precision", "eval/udpos.en/recall"}
-    assert phase_summary(target / "eval")["checkpoint"] == target_summary["checkpoint"]
+    assert phase_summary(target / "eval")["checkpoint"] == target_summary["export"]  # the params-only export
     assert json.loads((target / "eval" / "scores.json").read_text()) == scores
     assert (target / "eval" / "predictions" / "udpos.de.test.json").is_file()
 

@@ -116,7 +116,13 @@ def _write_checkpoint(
         (as_path(vocab_dir) / name).copy(directory / name, overwrite=True)  # type: ignore[arg-type]
     with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save(directory / PARAMS_DIR, dict(params))
-    info = {"format": FORMAT, "format_version": FORMAT_VERSION, "encoder": config.to_dict()}
+    write_config_file(directory, config)
+
+
+def write_config_file(directory: epath.Path, config: EncoderConfig, **extra: Any) -> None:
+    """Write `config.json`, the marker of a complete checkpoint directory: call it after everything else.
+    `extra` adds JSON fields that loaders ignore (e.g. where an export came from)."""
+    info = {"format": FORMAT, "format_version": FORMAT_VERSION, "encoder": config.to_dict(), **extra}
     (directory / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n")
 
 

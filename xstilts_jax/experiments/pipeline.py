@@ -2,10 +2,10 @@
 
 Run directory (everything about a run lives under it):
 
-    <root>/<model>/mlm/<task>/                        checkpoints/, tensorboard/, DONE (one per model size)
-    <root>/<model>/seed<k>/intermediate/<task>/       checkpoints/, tensorboard/, DONE
+    <root>/<model>/mlm/<task>/                        export/, tensorboard/, DONE (one per model size)
+    <root>/<model>/seed<k>/intermediate/<task>/       export/, tensorboard/, DONE
     <root>/<model>/seed<k>/<intermediate|baseline>/<target>/
-        target/                                       checkpoints/, tensorboard/, DONE
+        target/                                       export/, tensorboard/, DONE
         eval/                                         predictions/*.json, scores.json, DONE
 
 A phase whose `DONE` marker exists is skipped (after checking that the settings it recorded
@@ -15,8 +15,14 @@ phase (pretraining or continued pretraining) belongs to the model size, not to a
 per size, trained with the pretraining recipe (`mlm/TrainConfig`, `mlm/OptimizerConfig`,
 `gin/runs/pretrain.gin`) and its own seed, is shared by every seed and intermediate task, which vary
 fine-tuning only.
-`DONE` records the checkpoint the next phase loads: the best by the phase's `best_metric`,
-else the last. The baseline goes down the same path minus the intermediate phase; a target
+A training phase keeps its train state in `checkpoints/` while it runs. When it finishes, the
+parameters of the step it hands on (the best by the phase's `best_metric`, else the last) are
+written to `export/`, a params-only converted checkpoint (`checkpoints/export.py`), then `DONE`
+names both; the next phase and the evaluation load the export. Once `DONE` is written, `checkpoints/`
+(parameters and optimizer state of every kept step) is deleted unless `Experiment.keep_train_state`;
+the export's size and the space freed are printed. A phase finished before exports existed (DONE
+without one) hands on its train-state checkpoint, as it did, and keeps it.
+The baseline goes down the same path minus the intermediate phase; a target
 without training (retrieval: BUCC, Tatoeba) evaluates the previous phase's encoder directly.
 Only the encoder is carried from one phase to the next; heads start fresh.
 
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from typing import Any, Mapping, Sequence
 
 import gin
@@ -39,20 +46,22 @@ from xstilts_jax.data.task_records import expand_tasks, get_task_record
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation.evaluator import evaluate_and_write
 from xstilts_jax.evaluation.forward import EvalSettings
-from xstilts_jax.experiments.tables import format_phase, format_scores
+from xstilts_jax.experiments.tables import format_bytes, format_phase, format_scores
 from xstilts_jax.experiments.targets import find_target, get_target, system_name
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import EmbeddingRepresentation, HeadSpec, with_representation
 from xstilts_jax.models.model import Model
 from xstilts_jax.partitioning import MeshConfig, Partitioner
+from xstilts_jax.checkpoints.export import export_params, stored_bytes
 from xstilts_jax.checkpoints.run import load_encoder_from
 from xstilts_jax.training.model_init import build_sharded_model
 from xstilts_jax.training.optimizer import OptimizerConfig
-from xstilts_jax.storage import write_text_atomic
+from xstilts_jax.storage import as_path, write_text_atomic
 from xstilts_jax.training.run_lock import RunLock
 from xstilts_jax.training.trainer import TrainConfig, heads_of, train
 
 DONE = "DONE"
+EXPORT = "export"  # a training phase's params-only export, what the next phase loads
 
 
 @gin.configurable
@@ -75,6 +84,7 @@ class Experiment:
     eval_batch_size: int = 32
     eval_length: int | None = None  # None: each task's default input length
     seed: int = 0
+    keep_train_state: bool = False  # keep a finished phase's checkpoints/ (optimizer state) beside its export
 
     def __post_init__(self) -> None:
         if not self.target:
@@ -147,17 +157,20 @@ def check_settings(directory: Path, settings: Mapping[str, Any]) -> None:
     `settings`: a rerun must not report done for a configuration that was never trained."""
     if not phase_done(directory):
         return
-    stored = phase_summary(directory).get("settings")
+    summary = phase_summary(directory)
+    stored = summary.get("settings")
     if stored is None:  # a DONE written before settings were recorded
         return
     old, new = _flat_settings(stored), _flat_settings(dict(settings))
     changed = [f"{k}: {old.get(k, '(unset)')!r} -> {new.get(k, '(unset)')!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if changed:
         shown = "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4 else "")
+        resume = "continue its checkpoints with the new settings"
+        if "export" in summary and not _train_state_dir(directory, summary).exists():
+            resume = "train it again from the start (its train state was removed after the export)"
         raise ConfigError(
             f"{directory} already finished with other settings ({shown}); nothing was run or written. To rerun on "
-            f"purpose, use a new directory (or delete {directory}), or delete {directory / DONE} to continue its "
-            "checkpoints with the new settings."
+            f"purpose, use a new directory (or delete {directory}), or delete {directory / DONE} to {resume}."
         )
 
 
@@ -219,23 +232,68 @@ def model_for(
 
 def _train_phase(
     phase: str, directory: Path, config: EncoderConfig, train_config: TrainConfig, load_from: str | None,
-    seed: int, mesh_config: MeshConfig, optimizer: OptimizerConfig,
+    seed: int, mesh_config: MeshConfig, optimizer: OptimizerConfig, keep_train_state: bool,
 ) -> str:
-    """Run one training phase unless DONE with the same settings; returns the checkpoint the next phase loads."""
+    """Run one training phase unless DONE with the same settings; returns what the next phase loads (its export).
+
+    Order, so that a crash at any point leaves a state a rerun completes: train (resumes from
+    `checkpoints/`), export the chosen step (`export/`, `config.json` last), write DONE, then delete
+    `checkpoints/` (a rerun of a DONE phase finishes an interrupted delete)."""
     settings = phase_settings(model=config, train=train_config, optimizer=optimizer, load_from=load_from, seed=seed)
     check_settings(directory, settings)
     if phase_done(directory):
-        return str(phase_summary(directory)["checkpoint"])
+        summary = phase_summary(directory)
+        if "export" not in summary:
+            print(f"note: {directory} was finished without a params-only export; the next phase loads its train-state "
+                  f"checkpoint {summary['checkpoint']}, which is kept", file=sys.stderr)
+            return str(summary["checkpoint"])
+        if not keep_train_state:
+            _remove_train_state(directory, summary)  # finishes a delete that a crash interrupted
+        return str(summary["export"])
     model = model_for(config, [train_config.task], seed, load_from, mesh_config)
     result = train(model, directory, train_config, mesh_config, optimizer)
-    summary = {
-        "phase": phase, "task": train_config.task, "steps": result.steps, "train_loss": result.train_loss,
-        "eval": dict(result.eval_metrics), "best_step": result.best_step, "checkpoint": result.checkpoint,
-        "seconds": round(result.seconds, 1), "settings": settings,
-    }
-    mark_done(directory, summary)
+    trained = result.model
+    if result.best_step not in (None, result.steps):  # the model holds the last step; hand on the best
+        trained = load_encoder_from(result.checkpoint, trained, require_heads=True)
+    export = as_path(directory) / EXPORT
+    with RunLock(directory):  # as while training: a second run into this phase stops instead of racing the export
+        export_params(export, trained, source=result.checkpoint)
+        summary = {
+            "phase": phase, "task": train_config.task, "steps": result.steps, "train_loss": result.train_loss,
+            "eval": dict(result.eval_metrics), "best_step": result.best_step, "checkpoint": result.checkpoint,
+            "export": str(export), "export_bytes": stored_bytes(export), "seconds": round(result.seconds, 1),
+            "settings": settings,
+        }
+        mark_done(directory, summary)
     print(format_phase(summary))
-    return result.checkpoint
+    if keep_train_state:
+        train_state = _train_state_dir(directory, summary)
+        print(f"   train state kept (Experiment.keep_train_state): {train_state}, {format_bytes(stored_bytes(train_state))}")
+    else:
+        _remove_train_state(directory, summary)
+    return str(export)
+
+
+def _train_state_dir(directory: Path, summary: Mapping[str, Any]) -> Path:
+    """The phase's train-state checkpoints (`<phase>/checkpoints`, the trainer's Checkpointer directory)."""
+    train_state = as_path(summary["checkpoint"]).parent
+    if train_state.parent != as_path(directory):
+        raise ConfigError(f"{directory / DONE} names the checkpoint {summary['checkpoint']}, outside the phase directory.")
+    return train_state
+
+
+def _remove_train_state(directory: Path, summary: Mapping[str, Any]) -> None:
+    """Delete a DONE phase's train state (parameters and optimizer state of every kept step; first host
+    only), printing the space freed; nothing when it is already gone."""
+    train_state = _train_state_dir(directory, summary)
+    if jax.process_index() != 0 or not train_state.exists():
+        return
+    size = stored_bytes(train_state)
+    try:
+        train_state.rmtree()
+    except FileNotFoundError:  # another process deleted it at the same time
+        pass
+    print(f"   removed the train state {train_state} (optimizer state and every kept step): {format_bytes(size)} freed")
 
 
 def run_experiment(
@@ -275,7 +333,8 @@ def run_experiment(
         if directory is not None and train_config is not None and phase_optimizer is not None:
             phase_seed = train_config.seed if phase == "mlm" else seed
             load_from = _train_phase(
-                phase, directory, config, train_config, load_from, phase_seed, mesh_config, phase_optimizer
+                phase, directory, config, train_config, load_from, phase_seed, mesh_config, phase_optimizer,
+                experiment.keep_train_state,
             )
 
     eval_dir = experiment.target_dir(name) / "eval"

@@ -20,8 +20,22 @@ def format_phase(summary: Mapping[str, Any]) -> str:
     for key, value in sorted(summary.get("eval", {}).items()):
         lines.append(f"   {key:<40} {value:8.2f}")
     best = summary.get("best_step")
-    lines.append(f"   next phase loads {summary['checkpoint']}" + (f" (best step {best})" if best is not None else " (last step)"))
+    step = f"best step {best}" if best is not None else "last step"
+    if "export" in summary:
+        lines.append(f"   next phase loads {summary['export']} (params only, {format_bytes(summary['export_bytes'])}; {step})")
+    else:
+        lines.append(f"   next phase loads {summary['checkpoint']} ({step})")
     return "\n".join(lines)
+
+
+def format_bytes(n: int) -> str:
+    """A size in decimal units, 3 significant digits: 1.24 TB, 512 MB, 17 B."""
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if value < 999.5 or unit == "PB":
+            break
+        value /= 1000
+    return f"{n} B" if unit == "B" else f"{value:.3g} {unit}"
 
 
 def format_scores(title: str, scores: Mapping[str, Mapping[str, Any]]) -> str:
