@@ -92,7 +92,7 @@ def test_mesh_shape_counts_every_slice_and_batch_shards_skip_model_axes():
         # accumulation that leaves fewer rows per micro-step than shards
         (32, 4, {"data": 1, "fsdp": 16, "tensor": 8}, "fsdp_tensor",
          "batch 32 / accumulate_steps 4 = 8 rows per micro-step is fewer rows than the 16 batch shards of mesh "
-         "data=1 x fsdp=16 x tensor=8 (batch over fsdp); lower accumulate_steps (at 2 or less"),
+         "data=1 x fsdp=16 x tensor=8 (batch over fsdp); lower accumulate_steps to 2 or less"),
         # pure data parallelism splits the batch over the tensor axis too
         (4, 1, {"data": 2, "fsdp": 2, "tensor": 2}, "data_parallel", "use rules 'fsdp_tensor' with MeshConfig.tensor > 1"),
         (30, 4, {"data": 1, "fsdp": 2, "tensor": 1}, "fsdp", "Batch size 30 is not divisible by accumulate_steps=4"),

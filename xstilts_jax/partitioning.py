@@ -217,8 +217,9 @@ def check_micro_batch(batch_size: int, accumulate_steps: int, shape: Mapping[str
             f"{rows} is not divisible by {where}; use a batch whose micro-step is a multiple of {shards}."
         )
     fixes = []
-    if accumulate_steps > 1:
-        fixes.append(f"lower accumulate_steps (at {batch_size // shards} or less each micro-step has a row per shard)")
+    if accumulate_steps > 1 and batch_size >= shards:
+        most = batch_size // shards
+        fixes.append(f"lower accumulate_steps to {most}{' or less' if most > 1 else ''} (a row per batch shard in each micro-step)")
     factor = shards // math.gcd(micro, shards)
     if "tensor" not in axes:
         fixes.append(

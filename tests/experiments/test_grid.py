@@ -187,3 +187,21 @@ def test_a_grid_trains_and_evaluates_each_rung_on_its_own_mesh(rung_grid, tmp_pa
     ]
     done = json.loads((tmp_path / "runs/toy_m/seed0/baseline/udpos/target/DONE").read_text())
     assert done["settings"]["train"]["accumulate_steps"] == 2 and done["steps"] == 2
+
+
+def test_every_ladder_rung_holds_every_phase_of_the_ladder_study_on_its_slice():
+    """The shipped rungs' meshes on their own slices split the MLM batch (2048 rows over the rung's accumulation),
+    the intermediate tasks' 32 rows and every target's (32, or 16 for QA) evenly over their batch shards."""
+    from xstilts_jax.experiments.grid import check_rung, rung_devices
+    from xstilts_jax.experiments.pipeline import Experiment
+    from xstilts_jax.partitioning import MeshConfig
+    from xstilts_jax.tools.run_cli import phase_configs
+
+    cells = load_cells(["gin/experiments/ladder_study.gin"], ["Grid.seeds = [0]", "Grid.intermediates = [None, 'squad', 'mnli']"])
+    batches = set()
+    for cell in cells:
+        grid_cli.configure(cell)
+        mesh, phases = MeshConfig(), phase_configs(Experiment())
+        check_rung(cell, mesh, phases, rung_devices(cell, mesh, None))
+        batches |= {(phase, train.batch_size) for phase, train in phases.items()}
+    assert batches == {("mlm", 2048), ("intermediate", 32), ("target", 32), ("target", 16)}
