@@ -78,8 +78,10 @@ class Plan:
             out.append("--mesh=fsdp:-1: shard parameters over the data axis too (FSDP instead of replication)")
         if self.spec.mesh_config.tensor == 1:
             out.append("--mesh=fsdp:-1,tensor:4: tensor parallelism also splits heads, MLP and vocabulary activations")
-        if self.spec.batch // self.spec.accumulate_steps > 1:
-            out.append(f"--accumulate_steps={2 * self.spec.accumulate_steps}: same global batch, half the activations")
+        doubled = 2 * self.spec.accumulate_steps
+        shards = batch_shards(get_rules(self.spec.mesh_config.rules), self.compiled.mesh_shape)
+        if self.spec.batch % doubled == 0 and (self.spec.batch // doubled) % shards == 0:  # micro-steps still fill every shard
+            out.append(f"--accumulate_steps={doubled}: same global batch, half the activations")
         return out
 
 

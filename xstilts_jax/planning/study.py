@@ -129,8 +129,7 @@ def parse_topologies(text: str | None, models: Sequence[str]) -> dict[str, Topol
         return {}
     if "=" not in text:
         return {model: parse_topology(text) for model in models}
-    named = {model: parse_topology(name) for model, name in parse_assignments(text, "--topology").items()}
-    return named
+    return {model: parse_topology(name) for model, name in parse_assignments(text, "--topology").items()}
 
 
 def rung_slice(cell: Cell, slices: Mapping[str, Topology | GpuTopology]) -> Topology | GpuTopology:
