@@ -104,11 +104,11 @@ def plan_main(monkeypatch):
          "MeshConfig.dcn_data=2 but --num_slices=3"),
         (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--gin.EncoderConfig.num_heads=5"], "not divisible by num_heads=5"),
         # pure FSDP over v5p-256's 128 chips cannot split the recipe's 32 rows: the fix is tensor parallelism
-        (["--gin_file=gin/models/encoder_30b.gin", "--batch=32", "--mesh=fsdp:-1"],
+        (["--gin_file=gin/models/encoder_30b.gin", "--batch=32", "--head=classification", "--mesh=fsdp:-1"],
          "The mesh of gin/models/encoder_30b.gin on v5p-256 cannot hold the batch: batch 32 is fewer rows than the 128 "
          "batch shards of mesh data=1 x fsdp=128 x tensor=1 (batch over fsdp); raise MeshConfig.tensor to 4"),
         # the rung's mesh on a slice twice its size: 32 batch shards for a QA batch of 16
-        (["--gin_file=gin/models/encoder_30b.gin", "--topology=v5p-512", "--batch=16"],
+        (["--gin_file=gin/models/encoder_30b.gin", "--topology=v5p-512", "--batch=16", "--head=span"],
          "batch 16 is fewer rows than the 32 batch shards of mesh data=1 x fsdp=32 x tensor=8"),
         # the gin's accumulation for the MLM phase, 32 rows in 4 micro-steps of 8 on 16 batch shards
         (["--gin_file=gin/models/encoder_30b.gin", "--batch=32", "--gin.mlm/TrainConfig.accumulate_steps=4"],
