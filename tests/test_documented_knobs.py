@@ -226,6 +226,32 @@ def _mesh_fsdp(**_: object) -> None:
     assert dict(Partitioner.from_config(MeshConfig()).mesh.shape) == {"data": 2, "fsdp": 4, "tensor": 1}
 
 
+def _mesh_tensor(**_: object) -> None:
+    _bind("MeshConfig.fsdp = -1", "MeshConfig.tensor = 2", "MeshConfig.rules = 'fsdp_tensor'")
+    partitioner = Partitioner.from_config(MeshConfig())
+    assert dict(partitioner.mesh.shape) == {"data": 1, "fsdp": 4, "tensor": 2} and partitioner.batch_shards == 4
+
+
+def _mesh_rules(**_: object) -> None:
+    from jax.sharding import PartitionSpec
+
+    assert Partitioner.from_config(MeshConfig()).batch_shards == 8  # fsdp over all 8
+    _bind("MeshConfig.rules = 'data_parallel'", "MeshConfig.fsdp = 1", "MeshConfig.tensor = -1")
+    assert Partitioner.from_config(MeshConfig()).spec(("batch",)) == PartitionSpec("tensor")
+
+
+def _mesh_topology(**_: object) -> None:
+    """A rung's slice: what `plan --study` prices it on, and the devices `grid` runs it on."""
+    from xstilts_jax.experiments.grid import Cell, check_rung, rung_devices
+
+    cell = Cell("tiny", None, "xnli", 0, ("gin/models/tiny.gin",), ())
+    assert rung_devices(cell, MeshConfig(), 8) == 8
+    _bind("MeshConfig.topology = 'v5p-8'")
+    assert rung_devices(cell, MeshConfig(), None) == 4 and study.rung_slice(cell, {}).user_name == "v5p-8"
+    with pytest.raises(ConfigError, match="planned on MeshConfig.topology='v5p-8' .4 chips., but this grid runs on 8 devices"):
+        check_rung(cell, MeshConfig(), {}, 8)
+
+
 def _register_mixtures(**_: object) -> None:
     _bind("register_mixtures.mixtures = {'intermediate.knob': ['mnli', 'squad']}")
     try:
@@ -323,6 +349,10 @@ KNOBS: dict[str, Callable[..., None]] = {
     "cc100.directory": _cc100_directory,
     "cc100.validation_every": _cc100_validation_every,
     "MeshConfig.fsdp": _mesh_fsdp,
+    "MeshConfig.data": _mesh_fsdp,
+    "MeshConfig.tensor": _mesh_tensor,
+    "MeshConfig.rules": _mesh_rules,
+    "MeshConfig.topology": _mesh_topology,
     "MeshConfig.dcn_data": _field(MeshConfig, "MeshConfig.dcn_data", "2"),
     "OptimizerConfig.learning_rate": _field(OptimizerConfig, "OptimizerConfig.learning_rate", "0.5"),
     "OptimizerConfig.name": _field(OptimizerConfig, "OptimizerConfig.name", "'adafactor'"),
@@ -345,6 +375,7 @@ KNOBS: dict[str, Callable[..., None]] = {
     ),
     "TrainConfig.data_shards": _field(TrainConfig, "TrainConfig.data_shards", "4", *TRAIN),
     "TrainConfig.pack": _field(TrainConfig, "TrainConfig.pack", "True", *TRAIN),
+    "TrainConfig.accumulate_steps": _field(TrainConfig, "TrainConfig.accumulate_steps", "2", *TRAIN),
     "Experiment.target": _field(Experiment, "Experiment.target", "'pawsx'", "Experiment.target = 'xnli'"),
     "Experiment.target_train": _field(Experiment, "Experiment.target_train", "'snli'", "Experiment.target = 'xnli'"),
     "Experiment.eval_tasks": _field(Experiment, "Experiment.eval_tasks", "('xnli.de',)", "Experiment.target = 'xnli'"),

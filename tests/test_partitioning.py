@@ -12,6 +12,8 @@ from xstilts_jax.partitioning import (
     RULES_PRESETS,
     MeshConfig,
     Partitioner,
+    batch_axes,
+    check_micro_batch,
     get_rules,
     logical_to_mesh_spec,
     make_mesh,
@@ -66,9 +68,41 @@ def test_logical_to_mesh_spec_t5x_semantics():
 
 def test_batch_not_divisible_is_clear():
     partitioner = Partitioner.from_config(MeshConfig(data=2, fsdp=4))
+    assert partitioner.batch_shards == 8
     partitioner.check_batch_divisible(16)
-    with pytest.raises(ConfigError, match="Batch size 6 is not divisible by the 8 batch shards"):
-        partitioner.check_batch_divisible(6)
+    partitioner.check_batch_divisible(16, accumulate_steps=2)
+    with pytest.raises(ConfigError, match="batch 12 is not divisible by the 8 batch shards of mesh data=2 x fsdp=4 x tensor=1"):
+        partitioner.check_batch_divisible(12)
+
+
+def test_mesh_shape_counts_every_slice_and_batch_shards_skip_model_axes():
+    assert MeshConfig(fsdp=-1, tensor=8).shape(128) == {"data": 1, "fsdp": 16, "tensor": 8}
+    assert MeshConfig(fsdp=-1, dcn_data=2).shape(16) == {"data": 2, "fsdp": 8, "tensor": 1}
+    assert batch_axes(get_rules("fsdp_tensor"), {"data": 1, "fsdp": 16, "tensor": 8}) == ("fsdp",)
+    assert batch_axes(get_rules("data_parallel"), {"data": 2, "fsdp": 2, "tensor": 2}) == ("data", "fsdp", "tensor")
+
+
+@pytest.mark.parametrize(
+    "batch, accumulate, shape, rules, message",
+    [
+        # the recipe's 32 rows on pure FSDP over 128 chips: tensor parallelism is the fix
+        (32, 1, {"data": 1, "fsdp": 128, "tensor": 1}, "fsdp",
+         "batch 32 is fewer rows than the 128 batch shards of mesh data=1 x fsdp=128 x tensor=1 (batch over fsdp); "
+         "raise MeshConfig.tensor to 4 (tensor parallelism, rules 'fsdp_tensor'), leaving 32 batch shards"),
+        # accumulation that leaves fewer rows per micro-step than shards
+        (32, 4, {"data": 1, "fsdp": 16, "tensor": 8}, "fsdp_tensor",
+         "batch 32 / accumulate_steps 4 = 8 rows per micro-step is fewer rows than the 16 batch shards of mesh "
+         "data=1 x fsdp=16 x tensor=8 (batch over fsdp); lower accumulate_steps to 2 or less"),
+        # pure data parallelism splits the batch over the tensor axis too
+        (4, 1, {"data": 2, "fsdp": 2, "tensor": 2}, "data_parallel", "use rules 'fsdp_tensor' with MeshConfig.tensor > 1"),
+        (30, 4, {"data": 1, "fsdp": 2, "tensor": 1}, "fsdp", "Batch size 30 is not divisible by accumulate_steps=4"),
+    ],
+)
+def test_a_micro_batch_the_mesh_cannot_hold_names_the_fix(batch, accumulate, shape, rules, message):
+    with pytest.raises(ConfigError) as info:
+        check_micro_batch(batch, accumulate, shape, get_rules(rules))
+    assert message in str(info.value) and "\n" not in str(info.value)
+    check_micro_batch(32, 2, {"data": 1, "fsdp": 16, "tensor": 8}, get_rules("fsdp_tensor"))  # 16 rows on 16 shards
 
 
 # Where each preset must put some parameters on a (data=2, fsdp=2, tensor=2) mesh.
@@ -170,13 +204,23 @@ def test_sharded_loss_and_grads_equal_single_device(tiny_config, preset, mesh_ax
         np.testing.assert_allclose(np.asarray(g), np.asarray(r), atol=1e-5, rtol=0)
 
 
-def test_sharded_train_step_equals_single_device(tiny_config):
-    """The built step (jitted, donated) on a data x fsdp x tensor mesh updates params like one device does."""
+@pytest.mark.parametrize(
+    "mesh_axes, accumulate_steps",
+    [
+        (MESHES[2][1], 1),
+        # a rung's mesh with tensor parallelism: 4 batch shards, 2 micro-steps of 4 rows (one per shard)
+        ({"data": 1, "fsdp": 4, "tensor": 2}, 2),
+    ],
+)
+def test_sharded_train_step_equals_single_device(tiny_config, mesh_axes, accumulate_steps):
+    """The built step (jitted, donated) on a data x fsdp x tensor mesh updates params like one device does
+    with the whole batch in one step, also when it accumulates micro-steps."""
     batch = _batch(tiny_config)
-    model, graphdef, optimizer, state, partitioner, shardings = _setup(tiny_config, "fsdp_tensor", MESHES[2][1])
+    model, graphdef, optimizer, state, partitioner, shardings = _setup(tiny_config, "fsdp_tensor", mesh_axes)
     ref_state, ref_metrics = jax.jit(make_train_step(graphdef, optimizer, "cls", dropout=False))(state, batch)
     opt_config = OptimizerConfig(learning_rate=1e-3, warmup_fraction=0.0)
-    train_step = build_train_step(model, opt_config, partitioner, 10, dropout=False)
+    partitioner.check_batch_divisible(len(batch["input_ids"]), accumulate_steps)
+    train_step = build_train_step(model, opt_config, partitioner, 10, dropout=False, accumulate_steps=accumulate_steps)
     initial = train_step.init_state()
     for leaf, sharding in zip(jax.tree.leaves(initial), jax.tree.leaves(shardings)):
         assert leaf.sharding.is_equivalent_to(sharding, leaf.ndim)

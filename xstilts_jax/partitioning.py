@@ -88,11 +88,14 @@ def resolve_mesh_shape(axes: Mapping[str, int], num_devices: int) -> dict[str, i
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class MeshConfig:
-    """Mesh axis sizes (`-1` fills the rest) and the logical rules preset.
+    """Mesh axis sizes (`-1` fills the rest), the logical rules preset, and the slice it is planned for.
 
     `dcn_data` > 1 is a multi-slice run: `data`, `fsdp` and `tensor` then describe one
     slice (ICI) and the mesh's `data` axis is `dcn_data * data`, its outer factor
     crossing slices over the data-center network (only data parallelism goes over DCN).
+    `topology` names the slice (`v5p-256`, `h100-8`; one of `dcn_data` slices) a model gin plans
+    its rung on: `plan` and `plan --study` default to it, and a grid runs that rung only on as
+    many devices. None: whatever devices the process has.
     """
 
     data: int = 1
@@ -100,9 +103,21 @@ class MeshConfig:
     tensor: int = 1
     rules: str = "fsdp"
     dcn_data: int = 1
+    topology: str | None = None
 
     def axes(self) -> dict[str, int]:
         return {"data": self.data, "fsdp": self.fsdp, "tensor": self.tensor}
+
+    def shape(self, num_devices: int) -> dict[str, int]:
+        """The mesh's axis sizes over `num_devices` devices (its `data` axis counts every slice)."""
+        slices = self.dcn_data
+        if slices < 1 or num_devices % slices:
+            raise ConfigError(
+                f"MeshConfig.dcn_data={slices} must be a positive number of slices that divides the "
+                f"{num_devices} devices; set it to the number of TPU slices (1 for one slice)."
+            )
+        shape = resolve_mesh_shape(self.axes(), num_devices // slices)
+        return dict(shape, data=shape["data"] * slices)
 
 
 def make_mesh(config: MeshConfig, devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -110,13 +125,8 @@ def make_mesh(config: MeshConfig, devices: Sequence[jax.Device] | None = None) -
     get_rules(config.rules)  # fail early on a bad preset name
     devices = list(jax.devices() if devices is None else devices)
     slices = config.dcn_data
-    if slices < 1 or len(devices) % slices:
-        raise ConfigError(
-            f"MeshConfig.dcn_data={slices} must be a positive number of slices that divides the "
-            f"{len(devices)} devices; set it to the number of TPU slices (1 for one slice)."
-        )
-    shape = resolve_mesh_shape(config.axes(), len(devices) // slices)
-    dims = tuple(shape[a] for a in MESH_AXES)
+    shape = config.shape(len(devices))
+    dims = (shape["data"] // slices, shape["fsdp"], shape["tensor"])  # one slice's
     if slices > 1:
         return Mesh(_hybrid_grid(dims, slices, devices), MESH_AXES)
     try:  # topology-aware device order on TPU; plain order elsewhere
@@ -141,14 +151,17 @@ def _hybrid_grid(ici: tuple[int, ...], slices: int, devices: Sequence[jax.Device
     return grid.reshape((slices * ici[0],) + ici[1:])
 
 
-def logical_to_mesh_spec(logical: Sequence[str | None] | None, rules: Rules, mesh: Mesh | None = None) -> PartitionSpec:
+def logical_to_mesh_spec(
+    logical: Sequence[str | None] | None, rules: Rules, mesh: Mesh | Mapping[str, int] | None = None
+) -> PartitionSpec:
     """Map logical axis names to a mesh PartitionSpec (t5x semantics).
 
     Each logical axis takes the mesh axes its rule names, skipping those already used
-    by an earlier dimension and, when `mesh` is given, those of size 1.
+    by an earlier dimension and, when `mesh` (a Mesh or its axis sizes) is given, those of size 1.
     """
     if logical is None:
         return PartitionSpec()
+    sizes = mesh.shape if isinstance(mesh, Mesh) else mesh
     table = dict(rules)
     used: set[str] = set()
     out: list[MeshAxes] = []
@@ -159,13 +172,64 @@ def logical_to_mesh_spec(logical: Sequence[str | None] | None, rules: Rules, mes
             continue
         cands = (target,) if isinstance(target, str) else tuple(target)
         picked = tuple(
-            a for a in cands if a not in used and (mesh is None or mesh.shape[a] > 1)
+            a for a in cands if a not in used and (sizes is None or sizes[a] > 1)
         )
         used.update(picked)
         out.append(None if not picked else picked[0] if len(picked) == 1 else picked)
     while out and out[-1] is None:
         out.pop()
     return PartitionSpec(*out)
+
+
+def batch_axes(rules: Rules, shape: Mapping[str, int]) -> tuple[str, ...]:
+    """The mesh axes (of size > 1) that a batch's leading dimension is split over."""
+    spec = logical_to_mesh_spec(("batch",), rules, shape)
+    axes = spec[0] if len(spec) else None
+    return (axes,) if isinstance(axes, str) else tuple(axes or ())
+
+
+def batch_shards(rules: Rules, shape: Mapping[str, int]) -> int:
+    """How many ways a batch's leading dimension is split on a mesh of axis sizes `shape`."""
+    return math.prod(shape[a] for a in batch_axes(rules, shape))
+
+
+def check_micro_batch(batch_size: int, accumulate_steps: int, shape: Mapping[str, int], rules: Rules) -> None:
+    """A one-line ConfigError, with the fix, unless every micro-step's rows (`batch_size / accumulate_steps`)
+    split evenly over the batch shards of a mesh of axis sizes `shape` under `rules`.
+
+    The fix comes from configuration: model-parallel axes (tensor) leave fewer batch shards than rows;
+    gradient accumulation trades a micro-step's rows for steps at the same effective batch.
+    """
+    axes, shards = batch_axes(rules, shape), batch_shards(rules, shape)
+    mesh = " x ".join(f"{a}={shape[a]}" for a in MESH_AXES)
+    if accumulate_steps < 1 or batch_size % accumulate_steps:
+        raise ConfigError(
+            f"Batch size {batch_size} is not divisible by accumulate_steps={accumulate_steps}; use an "
+            f"accumulate_steps that divides {batch_size}."
+        )
+    micro = batch_size // accumulate_steps
+    if micro % shards == 0:
+        return
+    rows = f"batch {batch_size}" + (f" / accumulate_steps {accumulate_steps} = {micro} rows per micro-step" if accumulate_steps > 1 else "")
+    where = f"the {shards} batch shards of mesh {mesh} (batch over {' x '.join(axes)})"
+    if micro > shards:
+        raise ConfigError(
+            f"{rows} is not divisible by {where}; use a batch whose micro-step is a multiple of {shards}."
+        )
+    fixes = []
+    if accumulate_steps > 1 and batch_size >= shards:
+        most = batch_size // shards
+        fixes.append(f"lower accumulate_steps to {most}{' or less' if most > 1 else ''} (a row per batch shard in each micro-step)")
+    factor = shards // math.gcd(micro, shards)
+    if "tensor" not in axes:
+        fixes.append(
+            f"raise MeshConfig.tensor to {shape['tensor'] * factor} (tensor parallelism, rules 'fsdp_tensor'), "
+            f"leaving {shards // factor} batch shards"
+        )
+    else:
+        fixes.append("use rules 'fsdp_tensor' with MeshConfig.tensor > 1, so the tensor axis does not split the batch")
+    fixes.append("or run on fewer devices (a smaller slice)")
+    raise ConfigError(f"{rows} is fewer rows than {where}; " + ", ".join(fixes) + ".")
 
 
 # --- activation constraints --------------------------------------------------------
@@ -244,17 +308,14 @@ class Partitioner:
         """Shardings for every feature of a batch (arrays or abstract arrays)."""
         return {k: self.batch_sharding(np.ndim(v) if not hasattr(v, "ndim") else v.ndim) for k, v in batch.items()}
 
-    def check_batch_divisible(self, batch_size: int) -> None:
-        """Raise a clear error when the global batch cannot be split over the batch mesh axes."""
-        spec = self.spec(("batch",))
-        axes = spec[0] if len(spec) else None
-        names = (axes,) if isinstance(axes, str) else tuple(axes or ())
-        shards = math.prod(self.mesh.shape[a] for a in names)
-        if batch_size % shards:
-            raise ConfigError(
-                f"Batch size {batch_size} is not divisible by the {shards} batch shards of mesh axes {names}; "
-                f"use a batch size that is a multiple of {shards}."
-            )
+    @property
+    def batch_shards(self) -> int:
+        """How many ways a batch's leading dimension is split."""
+        return batch_shards(self.rules, self.mesh.shape)
+
+    def check_batch_divisible(self, batch_size: int, accumulate_steps: int = 1) -> None:
+        """Raise a clear error when a micro-step of the global batch cannot be split over the batch mesh axes."""
+        check_micro_batch(batch_size, accumulate_steps, dict(self.mesh.shape), self.rules)
 
     def to_global(self, batch: Mapping[str, np.ndarray]) -> dict[str, jax.Array]:
         """Assemble every host's local rows into global arrays sharded on the `batch` rule."""

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import jax
 import pytest
 
 import tasks  # noqa: F401  (registers the catalog)
@@ -88,3 +89,119 @@ def test_grid_runs_todo_cells_then_skips_done_ones(grid_file, tmp_path, capsys, 
     monkeypatch.setattr(pipeline, "train", lambda *a, **k: pytest.fail("a done phase was retrained"))
     assert grid_cli.main(["--gin_file", grid_file, *bindings]) == 0
     assert Path(tmp_path / "runs" / "results.sqlite").is_file()
+
+
+# Two rungs, each naming its own mesh in its model gin; the grid's toy_cpu8 mesh is every other rung's.
+RUNGS = {
+    "toy_s_dp8.gin": "include 'gin/models/toy_s.gin'\ninclude 'gin/meshes/data_parallel.gin'\n",
+    "toy_m_fsdp4_tp2.gin": (
+        "include 'gin/models/toy_m.gin'\nimport xstilts_jax.partitioning\n"
+        "MeshConfig.data = 1\nMeshConfig.fsdp = 4\nMeshConfig.tensor = 2\nMeshConfig.rules = 'fsdp_tensor'\n"
+        "target/TrainConfig.accumulate_steps = 2\n"
+    ),
+}
+
+
+@pytest.fixture
+def rung_grid(grid_file, tmp_path):
+    """The grid above over two rungs with their own meshes (and tiny, on the grid's toy_cpu8), one cell each."""
+    for name, text in RUNGS.items():
+        (tmp_path / name).write_text(text)
+    models = [str(tmp_path / name) for name in RUNGS]
+    return grid_file, [f"Grid.models = {models + ['tiny']!r}", "Grid.intermediates = [None]", "Grid.seeds = [0]",
+                       "Grid.eval_tasks = {'udpos': ['udpos.en']}"]
+
+
+def test_each_rung_takes_the_mesh_its_model_gin_names(rung_grid, capsys):
+    from xstilts_jax.partitioning import MeshConfig
+
+    grid_file, bindings = rung_grid
+    cells = load_cells([grid_file], bindings)
+    assert [Path(c.model_gin).name for c in cells] == [*RUNGS, "tiny.gin"]
+    meshes = []
+    for cell in cells:
+        grid_cli.configure(cell)
+        meshes.append((MeshConfig().data, MeshConfig().fsdp, MeshConfig().tensor, MeshConfig().rules))
+    assert meshes == [(-1, 1, 1, "data_parallel"), (1, 4, 2, "fsdp_tensor"), (2, 2, 2, "fsdp_tensor")]
+    grid_cli.print_rungs(cells)
+    out = capsys.readouterr().out
+    assert "toy_m_fsdp4_tp2.gin) on the run's devices: mesh data=1 x fsdp=4 x tensor=2, rules fsdp_tensor" in out
+    assert "rung tiny (gin/models/tiny.gin) on the run's devices: mesh data=2 x fsdp=2 x tensor=2" in out
+
+
+@pytest.mark.parametrize(
+    "rung, message",
+    [
+        # 8 rows / 2 micro-steps = 4 rows per micro-step on 8 data-parallel shards
+        ("include 'gin/models/toy_s.gin'\ninclude 'gin/meshes/data_parallel.gin'\nTrainConfig.accumulate_steps = 2\n",
+         "Rung {gin}'s mesh cannot hold its target phase (udpos): batch 8 / accumulate_steps 2 = 4 rows per micro-step "
+         "is fewer rows than the 8 batch shards of mesh data=8 x fsdp=1 x tensor=1"),
+        ("include 'gin/models/toy_s.gin'\nimport xstilts_jax.partitioning\nMeshConfig.topology = 'v5p-8'\n",
+         "Rung {gin} ({gin}) is planned on MeshConfig.topology='v5p-8' (4 chips), but this grid runs on 8 devices"),
+    ],
+)
+def test_a_rung_that_cannot_run_here_stops_the_grid_before_anything_runs(grid_file, tmp_path, monkeypatch, rung, message):
+    from xstilts_jax.errors import ConfigError
+
+    gin_path = tmp_path / "rung.gin"
+    gin_path.write_text(rung)
+    monkeypatch.setattr(grid_cli, "run_from_gin", lambda: pytest.fail("a cell ran"))
+    with pytest.raises(ConfigError) as info:
+        grid_cli.main(["--gin_file", grid_file, f"--gin.Grid.models=['tiny', '{gin_path}']"])
+    text = str(info.value)
+    assert message.format(gin=gin_path) in text and "\n" not in text
+    assert text.endswith(f"in {gin_path}.")
+
+
+@pytest.mark.slow
+def test_a_grid_trains_and_evaluates_each_rung_on_its_own_mesh(rung_grid, tmp_path, monkeypatch):
+    """toy_s on data-parallel 8, toy_m on fsdp 4 x tensor 2 with two micro-steps per step: every phase of a
+    cell runs on its rung's mesh (the trained parameters and the evaluation's partitioner say so)."""
+    from flax import nnx
+
+    from xstilts_jax.experiments import pipeline
+
+    grid_file, bindings = rung_grid
+    bindings = [b for b in bindings if not b.startswith("Grid.models")]
+    bindings.append(f"Grid.models = {[str(tmp_path / name) for name in RUNGS]!r}")
+    seen: list[tuple[str, str, dict, int]] = []
+    train, evaluate = pipeline.train, pipeline.evaluate_and_write
+
+    def spy_train(model, run_dir, config, *args, **kwargs):
+        result = train(model, run_dir, config, *args, **kwargs)
+        param = jax.tree.leaves(nnx.state(result.model, nnx.Param))[0]
+        seen.append((model.config.name, "target", dict(param.sharding.mesh.shape), config.accumulate_steps))
+        return result
+
+    def spy_evaluate(model, eval_tasks, settings, eval_dir):
+        seen.append((model.config.name, "eval", dict(settings.partitioner.mesh.shape), 0))
+        return evaluate(model, eval_tasks, settings, eval_dir)
+
+    monkeypatch.setattr(pipeline, "train", spy_train)
+    monkeypatch.setattr(pipeline, "evaluate_and_write", spy_evaluate)
+    assert grid_cli.main(["--gin_file", grid_file, *(f"--gin.{b.replace(' = ', '=', 1)}" for b in bindings)]) == 0
+    data_parallel, fsdp_tensor = {"data": 8, "fsdp": 1, "tensor": 1}, {"data": 1, "fsdp": 4, "tensor": 2}
+    assert seen == [
+        ("toy_s", "target", data_parallel, 1), ("toy_s", "eval", data_parallel, 0),
+        ("toy_m", "target", fsdp_tensor, 2), ("toy_m", "eval", fsdp_tensor, 0),
+    ]
+    done = json.loads((tmp_path / "runs/toy_m/seed0/baseline/udpos/target/DONE").read_text())
+    assert done["settings"]["train"]["accumulate_steps"] == 2 and done["steps"] == 2
+
+
+def test_every_ladder_rung_holds_every_phase_of_the_ladder_study_on_its_slice():
+    """The shipped rungs' meshes on their own slices split the MLM batch (2048 rows over the rung's accumulation),
+    the intermediate tasks' 32 rows and every target's (32, or 16 for QA) evenly over their batch shards."""
+    from xstilts_jax.experiments.grid import check_rung, rung_devices
+    from xstilts_jax.experiments.pipeline import Experiment
+    from xstilts_jax.partitioning import MeshConfig
+    from xstilts_jax.tools.run_cli import phase_configs
+
+    cells = load_cells(["gin/experiments/ladder_study.gin"], ["Grid.seeds = [0]", "Grid.intermediates = [None, 'squad', 'mnli']"])
+    batches = set()
+    for cell in cells:
+        grid_cli.configure(cell)
+        mesh, phases = MeshConfig(), phase_configs(Experiment())
+        check_rung(cell, mesh, phases, rung_devices(cell, mesh, None))
+        batches |= {(phase, train.batch_size) for phase, train in phases.items()}
+    assert batches == {("mlm", 2048), ("intermediate", 32), ("target", 32), ("target", 16)}

@@ -26,5 +26,5 @@ def test_model_config_equals_the_gin_file_and_leaves_the_gin_config_alone():
 def test_a_model_file_with_other_bindings_is_a_config_error(tmp_path, monkeypatch):
     (tmp_path / "odd.gin").write_text("EncoderConfig.name = 'odd'\nTrainConfig.steps = 3\n")
     monkeypatch.setattr("xstilts_jax.models.ladder.MODELS_DIR", tmp_path)
-    with pytest.raises(ConfigError, match="binds only EncoderConfig fields"):
+    with pytest.raises(ConfigError, match="binds only EncoderConfig fields and its rung.s placement"):
         model_config("odd")

@@ -29,23 +29,24 @@ def gib(out: str, label: str) -> float:
 
 
 @pytest.mark.slow
-def test_encoder_30b_compiles_for_v5p_and_fits():
-    """A >30B encoder's real train step for a v5p slice (8 chips): memory, FLOPs, verdict, exit 0."""
-    result = plan("--gin_file=gin/models/encoder_30b.gin", "--topology=v5p-16", "--head=classification",
-                  "--batch=8", "--seq_len=128", "--remat=full", "--dtype=bfloat16")
+def test_encoder_30b_compiles_on_its_rungs_slice_and_mesh_and_fits():
+    """A >30B encoder's real train step for the recipe's batch of 32 on the slice and mesh its gin names
+    (v5p-256, fsdp 16 x tensor 8: 16 batch shards): memory, batching, FLOPs, verdict, exit 0."""
+    result = plan("--gin_file=gin/models/encoder_30b.gin", "--batch=32", "--head=classification", "--seq_len=256")
     out = result.stdout
     assert result.returncode == 0, out + result.stderr[-3000:]
-    assert "topology   v5p-16 (v5p:2x2x2, 8 chips), 95 GiB HBM" in out
-    assert "mesh       data=1 x fsdp=8 x tensor=1, rules fsdp" in out
-    # fp32 params + AdamW moments of ~31B parameters sharded 8 ways: ~46 GB per chip in the arguments
-    assert 40 < gib(out, "arguments") < 50
+    assert "topology   v5p-256 (v5p:4x4x8, 128 chips), 95 GiB HBM" in out
+    assert "mesh       data=1 x fsdp=16 x tensor=8, rules fsdp_tensor" in out
+    assert "batching   16 batch shards (fsdp); micro-batch 32 rows (2 per shard) x accumulate_steps 1 = effective batch 32" in out
+    # fp32 params + AdamW moments of ~31.5B parameters sharded 128 ways (fsdp x tensor): ~2.75 GiB per chip
+    assert 2.5 < gib(out, "arguments") < 3.2
     total = gib(out, "total")
     assert total == pytest.approx(gib(out, "arguments") + gib(out, "temporaries") + gib(out, "outputs") + gib(out, "code"), abs=0.02)
     assert total <= GENERATIONS["v5p"].hbm_bytes / GIB and "verdict      FITS" in out
     flops = float(re.search(r"^FLOPs/step\s+([\d.e+]+)", out, re.M).group(1))
-    assert flops == pytest.approx(6 * 29_595_009_024 * 1024 + 12 * 48 * 128 * 7168 * 1024, rel=1e-3)
+    assert flops == pytest.approx(6 * 29_595_009_024 * 8192 + 12 * 48 * 256 * 7168 * 8192, rel=1e-3)
     ideal_ms = float(re.search(r"^step time\s+([\d.]+) ms at 100% MFU", out, re.M).group(1))
-    assert ideal_ms == pytest.approx(flops / (8 * 459e12) * 1e3, rel=1e-2)
+    assert ideal_ms == pytest.approx(flops / (128 * 459e12) * 1e3, rel=1e-2)
     assert re.search(r"^compile\s+[\d.]+ s", out, re.M)
 
 
@@ -102,6 +103,16 @@ def plan_main(monkeypatch):
         (["--gin_file=gin/models/tiny.gin", "--gin_file=gin/meshes/multislice.gin", "--topology=v5e-4", "--num_slices=3"],
          "MeshConfig.dcn_data=2 but --num_slices=3"),
         (["--gin_file=gin/models/tiny.gin", "--topology=v5e-4", "--gin.EncoderConfig.num_heads=5"], "not divisible by num_heads=5"),
+        # pure FSDP over v5p-256's 128 chips cannot split the recipe's 32 rows: the fix is tensor parallelism
+        (["--gin_file=gin/models/encoder_30b.gin", "--batch=32", "--head=classification", "--mesh=fsdp:-1"],
+         "The mesh of gin/models/encoder_30b.gin on v5p-256 cannot hold the batch: batch 32 is fewer rows than the 128 "
+         "batch shards of mesh data=1 x fsdp=128 x tensor=1 (batch over fsdp); raise MeshConfig.tensor to 4"),
+        # the rung's mesh on a slice twice its size: 32 batch shards for a QA batch of 16
+        (["--gin_file=gin/models/encoder_30b.gin", "--topology=v5p-512", "--batch=16", "--head=span"],
+         "batch 16 is fewer rows than the 32 batch shards of mesh data=1 x fsdp=32 x tensor=8"),
+        # the gin's accumulation for the MLM phase, 32 rows in 4 micro-steps of 8 on 16 batch shards
+        (["--gin_file=gin/models/encoder_30b.gin", "--batch=32", "--gin.mlm/TrainConfig.accumulate_steps=4"],
+         "batch 32 / accumulate_steps 4 = 8 rows per micro-step is fewer rows than the 16 batch shards"),
         (["--ladder_table", "--generations=v9"], "Unknown TPU generation 'v9'"),
         (["--ladder_table", "--remats=fast"], "--remats: unknown remat policy 'fast'"),
     ],

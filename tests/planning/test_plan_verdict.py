@@ -1,5 +1,7 @@
 """The verdict and advice of a plan from the compiled step's memory figures (no compile here)."""
 
+import dataclasses
+
 from xstilts_jax.models.ladder import model_config
 from xstilts_jax.partitioning import MeshConfig
 from xstilts_jax.planning.aot import CompiledStep, StepSpec
@@ -32,6 +34,10 @@ def test_advice_names_only_changes_that_apply():
     assert "--topology" not in out  # v6e-256 is the largest v6e slice
     full = format_plan(make(40.0, remat="full", tensor=4, topology="v6e-128"))
     assert "--remat=full" not in full and "tensor:4" not in full and "--topology=v6e-256" in full
+    # 512 rows in 2 micro-steps of 256 fill the 256 batch shards; 4 micro-steps of 128 rows would not
+    plan = make(40.0)
+    accumulating = dataclasses.replace(plan, spec=dataclasses.replace(plan.spec, accumulate_steps=2))
+    assert "--accumulate_steps" not in format_plan(accumulating)
 
 
 def test_ideal_step_time_is_flops_over_peak():

@@ -112,7 +112,7 @@ def test_epochs_become_steps_from_the_given_example_counts(grid):
     (["--prices", "v9=1"], "--prices: unknown accelerator 'v9'"),
     (["--prices", "v6e=2.7"], "--prices has no price for v5p (rung tiny on v5p-8); add v5p=USD_PER_CHIP_HOUR."),
     (["--seeds_from", "/nonexistent/power.csv"], "--seeds_from=/nonexistent/power.csv: no such file"),
-    (["--topology", "tiny=v5p-8"], "--topology names no slice for rung(s) ['toy_s']"),
+    (["--topology", "tiny=v5p-8"], "rung toy_s names no slice; bind MeshConfig.topology in gin/models/toy_s.gin or pass --topology"),
     (["--mfu", "1.5"], "--mfu must be in (0, 1]"),
 ])
 def test_bad_input_is_one_line(grid, capsys, args, message):
@@ -139,3 +139,16 @@ def test_the_ladder_study_gin_plans_every_phase(capsys):
     assert sum(p.counted for c in costs for p in c.phases if p.phase == "mlm") == 1
     xnli = next(p for p in costs[0].phases if p.phase == "target")
     assert (xnli.task, xnli.steps) == ("mnli", 24544)  # 2 epochs × 392,702 / 32
+
+
+def test_without_topology_each_rung_is_planned_on_the_slice_its_gin_names():
+    try:
+        costs = study.plan_study(
+            ["gin/experiments/ladder_study.gin"],
+            ["Grid.models = ['xlmr_large', 'encoder_30b']", "Grid.intermediates = [None]", "Grid.targets = ['xnli']",
+             "Grid.seeds = [0]"],
+            None, 0.4,
+        )
+    finally:
+        gin.clear_config()
+    assert {c.cell.model: c.topology.user_name for c in costs} == {"xlmr_large": "v5p-32", "encoder_30b": "v5p-256"}

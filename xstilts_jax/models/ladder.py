@@ -54,6 +54,13 @@ def config_from_gin(files: Sequence[str], bindings: Sequence[str] = ()) -> Encod
         raise ConfigError(f"EncoderConfig from {list(files)} + {list(bindings)}: {e}") from e
 
 
+def _rung_placement(statement: config_parser.BindingStatement) -> bool:
+    """Whether a model gin's binding places its rung (mesh, slice, gradient accumulation) rather than shapes it."""
+    if statement.selector == "MeshConfig":
+        return not statement.scope
+    return statement.selector == "TrainConfig" and statement.arg_name == "accumulate_steps"
+
+
 def model_config(name: str, **overrides: object) -> EncoderConfig:
     """The EncoderConfig of ladder model `name`, with optional field overrides.
 
@@ -66,8 +73,13 @@ def model_config(name: str, **overrides: object) -> EncoderConfig:
             if isinstance(statement, config_parser.ImportStatement):
                 continue
             binding = isinstance(statement, config_parser.BindingStatement)
+            if binding and _rung_placement(statement):
+                continue
             if not binding or statement.selector != "EncoderConfig" or statement.scope:
-                raise ConfigError(f"{path}: a model gin file binds only EncoderConfig fields, got {statement}.")
+                raise ConfigError(
+                    f"{path}: a model gin file binds only EncoderConfig fields and its rung's placement "
+                    f"(MeshConfig.*, TrainConfig.accumulate_steps), got {statement}."
+                )
             values[statement.arg_name] = statement.value
     try:
         return EncoderConfig(**{**values, **overrides})

@@ -163,7 +163,7 @@ def compile_train_step(
         raise ConfigError(f"--seq_len={seq_len} exceeds {config.name}'s position table ({config.max_length}).")
     devices = list(devices) if devices is not None else topology_devices(topology)
     partitioner = Partitioner.from_config(mesh_config, devices)
-    partitioner.check_batch_divisible(batch)
+    partitioner.check_batch_divisible(batch, spec.accumulate_steps)
     example = planned_batch(head, batch, seq_len)
     model = planned_model(spec)
     train_step = build_train_step(

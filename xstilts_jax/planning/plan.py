@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import MLM_CHUNK_FRACTION
+from xstilts_jax.partitioning import batch_axes, batch_shards, get_rules
 from xstilts_jax.planning.aot import CompiledStep, CompilerOutOfMemory, StepSpec, compile_train_step, planned_model
 from xstilts_jax.planning.flops import StepFlops, train_step_flops
 from xstilts_jax.planning.topology import GIB, GpuTopology, Topology
@@ -77,8 +78,10 @@ class Plan:
             out.append("--mesh=fsdp:-1: shard parameters over the data axis too (FSDP instead of replication)")
         if self.spec.mesh_config.tensor == 1:
             out.append("--mesh=fsdp:-1,tensor:4: tensor parallelism also splits heads, MLP and vocabulary activations")
-        if self.spec.batch // self.spec.accumulate_steps > 1:
-            out.append(f"--accumulate_steps={2 * self.spec.accumulate_steps}: same global batch, half the activations")
+        doubled = 2 * self.spec.accumulate_steps
+        shards = batch_shards(get_rules(self.spec.mesh_config.rules), self.compiled.mesh_shape)
+        if self.spec.batch % doubled == 0 and (self.spec.batch // doubled) % shards == 0:  # micro-steps still fill every shard
+            out.append(f"--accumulate_steps={doubled}: same global batch, half the activations")
         return out
 
 
@@ -112,6 +115,17 @@ def mlm_logits_bytes(spec: StepSpec) -> tuple[int, int]:
     return before, now
 
 
+def _batching(spec: StepSpec, mesh_shape: dict[str, int]) -> str:
+    """How the batch lies on the mesh: its shards, each micro-step's rows, the accumulation, the effective batch."""
+    rules = get_rules(spec.mesh_config.rules)
+    axes, shards = batch_axes(rules, mesh_shape), batch_shards(rules, mesh_shape)
+    micro = spec.batch // spec.accumulate_steps
+    return (
+        f"batching   {shards} batch shards ({' x '.join(axes) or 'none'}); micro-batch {micro} rows "
+        f"({micro // shards} per shard) x accumulate_steps {spec.accumulate_steps} = effective batch {spec.batch}"
+    )
+
+
 def _gib(n: int) -> str:
     return f"{n / GIB:8.2f} GiB"
 
@@ -126,6 +140,7 @@ def format_plan(plan: Plan) -> str:
         f"topology   {t.describe()}, {t.generation.hbm_bytes / GIB:.0f} GiB HBM and {t.generation.peak_flops / 1e12:.0f} TFLOP/s bf16 per chip",
         f"mesh       {mesh}{dcn}, rules {spec.mesh_config.rules}",
         f"batch      {spec.batch} x {spec.seq_len} tokens ({plan.flops.tokens:,} tokens/step), head {spec.head}, accumulate_steps {spec.accumulate_steps}",
+        _batching(spec, m.mesh_shape),
     ]
     if isinstance(m, CompiledStep):
         lines += [

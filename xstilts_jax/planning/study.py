@@ -28,13 +28,14 @@ from xstilts_jax.data.task_records import get_provider, get_task_record
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.experiments.grid import Cell
 from xstilts_jax.experiments.mixtures import register_mixtures
-from xstilts_jax.experiments.pipeline import Experiment, target_phase_defaults
+from xstilts_jax.experiments.pipeline import Experiment
 from xstilts_jax.experiments.targets import system_name
 from xstilts_jax.models.config import EncoderConfig
+from xstilts_jax.partitioning import MeshConfig
 from xstilts_jax.planning.flops import train_step_flops
 from xstilts_jax.planning.topology import GENERATIONS, GPU_GENERATIONS, GpuTopology, Topology, parse_topology
 from xstilts_jax.tools.grid_cli import configure, load_cells
-from xstilts_jax.tools.run_cli import phase_config
+from xstilts_jax.tools.run_cli import phase_configs
 from xstilts_jax.training.trainer import TrainConfig, heads_of
 
 CSV_FIELDS = (
@@ -122,16 +123,26 @@ def parse_prices(text: str | None) -> dict[str, float]:
 
 
 def parse_topologies(text: str | None, models: Sequence[str]) -> dict[str, Topology | GpuTopology]:
-    """--topology 'v5p-256' (every rung) or 'xlmr_large=v5p-8,encoder_30b=v5p-256' (per rung)."""
+    """--topology 'v5p-256' (every rung) or 'xlmr_large=v5p-8,encoder_30b=v5p-256' (per rung); none: {}
+    (each rung's `MeshConfig.topology` from its gin)."""
     if not text:
-        raise ConfigError("plan --study needs --topology: one slice for every rung (v5p-256) or per rung (xlmr_large=v5p-8,...).")
+        return {}
     if "=" not in text:
         return {model: parse_topology(text) for model in models}
-    named = {model: parse_topology(name) for model, name in parse_assignments(text, "--topology").items()}
-    missing = [m for m in models if m not in named]
-    if missing:
-        raise ConfigError(f"--topology names no slice for rung(s) {missing}; add e.g. {missing[0]}=v5p-256.")
-    return named
+    return {model: parse_topology(name) for model, name in parse_assignments(text, "--topology").items()}
+
+
+def rung_slice(cell: Cell, slices: Mapping[str, Topology | GpuTopology]) -> Topology | GpuTopology:
+    """The cell's slice: --topology's, else the rung's `MeshConfig.topology` (gin must be configured for the cell)."""
+    if cell.model in slices:
+        return slices[cell.model]
+    mesh = MeshConfig()
+    if mesh.topology is None:
+        raise ConfigError(
+            f"plan --study: rung {cell.model} names no slice; bind MeshConfig.topology in {cell.model_gin} or pass "
+            f"--topology (one slice for every rung, v5p-256, or per rung, {cell.model}=v5p-256,...)."
+        )
+    return parse_topology(mesh.topology, mesh.dcn_data)
 
 
 def seeds_from_power(path: str | Path) -> tuple[int, dict[str, int]]:
@@ -206,17 +217,10 @@ def plan_study(
         configure(cell)
         register_mixtures()
         config, experiment = EncoderConfig(), Experiment()
-        chip = slices[cell.model]
-        trains = {
-            "mlm": phase_config("mlm", experiment.mlm),
-            "intermediate": phase_config("intermediate", experiment.intermediate),
-            "target": phase_config("target", experiment.target_train, target_phase_defaults(experiment.target)),
-        }
+        chip = rung_slice(cell, slices)
         dirs = experiment.phase_dirs(config.name)
         phases = []
-        for phase, train in trains.items():
-            if train is None:
-                continue
+        for phase, train in phase_configs(experiment).items():
             key = str(dirs[phase])
             phases.append(_phase_cost(phase, train, config, chip.generation.peak_flops, mfu, examples, key not in counted))
             counted.add(key)

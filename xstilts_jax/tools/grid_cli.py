@@ -1,9 +1,11 @@
 """`xstilts-jax grid --gin_file=gin/experiments/X.gin [--dry_run] [--keep_going]`: an experiment grid.
 
-`--dry_run` lists every cell (model, intermediate, target, seed) with its status — done (zero-shot
-scores exist), partial (its target or eval phase started), todo — and each phase's status. Without
-it, the todo and partial cells run in order (finished phases are skipped, shared MLM and
-intermediate phases are reused) and a table of target headlines per cell ends the run.
+`--dry_run` lists each rung's mesh and every cell (model, intermediate, target, seed) with its status —
+done (zero-shot scores exist), partial (its target or eval phase started), todo — and each phase's
+status. Without it, every rung to run is checked against the devices (its slice, and its mesh holding each
+phase's batch), then the todo and partial cells run in order (finished phases are skipped, shared MLM
+and intermediate phases are reused), each on its rung's mesh, and a table of target headlines per cell
+ends the run.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ import sys
 from typing import Any, Iterator, Sequence
 
 import gin
+import jax
 
 from xstilts_jax.distributed import initialize_from_config
-from xstilts_jax.experiments.grid import DONE, Cell, Grid, cell_status, grid_cells
+from xstilts_jax.experiments.grid import DONE, Cell, Grid, cell_status, check_rung, describe_rung, grid_cells
 from xstilts_jax.experiments.pipeline import Experiment
 from xstilts_jax.experiments.tables import format_grid
 from xstilts_jax.experiments.targets import system_name
 from xstilts_jax.gin_utils import add_gin_flags, parse_gin, split_gin_overrides
 from xstilts_jax.models.config import EncoderConfig
-from xstilts_jax.tools.run_cli import run_from_gin
+from xstilts_jax.partitioning import MeshConfig
+from xstilts_jax.tools.run_cli import phase_configs, run_from_gin
 
 
 def load_cells(grid_files: Sequence[str], bindings: Sequence[str] = ()) -> list[Cell]:
@@ -45,6 +49,24 @@ def iter_status(cells: Sequence[Cell]) -> Iterator[tuple[Cell, str, dict[str, st
         yield cell, status, phases
 
 
+def print_rungs(cells: Sequence[Cell]) -> None:
+    """One line per rung: its gin, slice, mesh (and batch shards when it names its slice)."""
+    first: dict[str, Cell] = {}
+    for cell in cells:
+        first.setdefault(cell.model, cell)
+    for cell in first.values():
+        configure(cell)
+        print(describe_rung(cell, MeshConfig(), None))
+
+
+def check_rungs(cells: Sequence[Cell]) -> None:
+    """Refuse, before anything runs, a cell whose rung is not planned for these devices or whose mesh cannot
+    hold one of its phases' batches (one line naming the rung's gin and the fix)."""
+    for cell in cells:
+        configure(cell)
+        check_rung(cell, MeshConfig(), phase_configs(Experiment()), jax.device_count())
+
+
 def print_status(cells: Sequence[Cell]) -> dict[str, int]:
     """Print one line per cell; returns the count per status."""
     counts = {"done": 0, "partial": 0, "todo": 0}
@@ -62,6 +84,7 @@ def run_grid(cells: Sequence[Cell], keep_going: bool = False) -> dict[tuple[str,
     rows: dict[tuple[str, str, int], dict[str, Any]] = {}
     statuses = list(iter_status(cells))
     todo = [cell for cell, status, _ in statuses if status != DONE]
+    check_rungs(todo)
     print(f"grid: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run")
     failures = []
     for i, cell in enumerate(cells, 1):
@@ -93,6 +116,7 @@ def main(argv: Sequence[str]) -> int:
         parser.error("give the grid's --gin_file (e.g. gin/experiments/demo.gin)")
     cells = load_cells(args.gin_file, bindings)
     if args.dry_run:
+        print_rungs(cells)
         print_status(cells)
         return 0
     initialize_from_config()  # after the grid's gin files (they may bind DistributedConfig), before any JAX work

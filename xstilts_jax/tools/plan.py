@@ -1,5 +1,6 @@
 """`xstilts-jax plan`: compile the real train step for a TPU topology (or a GPU cluster) on this CPU and say whether it fits.
 
+    xstilts-jax plan --gin_file=gin/models/encoder_30b.gin --batch=32 --head=classification   # the rung's slice and mesh
     xstilts-jax plan --gin_file=gin/models/encoder_60b.gin --topology=v5p-256 [--mesh=fsdp:-1,tensor:4]
     xstilts-jax plan --gin_file=gin/models/xlmr_large.gin --topology=h100-8 --dtype=bfloat16
         [--num_slices=2] [--batch=N | --batch_tokens=1048576] [--seq_len=512 --remat=full --dtype=bfloat16
@@ -18,11 +19,13 @@ import dataclasses
 import sys
 from typing import Sequence
 
+import gin
+
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.gin_utils import add_gin_flags, parse_gin, split_gin_overrides
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.remat import REMAT_POLICIES
-from xstilts_jax.partitioning import MESH_AXES, MeshConfig
+from xstilts_jax.partitioning import MESH_AXES, MeshConfig, check_micro_batch, get_rules
 from xstilts_jax.planning import ladder_table, study
 from xstilts_jax.planning.aot import StepSpec, prepare_environment
 from xstilts_jax.planning.plan import format_plan, make_plan
@@ -49,13 +52,26 @@ def parse_mesh(text: str, base: MeshConfig) -> MeshConfig:
                 raise ConfigError(f"--mesh={text!r}: size of {key!r} must be an integer, got {value!r}.") from None
     rules = named_rules or ("fsdp_tensor" if fields["tensor"] != 1 else "fsdp" if base.rules == "fsdp_tensor" else base.rules)
     fields.setdefault("dcn_data", base.dcn_data)
-    return MeshConfig(rules=rules, **fields)  # type: ignore[arg-type]
+    return MeshConfig(rules=rules, topology=base.topology, **fields)  # type: ignore[arg-type]
+
+
+def gin_accumulate_steps(head: str) -> int:
+    """The rung's gradient accumulation for the phase `head` trains in: `mlm/TrainConfig.accumulate_steps` for
+    MLM, `target/TrainConfig.accumulate_steps` otherwise, else the unscoped binding, else 1."""
+    scope = "mlm" if head == "mlm" else "target"
+    for key in (f"{scope}/TrainConfig.accumulate_steps", "TrainConfig.accumulate_steps"):
+        try:
+            return int(gin.query_parameter(key))
+        except ValueError:
+            continue
+    return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xstilts-jax plan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_gin_flags(parser)
-    parser.add_argument("--topology", help="TPU slice: v4-512, v5p-256, v5e-256, v6e-256, or libtpu form v5p:4x4x8; GPUs: h100-8, h200-16, ...")
+    parser.add_argument("--topology", help="TPU slice: v4-512, v5p-256, v5e-256, v6e-256, or libtpu form v5p:4x4x8; GPUs: h100-8, "
+                        "h200-16, ... (default: MeshConfig.topology, the slice the model gin plans its rung on)")
     parser.add_argument("--num_slices", type=int, help="slices joined over DCN (default: MeshConfig.dcn_data from gin, else 1)")
     parser.add_argument("--mesh", help="mesh axes, e.g. fsdp:-1,tensor:4 (default: MeshConfig from gin, else fsdp:-1)")
     parser.add_argument("--batch", type=int, help="global batch in rows (default: 2 per chip)")
@@ -64,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--head", default="mlm", help="mlm (pretraining), classification, tagging or span")
     parser.add_argument("--remat", help="none, save_dots or full (default: EncoderConfig.remat from gin)")
     parser.add_argument("--dtype", help="compute dtype (default: EncoderConfig.dtype from gin)")
-    parser.add_argument("--accumulate_steps", type=int, default=1)
+    parser.add_argument("--accumulate_steps", type=int, help="micro-steps per step (default: the gin's TrainConfig.accumulate_steps "
+                        "of the head's phase, mlm/ for --head=mlm, target/ otherwise; else 1)")
     parser.add_argument("--mfu", type=float, default=0.4, help="model FLOPs utilization for the stated step time")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw", help="optimizer whose state is compiled and counted")
     parser.add_argument("--mu_dtype", choices=("float32", "bfloat16"), default="float32", help="AdamW's first-moment dtype")
@@ -141,8 +158,6 @@ def main(argv: Sequence[str]) -> int:
         return print_ladder_table(args)
     if args.token_budget is not None and args.token_budget <= 0:
         raise ConfigError(f"--token_budget must be positive, got {args.token_budget}.")
-    if not args.topology:
-        raise ConfigError("--topology is required, e.g. --topology=v5p-256 (or use --ladder_table).")
     if not args.gin_file:
         raise ConfigError("give the model with --gin_file=gin/models/NAME.gin (and optionally a gin/meshes/ file).")
     parse_gin(args.gin_file, bindings, args.gin_search_path)
@@ -152,16 +167,30 @@ def main(argv: Sequence[str]) -> int:
         raise ConfigError(f"EncoderConfig from {args.gin_file} + {bindings}: {e}") from e
     config = config.replace(**{k: v for k, v in (("remat", args.remat), ("dtype", args.dtype)) if v})
     mesh_config = parse_mesh(args.mesh, MeshConfig()) if args.mesh else MeshConfig()
+    topology_name = args.topology or mesh_config.topology
+    if not topology_name:
+        raise ConfigError(
+            f"--topology is required, e.g. --topology=v5p-256 (or bind MeshConfig.topology in {args.gin_file[0]}, "
+            "or use --ladder_table)."
+        )
     slices = args.num_slices or mesh_config.dcn_data
     if mesh_config.dcn_data == 1:
         mesh_config = dataclasses.replace(mesh_config, dcn_data=slices)
     if mesh_config.dcn_data != slices:
         raise ConfigError(f"MeshConfig.dcn_data={mesh_config.dcn_data} but --num_slices={slices}; they must match.")
-    topology = parse_topology(args.topology, slices)
+    topology = parse_topology(topology_name, slices)
     if isinstance(topology, GpuTopology):
         prepare_environment(host_devices=topology.chips)  # used only where JAX sees no GPUs
     batch = _rows(args, topology.chips)
-    spec = StepSpec(config, topology, mesh_config, batch, args.seq_len, args.head, args.accumulate_steps)
+    accumulate = args.accumulate_steps or gin_accumulate_steps(args.head)
+    try:
+        check_micro_batch(batch, accumulate, mesh_config.shape(topology.chips), get_rules(mesh_config.rules))
+    except ConfigError as e:
+        raise ConfigError(
+            f"The mesh of {' + '.join(args.gin_file)} on {topology.user_name} cannot hold the batch: {e} Bind it in the "
+            "model gin (MeshConfig.*, TrainConfig.accumulate_steps) or try --mesh / --accumulate_steps."
+        ) from None
+    spec = StepSpec(config, topology, mesh_config, batch, args.seq_len, args.head, accumulate)
     optimizer = OptimizerConfig(name=args.optimizer, mu_dtype=args.mu_dtype)
     plan = make_plan(spec, args.mfu, optimizer, args.token_budget)
     print(format_plan(plan))

@@ -66,6 +66,16 @@ def phase_config(scope: str, task: str | None, defaults: dict[str, Any] | None =
         return TrainConfig(task=task, **_unbound(scope, "TrainConfig", defaults or {}))
 
 
+def phase_configs(experiment: Experiment) -> dict[str, TrainConfig]:
+    """The TrainConfig of each training phase `experiment` runs (mlm, intermediate, target), from the current gin."""
+    configs = {
+        "mlm": phase_config("mlm", experiment.mlm),
+        "intermediate": phase_config("intermediate", experiment.intermediate),
+        "target": phase_config("target", experiment.target_train, target_phase_defaults(experiment.target)),
+    }
+    return {phase: config for phase, config in configs.items() if config is not None}
+
+
 def _optimizer(target: str) -> OptimizerConfig:
     """The OptimizerConfig from gin, with the target recipe's learning rate unless gin binds one."""
     record = find_target(target)
@@ -107,15 +117,16 @@ def run_from_gin() -> dict[str, dict[str, Any]]:
     """Build everything from the parsed gin config, run the experiment, record its scores."""
     register_mixtures()
     config, mesh, experiment = EncoderConfig(), MeshConfig(), Experiment()
+    phases = phase_configs(experiment)
     scores = run_experiment(
         experiment,
         config,
         mesh,
         optimizer=_optimizer(experiment.target),
         mlm_optimizer=_pretraining_optimizer(experiment.mlm),
-        mlm_train=phase_config("mlm", experiment.mlm),
-        intermediate_train=phase_config("intermediate", experiment.intermediate),
-        target_train=phase_config("target", experiment.target_train, target_phase_defaults(experiment.target)),
+        mlm_train=phases.get("mlm"),
+        intermediate_train=phases.get("intermediate"),
+        target_train=phases.get("target"),
     )
     run_id = str(experiment.target_dir(config.name))
     if jax.process_index() == 0:

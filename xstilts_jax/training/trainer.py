@@ -171,7 +171,7 @@ def train(
     run_dir = epath.Path(run_dir)  # a local directory or gs://
     run_dir.mkdir(parents=True, exist_ok=True)  # an unwritable path fails here, naming it, before any work
     partitioner = Partitioner.from_config(mesh_config)
-    partitioner.check_batch_divisible(config.batch_size)
+    partitioner.check_batch_divisible(config.batch_size, config.accumulate_steps)
     if evaluate is None:
         eval_batch_size, eval_length = config.eval_batch_size or config.batch_size, config.eval_length or config.length
         evaluate = dev_evaluator(
