@@ -85,33 +85,16 @@ class Crash(Exception):
     pass
 
 
-@pytest.mark.slow
-def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_config, tmp_path):
-    config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=2, log_every=2, eval_every=4)
-    straight = train(_model(tiny_config), tmp_path / "a", config, TOY_MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)}).model
-
-    def crash_at_4(model, step):
-        raise Crash()
-
-    with pytest.raises(Crash):
-        train(_model(tiny_config), tmp_path / "b", config, TOY_MESH, OPT, evaluate=crash_at_4)
-    assert sorted(p.split("/")[-1] for p in glob.glob(str(tmp_path / "b" / "checkpoints" / "[0-9]*"))) == ["2"]
-    resumed = train(_model(tiny_config), tmp_path / "b", config, TOY_MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)}).model
-    for a, b in zip(jax.tree.leaves(jax.tree.map(np.asarray, _params(straight))), jax.tree.leaves(_params(resumed))):
-        np.testing.assert_allclose(a, np.asarray(b), atol=1e-6)
-    # TensorBoard got the training curve and the eval metric
-    tags, fills = set(), []
-    for path in glob.glob(str(tmp_path / "a" / "tensorboard" / "events.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            tags |= {v.tag for v in event.summary.value}
-            fills += [float(tf.make_ndarray(v.tensor)) for v in event.summary.value if v.tag == "train/fill"]
-    assert {"train/loss", "train/learning_rate", "train/grad_norm", "train/tokens_per_s", "train/fill", "eval/x"} <= tags
-    assert fills and all(4 / 16 <= f <= 11 / 16 for f in fills)  # toy rows of 4-11 tokens padded to 16
+def _same_batches(got, want) -> None:
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        for key in b:
+            np.testing.assert_array_equal(a[key], b[key])
 
 
 @pytest.mark.slow
-def test_a_resumed_run_reads_the_batches_of_an_uninterrupted_one_without_replay(tiny_config, tmp_path, monkeypatch, capsys):
-    seen, replays = [], []
+def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_config, tmp_path, monkeypatch, capsys):
+    seen, replays = [], []  # every batch handed to the train loop; every replay (batches read again)
     real_next, real_replay = CheckpointableBatches.__next__, iterator_state.replay
 
     def recording(self):
@@ -124,36 +107,45 @@ def test_a_resumed_run_reads_the_batches_of_an_uninterrupted_one_without_replay(
 
     monkeypatch.setattr(CheckpointableBatches, "__next__", recording)
     monkeypatch.setattr(iterator_state, "replay", counting)
+    config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=2, log_every=2, eval_every=4)
+    straight = train(_model(tiny_config), tmp_path / "a", config, TOY_MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)}).model
+    straight_batches = seen[:]
 
     def crash_at_4(model, step):
         raise Crash()
 
-    config = TrainConfig(task="toy_train", steps=4, batch_size=8, save_every=2, eval_every=4, eval_tasks=("unused",))
-    train(_model(tiny_config), tmp_path / "straight", config, TOY_MESH, OPT, evaluate=lambda m, s: {})
-    straight = seen[:]
     with pytest.raises(Crash):
         train(_model(tiny_config), tmp_path / "b", config, TOY_MESH, OPT, evaluate=crash_at_4)
-    assert (tmp_path / "b" / "checkpoints" / "2" / "data_iterators" / "toy_train" / "shard_0-of-1.index").exists()
+    assert sorted(p.split("/")[-1] for p in glob.glob(str(tmp_path / "b" / "checkpoints" / "[0-9]*"))) == ["2"]
+    iterators = tmp_path / "b" / "checkpoints" / "2" / "data_iterators"
+    assert (iterators / "toy_train" / "shard_0-of-1.index").exists()
     for copy in ("old", "corrupt"):
         shutil.copytree(tmp_path / "b", tmp_path / copy)
-    shutil.rmtree(tmp_path / "old" / "checkpoints" / "2" / "data_iterators")  # as an older version wrote it
+    seen.clear()
+    resumed = train(_model(tiny_config), tmp_path / "b", config, TOY_MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)}).model
+    for a, b in zip(jax.tree.leaves(jax.tree.map(np.asarray, _params(straight))), jax.tree.leaves(_params(resumed))):
+        np.testing.assert_allclose(a, np.asarray(b), atol=1e-6)
+    _same_batches(seen, straight_batches[2:])  # the iterator state continued the data exactly ...
+    assert replays == []  # ... and no batch was read twice
+    # TensorBoard got the training curve and the eval metric
+    tags, fills = set(), []
+    for path in glob.glob(str(tmp_path / "a" / "tensorboard" / "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags |= {v.tag for v in event.summary.value}
+            fills += [float(tf.make_ndarray(v.tensor)) for v in event.summary.value if v.tag == "train/fill"]
+    assert {"train/loss", "train/learning_rate", "train/grad_norm", "train/tokens_per_s", "train/fill", "eval/x"} <= tags
+    assert fills and all(4 / 16 <= f <= 11 / 16 for f in fills)  # toy rows of 4-11 tokens padded to 16
+
+    # a checkpoint of an older version (no data_iterators/) resumes by replay, with a notice
+    shutil.rmtree(tmp_path / "old" / "checkpoints" / "2" / "data_iterators")
+    capsys.readouterr()
+    seen.clear()
+    train(_model(tiny_config), tmp_path / "old", config, TOY_MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)})
+    _same_batches(seen, straight_batches[2:])
+    assert replays == [2] and "checkpoint step 2 has no data iterator state" in capsys.readouterr().err
+    # an unreadable iterator file stops the resume, naming it
     index = tmp_path / "corrupt" / "checkpoints" / "2" / "data_iterators" / "toy_train" / "shard_0-of-1.index"
     index.write_bytes(b"garbage")
-
-    def resumed_batches(run_dir):
-        seen.clear()
-        train(_model(tiny_config), run_dir, config, TOY_MESH, OPT, evaluate=lambda m, s: {})
-        return seen[:]
-
-    for got, want in zip(resumed_batches(tmp_path / "b"), straight[2:], strict=True):  # restored iterator state
-        for key in want:
-            np.testing.assert_array_equal(got[key], want[key])
-    assert replays == []  # the restart read no batch twice
-    capsys.readouterr()
-    for got, want in zip(resumed_batches(tmp_path / "old"), straight[2:], strict=True):
-        for key in want:
-            np.testing.assert_array_equal(got[key], want[key])
-    assert replays == [2] and "checkpoint step 2 has no data iterator state" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match=f"data iterator state {index} cannot be read"):
         train(_model(tiny_config), tmp_path / "corrupt", config, TOY_MESH, OPT, evaluate=lambda m, s: {})
 

@@ -111,14 +111,14 @@ class CheckpointableBatches:
     def _read(self, directory: epath.Path, shard: str, local: str) -> None:
         index = directory / f"{shard}.index"
         if not index.exists():
-            raise _Missing(index, "is missing (a different TrainConfig.data_shards than the run that saved it?)")
+            raise _UnreadableState(index, "is missing (a different TrainConfig.data_shards than the run that saved it?)")
         try:
             for file in directory.glob(f"{shard}.*"):
                 file.copy(epath.Path(local, file.name), overwrite=True)
             self._checkpoints[shard].read(os.path.join(local, shard)).assert_consumed()
         except (tf.errors.OpError, AssertionError, ValueError, OSError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise _Missing(index, f"cannot be read ({first[:200]})") from e
+            raise _UnreadableState(index, f"cannot be read ({first[:200]})") from e
 
 
 def _reason(error: tf.errors.OpError) -> str:
@@ -127,7 +127,7 @@ def _reason(error: tf.errors.OpError) -> str:
     return f"tf.data: {(text or type(error).__name__).rstrip('.')}"
 
 
-class _Missing(Exception):
+class _UnreadableState(Exception):
     def __init__(self, path: epath.Path, problem: str):
         super().__init__(f"{path} {problem}")
         self.path, self.problem = path, problem
@@ -176,7 +176,7 @@ class GroupBatches:
             it = self._open(group)
             try:
                 it.restore(None if directory is None else directory / _folder(group), n)
-            except _Missing as e:
+            except _UnreadableState as e:
                 raise CheckpointError(
                     f"data iterator state {e.path} {e.problem}; to resume step {step} by replaying the data delete "
                     f"{directory}, or delete {directory.parent if directory else e.path} to resume from the "
