@@ -74,6 +74,14 @@ def _timed(spec: BatchSpec, pad_id: int, position_offset: int, batches: int) -> 
     return {"batches": batches, "seconds": elapsed, "real_tokens_per_s": real / elapsed, "fill": meter.take()}
 
 
+def _bound(name: str) -> bool:
+    try:
+        gin.query_parameter(name)
+    except ValueError:
+        return False
+    return True
+
+
 @gin.configurable
 def input_pipeline_benchmark(
     length: int = 512,
@@ -99,6 +107,7 @@ def input_pipeline_benchmark(
         write_corpus(root / "cc100", documents)
         train_sentencepiece(SAMPLE.read_text(encoding="utf-8").splitlines(), root / "vocab", vocab_size=900)
         (root / "lines.txt").write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+        previous_vocabulary = gin.query_parameter("vocabulary_dir.path") if _bound("vocabulary_dir.path") else None
         with gin.unlock_config():
             gin.bind_parameter("vocabulary_dir.path", str(root / "vocab"))
             gin.bind_parameter("cc100.directory", str(root / "cc100"))
@@ -112,6 +121,8 @@ def input_pipeline_benchmark(
             lines = _timed(lines_spec, v.pad_id, v.pad_id + 1, max(2, batches // 4))
         finally:
             seqio.MixtureRegistry.remove(MIXTURE)
+            with gin.unlock_config():  # later sections read the catalog with their own vocabulary, not this deleted one
+                gin.bind_parameter("vocabulary_dir.path", previous_vocabulary)
             vocabulary.reset()
     need = required_tokens_per_s_per_host(model, topology, mfu, length)
     return {

@@ -8,10 +8,12 @@ gin; default `bench/gin/cpu.gin`):
 3. evaluation: zero-shot pass of one target over its languages (bench/eval_throughput.py);
 4. a profile of the headline shape's train step (bench/profile.py);
 5. the pretraining input pipeline: real tokens/s per host and fill, against what a pod needs (bench/input_pipeline.py);
+5b. restart cost: time to the first batch after a resume at step N, data replay vs iterator restore (bench/resume.py);
 6. with `bench/gin/gpu.gin`: the bf16 accelerator benchmark with MFU (bench/gpu.py).
 
 Prints every ratio (project / HF) and writes bench/results/<UTC timestamp>.json with
-`padded_ratio` (headline shape), `packed_ratio`, `eval_ratio`, `input_ratio`, the raw figures, machine and date.
+`padded_ratio` (headline shape), `packed_ratio`, `eval_ratio`, `input_ratio`, `resume_ratio` (replay / restore at
+the largest step), the raw figures, machine and date.
 
     python -m bench.run [--threads=1] [--gin_file=bench/gin/cpu.gin] [--gin.run_benchmarks.train_steps=4] [--out DIR]
 """
@@ -98,8 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gin": gin.config_str(),
         **results,
     }
-    print("\n== ratios (project / HF) ==")
-    for key in ("padded_ratio", "packed_ratio", "eval_ratio", "input_ratio"):
+    print("\n== ratios (project / HF; input: delivered / needed; resume: replay / restore) ==")
+    for key in ("padded_ratio", "packed_ratio", "eval_ratio", "input_ratio", "resume_ratio"):
         value = out[key]
         print(f"{key:<14}{'not run' if value is None else f'{value:.2f}x'}")
     directory = Path(args.out)

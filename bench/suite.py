@@ -115,6 +115,7 @@ def run_benchmarks(
     accelerator_shape: BenchShape | None = None,
     accelerator_steps: int = 10,
     input_pipeline: bool = True,
+    resume: bool = True,
 ) -> dict[str, Any]:
     """Run the configured benchmarks, print each table and ratio, return everything for the JSON."""
     from bench.eval_throughput import eval_benchmark
@@ -126,7 +127,9 @@ def run_benchmarks(
     names = [s.name for s in shapes]
     if headline_shape is not None and headline_shape not in names:
         raise ConfigError(f"run_benchmarks.headline_shape={headline_shape!r} is not among the shapes {names}.")
-    out: dict[str, Any] = {"padded_ratio": None, "packed_ratio": None, "eval_ratio": None, "input_ratio": None}
+    out: dict[str, Any] = {
+        "padded_ratio": None, "packed_ratio": None, "eval_ratio": None, "input_ratio": None, "resume_ratio": None,
+    }
     if shapes:
         start = _section("padded train step, project vs HF XLM-R (PyTorch, SDPA), tokens/s = all positions")
         padded = []
@@ -170,6 +173,13 @@ def run_benchmarks(
         out["input_pipeline"] = input_pipeline_benchmark()
         out["input_ratio"] = out["input_pipeline"]["ratio"]
         print_input_pipeline(out["input_pipeline"])
+        _done(start)
+    if resume:
+        from bench.resume import resume_benchmark
+
+        start = _section("resume: time to the first batch after a restart at step N, data replay vs iterator restore")
+        out["resume"] = resume_benchmark()
+        out["resume_ratio"] = out["resume"]["ratio"]
         _done(start)
     if accelerator_shape is not None:
         start = _section("accelerator: bf16 train step, MFU from analytic FLOPs")

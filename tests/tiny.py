@@ -14,6 +14,19 @@ TINY_CONFIG = EncoderConfig(
 TOY_MESH = MeshConfig(data=2, fsdp=4, rules="fsdp")  # 8 CPU devices, as gin/meshes/toy_cpu8.gin
 
 
+def toy_features(vocab, rank: int = 1) -> dict:
+    """Output features of a toy task: `inputs` of `rank` (2: choices), a scalar target, and `idx` and
+    `head_id`, declared because a mixture keeps only output features."""
+    import seqio
+
+    return {
+        "inputs": seqio.Feature(vocab, add_eos=False, rank=rank),
+        "targets": seqio.Feature(vocab, add_eos=False, rank=0),
+        "idx": seqio.Feature(vocab, add_eos=False, rank=0, required=False),
+        "head_id": seqio.Feature(vocab, add_eos=False, rank=0, required=False),
+    }
+
+
 def catalog_config(**changes) -> EncoderConfig:
     """The tiny encoder over the catalog's vocabulary (the `catalog_env` fixture, or its variables in a worker)."""
     from tasks import vocabulary

@@ -138,6 +138,10 @@ input_pipeline_benchmark.length = 64
 input_pipeline_benchmark.batch_size = 4
 input_pipeline_benchmark.batches = 2
 input_pipeline_benchmark.documents = {{'en': 40, 'sw': 4}}
+import bench.resume
+resume_benchmark.steps = [1, 3]
+resume_benchmark.batch_size = 4
+resume_benchmark.length = 32
 """
 
 
@@ -151,7 +155,7 @@ def test_run_prints_and_writes_every_ratio(tmp_path, capsys):
     # --threads=0: JAX is already running in this process; leave its and torch's threads alone.
     assert run.main([f"--gin_file={gin_file}", f"--out={tmp_path}", "--threads=0"]) == 0
     printed = capsys.readouterr().out
-    for key in ("padded_ratio", "packed_ratio", "eval_ratio", "input_ratio"):
+    for key in ("padded_ratio", "packed_ratio", "eval_ratio", "input_ratio", "resume_ratio"):
         assert key in printed
     (path,) = tmp_path.glob("2*.json")
     out = json.loads(path.read_text())
@@ -170,6 +174,9 @@ def test_run_prints_and_writes_every_ratio(tmp_path, capsys):
     pipe = out["input_pipeline"]
     assert pipe["stream"]["fill"] >= 0.95 and pipe["stream"]["fill"] > pipe["mlm_lines_packed"]["fill"]
     assert out["input_ratio"] == pytest.approx(pipe["stream"]["real_tokens_per_s"] / pipe["need"]["tokens_per_s_per_host"])
+    resume = out["resume"]  # both resume paths continued the uninterrupted run (checked inside)
+    assert [r["step"] for r in resume["rows"]] == [1, 3] and all(r["state_bytes"] > 0 for r in resume["rows"])
+    assert out["resume_ratio"] == pytest.approx(resume["rows"][-1]["replay_s"] / resume["rows"][-1]["restore_s"])
 
 
 def test_a_30b_encoder_on_a_v5p_256_needs_about_4k_tokens_per_s_per_host():

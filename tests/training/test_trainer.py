@@ -2,6 +2,7 @@
 
 import dataclasses
 import glob
+import shutil
 import signal
 
 import jax
@@ -9,15 +10,16 @@ import numpy as np
 import pytest
 import seqio
 import tensorflow as tf
-from tiny import TOY_MESH
+from tiny import TOY_MESH, toy_features
 
-from xstilts_jax.data import task_records
+from xstilts_jax.data import iterator_state, task_records
+from xstilts_jax.data.iterator_state import CheckpointableBatches
 from xstilts_jax.data.task_records import TaskRecord, register_task
 from xstilts_jax.models import HeadSpec, build_model
 from xstilts_jax.partitioning import Partitioner
 from xstilts_jax.training.optimizer import OptimizerConfig
 from xstilts_jax.data.layouts import layout_groups
-from xstilts_jax.errors import ConfigError, DivergenceError, Preempted
+from xstilts_jax.errors import CheckpointError, ConfigError, DivergenceError, Preempted
 from xstilts_jax.training import step_builder
 from xstilts_jax.checkpoints.run import Checkpointer, load_encoder_from
 from xstilts_jax.training.model_init import build_sharded_model
@@ -31,31 +33,27 @@ def _register(name: str, choices: int = 0, head_id: int = 7) -> None:
     """A toy task of 64 examples: a class task, or a `choices`-way multiple-choice task."""
 
     def dataset_fn(split, shuffle_files, seed=None):
+        # read from tensors, so tf.data can checkpoint the data position (a Python generator cannot be)
         rng = np.random.default_rng(0)
-        rows = []
+        ids, lengths = np.zeros((64, 11), np.int32), np.zeros(64, np.int32)
         for i in range(64):
             n = int(rng.integers(4, 12))
-            ids = np.concatenate([[0], rng.integers(4, 40, n - 2), [2]]).astype(np.int32)
-            inputs = np.stack([ids] * choices) if choices else ids
-            label = np.int32(ids[1] % (choices or 3))
-            rows.append({"inputs": inputs, "targets": label, "idx": np.int32(i), "head_id": np.int32(head_id)})
-        shape = [choices, None] if choices else [None]
-        spec = {"inputs": tf.TensorSpec(shape, tf.int32), "targets": tf.TensorSpec([], tf.int32),
-                "idx": tf.TensorSpec([], tf.int32), "head_id": tf.TensorSpec([], tf.int32)}
-        return tf.data.Dataset.from_generator(lambda: iter(rows), output_signature=spec)
+            ids[i, :n], lengths[i] = np.concatenate([[0], rng.integers(4, 40, n - 2), [2]]), n
+        rows = {"ids": ids, "length": lengths, "targets": ids[:, 1] % (choices or 3), "idx": np.arange(64, dtype=np.int32)}
+
+        def example(row):
+            inputs = row["ids"][: row["length"]]
+            inputs = tf.stack([inputs] * choices) if choices else inputs
+            return {"inputs": inputs, "targets": row["targets"], "idx": row["idx"], "head_id": tf.constant(head_id, tf.int32)}
+
+        return tf.data.Dataset.from_tensor_slices(rows).map(example)
 
     seqio.TaskRegistry.remove(name)
     task = seqio.Task(
         name,
         source=seqio.FunctionDataSource(dataset_fn, splits=["train"]),
         preprocessors=[],
-        output_features={
-            "inputs": seqio.Feature(VOCAB, add_eos=False, rank=2 if choices else 1),
-            "targets": seqio.Feature(VOCAB, add_eos=False, rank=0),
-            # a mixture keeps only output features: idx and head_id must be declared to reach batches
-            "idx": seqio.Feature(VOCAB, add_eos=False, rank=0, required=False),
-            "head_id": seqio.Feature(VOCAB, add_eos=False, rank=0, required=False),
-        },
+        output_features=toy_features(VOCAB, rank=2 if choices else 1),
     )
     if choices:
         labels = tuple(str(i) for i in range(choices))
@@ -87,10 +85,31 @@ class Crash(Exception):
     pass
 
 
+def _same_batches(got, want) -> None:
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        for key in b:
+            np.testing.assert_array_equal(a[key], b[key])
+
+
 @pytest.mark.slow
-def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_config, tmp_path):
+def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_config, tmp_path, monkeypatch, capsys):
+    seen, replays = [], []  # every batch handed to the train loop; every replay (batches read again)
+    real_next, real_replay = CheckpointableBatches.__next__, iterator_state.replay
+
+    def recording(self):
+        seen.append(real_next(self))
+        return seen[-1]
+
+    def counting(iterator, batches):
+        replays.append(batches)
+        real_replay(iterator, batches)
+
+    monkeypatch.setattr(CheckpointableBatches, "__next__", recording)
+    monkeypatch.setattr(iterator_state, "replay", counting)
     config = TrainConfig(task="toy_train", steps=6, batch_size=8, save_every=2, log_every=2, eval_every=4)
     straight = train(_model(tiny_config), tmp_path / "a", config, TOY_MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)}).model
+    straight_batches = seen[:]
 
     def crash_at_4(model, step):
         raise Crash()
@@ -98,9 +117,16 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_config, tmp_path)
     with pytest.raises(Crash):
         train(_model(tiny_config), tmp_path / "b", config, TOY_MESH, OPT, evaluate=crash_at_4)
     assert sorted(p.split("/")[-1] for p in glob.glob(str(tmp_path / "b" / "checkpoints" / "[0-9]*"))) == ["2"]
+    iterators = tmp_path / "b" / "checkpoints" / "2" / "data_iterators"
+    assert (iterators / "toy_train" / "shard_0-of-1.index").exists()
+    for copy in ("old", "corrupt"):
+        shutil.copytree(tmp_path / "b", tmp_path / copy)
+    seen.clear()
     resumed = train(_model(tiny_config), tmp_path / "b", config, TOY_MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)}).model
     for a, b in zip(jax.tree.leaves(jax.tree.map(np.asarray, _params(straight))), jax.tree.leaves(_params(resumed))):
         np.testing.assert_allclose(a, np.asarray(b), atol=1e-6)
+    _same_batches(seen, straight_batches[2:])  # the iterator state continued the data exactly ...
+    assert replays == []  # ... and no batch was read twice
     # TensorBoard got the training curve and the eval metric
     tags, fills = set(), []
     for path in glob.glob(str(tmp_path / "a" / "tensorboard" / "events.*")):
@@ -109,6 +135,19 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_config, tmp_path)
             fills += [float(tf.make_ndarray(v.tensor)) for v in event.summary.value if v.tag == "train/fill"]
     assert {"train/loss", "train/learning_rate", "train/grad_norm", "train/tokens_per_s", "train/fill", "eval/x"} <= tags
     assert fills and all(4 / 16 <= f <= 11 / 16 for f in fills)  # toy rows of 4-11 tokens padded to 16
+
+    # a checkpoint of an older version (no data_iterators/) resumes by replay, with a notice
+    shutil.rmtree(tmp_path / "old" / "checkpoints" / "2" / "data_iterators")
+    capsys.readouterr()
+    seen.clear()
+    train(_model(tiny_config), tmp_path / "old", config, TOY_MESH, OPT, evaluate=lambda m, s: {"eval/x": float(s)})
+    _same_batches(seen, straight_batches[2:])
+    assert replays == [2] and "checkpoint step 2 has no data iterator state" in capsys.readouterr().err
+    # an unreadable iterator file stops the resume, naming it
+    index = tmp_path / "corrupt" / "checkpoints" / "2" / "data_iterators" / "toy_train" / "shard_0-of-1.index"
+    index.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match=f"data iterator state {index} cannot be read"):
+        train(_model(tiny_config), tmp_path / "corrupt", config, TOY_MESH, OPT, evaluate=lambda m, s: {})
 
 
 def _params(model):

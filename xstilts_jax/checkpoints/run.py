@@ -5,6 +5,8 @@ Layout of a checkpoint directory (one `orbax.checkpoint.CheckpointManager`):
   its raw `key_data` (uint32)
 - `<step>/data/metadata`: JSON data position (examples consumed per task, epoch, ...)
 - `<step>/meta/metadata`: JSON `{"format", "format_version", "rng_impl"}`
+- `<step>/data_iterators/`: each host's data iterator state (`data/iterator_state.py`), written by every
+  host; absent in checkpoints of older versions (their data position resumes by replay)
 - `<step>/metrics/metrics`: JSON metrics, when a best metric is tracked and metrics were given
 - `<step>/commit_success.txt`, `<step>/_CHECKPOINT_METADATA`: written by orbax
 - `<step>.orbax-checkpoint-tmp*/`: a save in flight or interrupted; never read
@@ -17,23 +19,25 @@ import math
 import os
 import sys
 import time
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
+from etils import epath
 from orbax.checkpoint import checkpoint_managers as policies
 
 from xstilts_jax.errors import CheckpointError, ConfigError, DivergenceError
 from xstilts_jax.storage import as_path
 from xstilts_jax.models.model import Model
+from xstilts_jax.checkpoints.host_files import HostFilesHandler, HostFilesSave
 from xstilts_jax.checkpoints.params import flat, restore_selected_params, shape_problems
 from xstilts_jax.checkpoints.pretrained import CONFIG_FILE, restore_params
 from xstilts_jax.training.train_state import TrainState
 
 FORMAT = "xstilts-jax-run"
 FORMAT_VERSION = 1
-STATE, DATA, META = "state", "data", "meta"
+STATE, DATA, META, DATA_ITERATORS = "state", "data", "meta", "data_iterators"
 MODEL_MISMATCH = "does not match the model being trained"
 
 
@@ -42,6 +46,7 @@ def _handlers() -> dict[str, ocp.CheckpointHandler]:
         STATE: ocp.StandardCheckpointHandler(),
         DATA: ocp.JsonCheckpointHandler(),
         META: ocp.JsonCheckpointHandler(),
+        DATA_ITERATORS: HostFilesHandler(),
     }
 
 
@@ -145,9 +150,13 @@ class Checkpointer:
         data_position: Mapping[str, Any],
         metrics: Mapping[str, float] | None = None,
         force: bool = False,
+        data_iterators: Callable[[epath.Path], None] | None = None,
     ) -> bool:
         """Start saving `state` and `data_position` at `step` when `step % save_every == 0`
         (or a preemption was signalled) or `force`; True if a save started.
+
+        `data_iterators(directory)`, when given, writes this host's data iterator state into the
+        step's `data_iterators/` directory; every host calls it, before this returns.
 
         A readable step already on disk is never overwritten (returns False); one that
         `restore_latest_or_none` found unreadable is moved aside to `<step>.unreadable-<time>`
@@ -178,13 +187,14 @@ class Checkpointer:
                 )
             metrics = {k: float(v) for k, v in metrics.items()}
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "rng_impl": str(jax.random.key_impl(state.rng))}
-        args = ocp.args.Composite(
-            **{
-                STATE: ocp.args.StandardSave(_state_tree(state)),
-                DATA: ocp.args.JsonSave(dict(data_position)),
-                META: ocp.args.JsonSave(meta),
-            }
-        )
+        items = {
+            STATE: ocp.args.StandardSave(_state_tree(state)),
+            DATA: ocp.args.JsonSave(dict(data_position)),
+            META: ocp.args.JsonSave(meta),
+        }
+        if data_iterators is not None:
+            items[DATA_ITERATORS] = HostFilesSave(data_iterators)
+        args = ocp.args.Composite(**items)
         return self._manager.save(step, args=args, metrics=metrics, force=True)
 
     def _move_aside(self, step: int) -> None:
@@ -281,6 +291,11 @@ class Checkpointer:
             )
         state = TrainState(step=tree["step"], params=tree["params"], opt_state=tree["opt_state"], rng=rng)
         return state, dict(restored[DATA])
+
+    def data_iterators(self, step: int) -> epath.Path | None:
+        """The `data_iterators/` directory of checkpoint `step`, or None in a checkpoint written without one."""
+        directory = as_path(self.directory) / str(step) / DATA_ITERATORS
+        return directory if directory.is_dir() else None
 
     def restore_latest_or_none(self, abstract_state: TrainState) -> tuple[TrainState, dict[str, Any]] | None:
         """Resume point: the latest readable checkpoint, or None in a directory without one.

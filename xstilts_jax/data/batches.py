@@ -16,6 +16,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
+from xstilts_jax.data.iterator_state import CheckpointableBatches
 from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter, PaddedEncoderFeatureConverter
 from xstilts_jax.data.label_kinds import InputLengths, get_label_kind
 from xstilts_jax.data.task_records import expand_tasks, get_provider, get_task_record
@@ -79,31 +80,39 @@ def _converted(spec: BatchSpec, pad_id: int, position_offset: int, shard: seqio.
     return converter(provider.get_dataset(lengths, **options), task_feature_lengths=lengths)
 
 
-def _concat_rows(iterators: list[Iterator[dict[str, np.ndarray]]]) -> Iterator[dict[str, np.ndarray]]:
-    for parts in zip(*iterators):
-        yield {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+def host_batches(spec: BatchSpec, pad_id: int, position_offset: int) -> Iterator[dict[str, np.ndarray]]:
+    """This host's share of each global batch, as numpy.
 
-
-def host_batches(spec: BatchSpec, pad_id: int, position_offset: int, skip_batches: int = 0) -> Iterator[dict[str, np.ndarray]]:
-    """This host's share of each global batch, as numpy; `skip_batches` resumes a data position.
-
-    Training (`repeat`) reads seqio shards: `spec.data_shards` of them (default: one per host),
-    each giving `batch_size / data_shards` consecutive rows of every global batch; this host
-    reads its contiguous block of shards. With `data_shards` fixed, the global batches are the
-    same for any host count that divides it. One pass for evaluation reads the whole split on
+    Training (`repeat`): `training_batches`. One pass for evaluation reads the whole split on
     every host and keeps the examples with `idx % hosts == host`: examples keep the numbering of
     the full split (so every host's predictions merge back into data order), and all pieces or
     windows of one example stay on one host.
+    """
+    if spec.repeat:
+        return training_batches(spec, pad_id, position_offset)
+    hosts, index = jax.process_count(), jax.process_index()
+    if spec.batch_size % hosts:
+        raise ConfigError(f"Global batch size {spec.batch_size} is not divisible by the {hosts} hosts.")
+    ds = _converted(spec, pad_id, position_offset, None)
+    if hosts > 1:
+        ds = ds.filter(lambda ex: ex["idx"] % hosts == index)
+    return ds.batch(spec.batch_size // hosts, drop_remainder=False).as_numpy_iterator()
+
+
+def training_batches(spec: BatchSpec, pad_id: int, position_offset: int) -> CheckpointableBatches:
+    """This host's share of each global training batch (`spec.repeat`), as numpy, with a data position
+    that saves and restores (`data/iterator_state.py`).
+
+    Reads seqio shards: `spec.data_shards` of them (default: one per host), each giving
+    `batch_size / data_shards` consecutive rows of every global batch; this host reads its
+    contiguous block of shards. With `data_shards` fixed, the global batches are the same for any
+    host count that divides it.
     """
     hosts, index = jax.process_count(), jax.process_index()
     if spec.batch_size % hosts:
         raise ConfigError(f"Global batch size {spec.batch_size} is not divisible by the {hosts} hosts.")
     if not spec.repeat:
-        ds = _converted(spec, pad_id, position_offset, None)
-        if hosts > 1:
-            ds = ds.filter(lambda ex: ex["idx"] % hosts == index)
-        ds = ds.batch(spec.batch_size // hosts, drop_remainder=False)
-        return (ds.skip(skip_batches) if skip_batches else ds).as_numpy_iterator()
+        raise ConfigError(f"training_batches reads {spec.task!r} repeated; BatchSpec.repeat=False is host_batches' one pass.")
     shards = spec.data_shards or hosts
     if shards % hosts or spec.batch_size % shards:
         raise ConfigError(
@@ -111,12 +120,11 @@ def host_batches(spec: BatchSpec, pad_id: int, position_offset: int, skip_batche
             f"{spec.batch_size}; set TrainConfig.data_shards accordingly."
         )
     per_host = shards // hosts
-    iterators = []
+    datasets = {}
     for k in range(index * per_host, (index + 1) * per_host):
         ds = _converted(spec, pad_id, position_offset, seqio.ShardInfo(index=k, num_shards=shards) if shards > 1 else None)
-        ds = ds.batch(spec.batch_size // shards, drop_remainder=True)
-        iterators.append((ds.skip(skip_batches) if skip_batches else ds).as_numpy_iterator())
-    return iterators[0] if per_host == 1 else _concat_rows(iterators)
+        datasets[f"shard_{k}-of-{shards}"] = ds.batch(spec.batch_size // shards, drop_remainder=True)
+    return CheckpointableBatches(spec.task, datasets)
 
 
 def default_length(task_or_mixture: str, lengths: InputLengths) -> int:

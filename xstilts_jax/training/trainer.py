@@ -1,8 +1,9 @@
 """The training loop of one phase: batches → sharded steps → summaries → checkpoints → dev eval.
 
 Resumes automatically from the latest complete checkpoint in `run_dir/checkpoints`
-(parameters, optimizer state, step, RNG and the data position), so a preempted or
-crashed phase continues where it stopped. A mixture whose tasks have different batch
+(parameters, optimizer state, step, RNG and the data position, with each host's data
+iterator state: `data/iterator_state.py`), so a preempted or crashed phase continues where
+it stopped without replaying its data. A mixture whose tasks have different batch
 layouts is trained one layout group per step (`data/layouts.py`); the group of each step
 is drawn from the seed and the step number, so a resumed run draws the same groups.
 """
@@ -21,7 +22,8 @@ import numpy as np
 from etils import epath
 from flax import nnx
 
-from xstilts_jax.data.batches import BatchSpec, count_examples, default_length, host_batches
+from xstilts_jax.data.batches import BatchSpec, count_examples, default_length, training_batches
+from xstilts_jax.data.iterator_state import GroupBatches
 from xstilts_jax.data.packing import FillMeter
 from xstilts_jax.data.sampling import print_rate_table
 from xstilts_jax.data.label_kinds import InputLengths
@@ -201,21 +203,26 @@ def train(
         else:
             state, position = restored
             _free(train_step.params)
-            print(f"resumed {run_dir} at step {int(state.step)}")
         start = int(state.step)
-        iterators: dict[str, Iterator[dict[str, np.ndarray]]] = {}
+
+        def open_group(name: str):
+            spec = BatchSpec(
+                task=name, split="train", length=length, batch_size=config.batch_size, pack=config.pack,
+                max_segments=config.max_segments, seed=config.seed, data_shards=config.data_shards,
+            )
+            return training_batches(spec, model.config.pad_id, model.config.position_offset)
+
+        data = GroupBatches(open_group, position)
+        if restored is not None:
+            data.resume(checkpointer.data_iterators(start), start)
+            print(f"resumed {run_dir} at step {start}")
+        streams: dict[str, Iterator[dict[str, np.ndarray]]] = {}
         step_fns: dict[str, Any] = {}
 
         def next_batch(group: LayoutGroup) -> dict[str, Any]:
-            if group.name not in iterators:
-                spec = BatchSpec(
-                    task=group.name, split="train", length=length, batch_size=config.batch_size, pack=config.pack,
-                    max_segments=config.max_segments, seed=config.seed, data_shards=config.data_shards,
-                )
-                iterators[group.name] = fill.watch(host_batches(
-                    spec, model.config.pad_id, model.config.position_offset, skip_batches=int(position.get(group.name, 0))
-                ))
-            return partitioner.to_global(next(iterators[group.name]))
+            if group.name not in streams:
+                streams[group.name] = fill.watch(data.batches(group.name))
+            return partitioner.to_global(next(streams[group.name]))
 
         tokens, window_start, fill = 0, time.perf_counter(), FillMeter(model.config.pad_id)
         with PhaseBar(total=steps, initial=start, desc=f"train {config.task}", unit="step") as bar:
@@ -225,7 +232,6 @@ def train(
                 if group.name not in step_fns:
                     step_fns[group.name] = train_step.jit(heads_of(group.name))
                 state, metrics = step_fns[group.name](state, batch)
-                position = dict(position, **{group.name: int(position.get(group.name, 0)) + 1})
                 done = step + 1
                 tokens += int(metrics["tokens"])
                 will_save = done % config.save_every == 0 or done == steps
@@ -240,7 +246,7 @@ def train(
                     bar.set_postfix(loss=f"{train_loss:.4f}")
                     tokens, window_start = 0, time.perf_counter()
                 if done < steps and preemption.reached(done):  # every host, every step: the sync protocol counts them
-                    checkpointer.save(done, state, position, force=True)
+                    checkpointer.save(done, state, data.position(), force=True, data_iterators=data.save)
                     preempted_at = done
                     break
                 step_eval = None
@@ -249,7 +255,10 @@ def train(
                     writer.scalars(done, step_eval)
                     eval_metrics = step_eval
                 # an evaluated step is always saved, so the best checkpoint by best_metric is kept on disk
-                checkpointer.save(done, state, position, metrics=step_eval, force=step_eval is not None or done == steps)
+                checkpointer.save(
+                    done, state, data.position(), metrics=step_eval, force=step_eval is not None or done == steps,
+                    data_iterators=data.save,
+                )
                 bar.update()
         if start >= steps and checkpointer.latest_step() is not None:
             stored = checkpointer.metrics(checkpointer.latest_step())
