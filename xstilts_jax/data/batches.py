@@ -35,6 +35,45 @@ class BatchSpec:
     seed: int = 0
     repeat: bool = True
     data_shards: int | None = None  # training: seqio shards per global batch (default: one per host)
+    # evaluation (one pass) only: group examples of similar length into batches (`length_buckets`),
+    # and read only the examples with idx in [start, stop)
+    bucket_lengths: bool = False
+    idx_range: tuple[int, int] | None = None
+
+
+MIN_BUCKET = 32
+
+
+def length_buckets(length: int) -> tuple[int, ...]:
+    """The padded lengths of bucketed eval batches: powers of two from `MIN_BUCKET` below `length`, then `length`."""
+    buckets, bucket = [], MIN_BUCKET
+    while bucket < length:
+        buckets.append(bucket)
+        bucket *= 2
+    return (*buckets, length)
+
+
+def bucket_of(tokens: int, length: int) -> int:
+    """The shortest bucket of `length_buckets(length)` that holds `tokens` tokens."""
+    return next(b for b in length_buckets(length) if b >= tokens)
+
+
+def tokens_used(batch: dict[str, np.ndarray]) -> int:
+    """The longest example of a padded batch, in tokens (the last non-padding position + 1, by `segment_ids`)."""
+    used = np.nonzero(np.any(batch["segment_ids"].reshape(-1, batch["segment_ids"].shape[-1]) != 0, axis=0))[0]
+    return int(used[-1]) + 1 if len(used) else 1
+
+
+def trim_length(batch: dict[str, np.ndarray], full: int, length: int) -> dict[str, np.ndarray]:
+    """A batch padded to `full` tokens cut to `length` (>= `tokens_used`): every axis of size `full` of a
+    feature with a token axis (input ids, segment and token type ids, token labels, QA offsets)."""
+    if length == full:
+        return batch
+    out = {}
+    for key, value in batch.items():
+        index = tuple(slice(0, length) if axis and size == full else slice(None) for axis, size in enumerate(value.shape))
+        out[key] = value[index]
+    return out
 
 
 def label_kind_of(task_or_mixture: str) -> str:
@@ -93,16 +132,26 @@ def host_batches(spec: BatchSpec, pad_id: int, position_offset: int, skip_batche
     same for any host count that divides it. One pass for evaluation reads the whole split on
     every host and keeps the examples with `idx % hosts == host`: examples keep the numbering of
     the full split (so every host's predictions merge back into data order), and all pieces or
-    windows of one example stay on one host.
+    windows of one example stay on one host. `spec.idx_range` keeps only the examples numbered in
+    it; `spec.bucket_lengths` batches examples of one length bucket together (`length_buckets`, by
+    each example's last non-padding token), so batches come out of data order and each can be cut
+    to its bucket (`trim_length`); decoders merge predictions by idx.
     """
     hosts, index = jax.process_count(), jax.process_index()
     if spec.batch_size % hosts:
         raise ConfigError(f"Global batch size {spec.batch_size} is not divisible by the {hosts} hosts.")
     if not spec.repeat:
         ds = _converted(spec, pad_id, position_offset, None)
+        if spec.idx_range is not None:
+            start, stop = spec.idx_range
+            ds = ds.filter(lambda ex: (ex["idx"] >= start) & (ex["idx"] < stop))
         if hosts > 1:
             ds = ds.filter(lambda ex: ex["idx"] % hosts == index)
-        ds = ds.batch(spec.batch_size // hosts, drop_remainder=False)
+        rows = spec.batch_size // hosts
+        if spec.bucket_lengths:
+            ds = ds.group_by_window(_bucket_key(spec.length), lambda _, window: window.batch(rows), window_size=rows)
+        else:
+            ds = ds.batch(rows, drop_remainder=False)
         return (ds.skip(skip_batches) if skip_batches else ds).as_numpy_iterator()
     shards = spec.data_shards or hosts
     if shards % hosts or spec.batch_size % shards:
@@ -117,6 +166,19 @@ def host_batches(spec: BatchSpec, pad_id: int, position_offset: int, skip_batche
         ds = ds.batch(spec.batch_size // shards, drop_remainder=True)
         iterators.append((ds.skip(skip_batches) if skip_batches else ds).as_numpy_iterator())
     return iterators[0] if per_host == 1 else _concat_rows(iterators)
+
+
+def _bucket_key(length: int):
+    """tf.data key fn: an example's bucket number (`length_buckets`), from its last non-padding position."""
+    bounds = tf.constant(length_buckets(length), tf.int64)
+
+    def key(ex: dict[str, tf.Tensor]) -> tf.Tensor:
+        segments = tf.reshape(ex["segment_ids"], [-1, tf.shape(ex["segment_ids"])[-1]])
+        used = tf.reduce_any(segments != 0, axis=0)
+        tokens = tf.reduce_max(tf.where(used, tf.range(1, tf.shape(used)[0] + 1), 0))
+        return tf.reduce_sum(tf.cast(bounds < tf.cast(tokens, tf.int64), tf.int64))
+
+    return key
 
 
 def default_length(task_or_mixture: str, lengths: InputLengths) -> int:
