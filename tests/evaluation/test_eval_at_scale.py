@@ -11,6 +11,7 @@ from tiny import TOY_MESH, catalog_model, toy_eval_settings
 import tasks  # noqa: F401  (registers the catalog)
 from xstilts_jax.data.batches import BatchSpec, bucket_of, host_batches, length_buckets, tokens_used, trim_length
 from xstilts_jax.evaluation.decoders import retrieval as decoders
+from xstilts_jax.evaluation.embedding_cache import params_directory
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.evaluation.evaluator import evaluate_and_write, evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings
@@ -44,22 +45,32 @@ def test_xtreme_r_lengths_and_shared_sets_come_with_the_split():
 
 
 @pytest.mark.slow
-def test_mewslix_candidates_are_embedded_once_for_every_language(tmp_path, embed_calls):
-    langs = ("de", "es")
-    tasks_ = [f"mewslix.{lang}" for lang in langs]
+def test_mewslix_candidates_are_embedded_once_for_every_language_and_kept_for_a_rerun(tmp_path, embed_calls):
+    tasks_ = ["mewslix.de", "mewslix.es"]
     model = catalog_model(*tasks_)
     settings = dataclasses.replace(toy_eval_settings(), length=None)  # each side at XTREME-R's length
-    scores = evaluate_and_write(model, tasks_, settings, tmp_path)
+    checkpoint = "runs/x/target/checkpoints/100"
+    scores = evaluate_and_write(model, tasks_, settings, tmp_path / "eval", checkpoint=checkpoint)
     candidate_passes = [c for c in embed_calls if c[3][0] > 0]  # candidates follow the queries
     assert len(candidate_passes) == 1 and candidate_passes[0][2] == 64
     assert {c[0] for c in embed_calls} == set(tasks_) and all(c[2] == 64 for c in embed_calls)
-    # the same predictions as embedding the candidates again for each language (one evaluation per task)
-    for task in tasks_:
-        split = scores[task]["split"]
-        alone = evaluate_tasks(model, [task], split, settings, predictions_dir=tmp_path / "alone")[task]
-        assert alone == {k: v for k, v in scores[task].items() if k != "split"}
-        assert (tmp_path / "alone" / f"{task}.{split}.json").read_text() == (tmp_path / "predictions" / f"{task}.{split}.json").read_text()
-    assert len([c for c in embed_calls if c[3][0] > 0]) == 1 + len(tasks_)
+    saved = params_directory(tmp_path / "eval", checkpoint)
+    assert len(list(saved.glob("*/ids.json"))) == 1 and params_directory(tmp_path / "eval", "runs/x/target/checkpoints/200") != saved
+
+    def predictions(directory):
+        return {t: (directory / "predictions" / f"{t}.{scores[t]['split']}.json").read_text() for t in tasks_}
+
+    # a rerun of the same checkpoint's evaluation (after a stop) reloads the saved set: no candidate pass
+    embed_calls.clear()
+    assert evaluate_and_write(model, tasks_, settings, tmp_path / "eval", checkpoint=checkpoint) == scores
+    assert [c for c in embed_calls if c[3][0] > 0] == []
+    # the same predictions as embedding the set again for a language on its own, in memory only
+    task = tasks_[1]
+    alone = evaluate_and_write(model, [task], settings, tmp_path / "alone")
+    assert alone[task] == scores[task] and predictions(tmp_path / "eval")[task] == (
+        tmp_path / "alone" / "predictions" / f"{task}.{scores[task]['split']}.json"
+    ).read_text()
+    assert len([c for c in embed_calls if c[3][0] > 0]) == 1 and not (tmp_path / "alone" / "embeddings").exists()
 
 
 def test_length_buckets_and_trimming():

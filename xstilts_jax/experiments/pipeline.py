@@ -294,7 +294,7 @@ def run_experiment(
     model = model_for(config, trained_on or tasks, seed, load_from, mesh_config, settings.representation)
     _check_heads(model, tasks)
     with RunLock(eval_dir):
-        scores = evaluate_and_write(model, tasks, settings, eval_dir)
+        scores = evaluate_and_write(model, tasks, settings, eval_dir, checkpoint=load_from)
     mark_done(eval_dir, {"phase": "eval", "tasks": tasks, "checkpoint": load_from, "settings": eval_settings})
     print(format_scores(f"zero-shot {experiment.target} ({name}, {system_name(experiment.intermediate)}, seed {seed})", scores))
     return scores

@@ -172,7 +172,7 @@ def embedded_sides(model: Model, task: str, split: str, settings: EvalSettings, 
         return Side(both.vectors, both.rows(task, split, queries)), Side(both.vectors, both.rows(task, split, candidates))
     asked = embed(model, task, split, settings, query_length, _span(queries))
     query_side = Side(asked.vectors, asked.rows(task, split, queries))
-    cached = cache.get(key) if key is not None else None
+    cached = cache.get(key, row_sharding(settings.partitioner.mesh)) if key is not None else None
     if cached is None:
         pool = embed(model, task, split, settings, candidate_length, _span(candidates))
         cached = CachedCandidates(pool.vectors, dict(zip(candidate_ids, pool.rows(task, split, candidates).tolist())))
