@@ -74,6 +74,7 @@ class Experiment:
     eval_tasks: Sequence[str] = ()  # task or mixture names (mixtures expand to their tasks); () = the record's
     eval_batch_size: int = 32
     eval_length: int | None = None  # None: each task's default input length
+    eval_per_device_batch_size: int | None = None  # set: the eval batch is this × the mesh's batch shards
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -281,7 +282,10 @@ def run_experiment(
     eval_dir = experiment.target_dir(name) / "eval"
     scores_path = eval_dir / "scores.json"
     tasks = expand_tasks(experiment.eval_tasks)
-    settings = EvalSettings(experiment.eval_batch_size, experiment.eval_length, Partitioner.from_config(mesh_config))
+    settings = EvalSettings(
+        experiment.eval_batch_size, experiment.eval_length, Partitioner.from_config(mesh_config),
+        per_device_batch_size=experiment.eval_per_device_batch_size,
+    )
     eval_settings = phase_settings(
         model=config, tasks=tasks, batch_size=experiment.eval_batch_size, length=experiment.eval_length,
         representation=settings.representation, checkpoint=load_from,
