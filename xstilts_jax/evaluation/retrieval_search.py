@@ -2,7 +2,8 @@
 
 Embeddings stay where the forward pass left them: one `[rows, d]` array (bf16 in evaluation)
 whose rows are sharded over all devices of the mesh (`row_sharding`), never gathered onto one
-chip. A search takes its queries in blocks (each block gathered onto every device, a few MB),
+chip. A search takes its queries in blocks (each block summed from the devices that hold its rows
+onto every device, a few MB),
 and each device scores the block against its own candidate rows, keeps its local top-k, and the
 k × devices local winners are all-gathered and merged into the global top-k (`shard_map`).
 Scores accumulate in float32.
@@ -70,12 +71,6 @@ def place(vectors: np.ndarray, mesh: Mesh, dtype: jnp.dtype | None = None) -> Si
     return Side(array, np.arange(len(vectors)))
 
 
-@jax.jit
-def _take_block(vectors: jax.Array, rows: jax.Array) -> jax.Array:
-    """Rows `rows` of `vectors` (the query block; the search replicates it on every device)."""
-    return jnp.take(vectors, rows, axis=0)
-
-
 def _best(scores: jax.Array, positions: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     """The k best (score, position) per row: highest score first, ties to the lower position."""
     neg, pos = jax.lax.sort((-scores, positions), dimension=1, num_keys=2)
@@ -84,13 +79,22 @@ def _best(scores: jax.Array, positions: jax.Array, k: int) -> tuple[jax.Array, j
 
 @functools.lru_cache(maxsize=None)
 def _local_then_merge(mesh: Mesh, k: int, local_k: int):
-    """The jitted search step: each device's best `local_k` over its rows, then the merged best k."""
+    """The jitted search step over a block of query rows: the block gathered from the devices that hold
+    it, each device's best `local_k` over its candidate rows, then the merged best k."""
     axes = mesh.axis_names
 
-    def step(queries: jax.Array, candidates: jax.Array, positions: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def step(
+        query_vectors: jax.Array, query_rows: jax.Array, candidates: jax.Array, positions: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        # each device contributes the block's rows it holds; the sum is the block on every device
+        # (a gather on the sharded array would make XLA replicate the whole array first)
+        shard = query_vectors.shape[0]
+        local = query_rows - jax.lax.axis_index(axes) * shard
+        held = (local >= 0) & (local < shard)
+        block = jnp.where(held[:, None], jnp.take(query_vectors, jnp.clip(local, 0, shard - 1), axis=0), 0)
+        queries = jax.lax.psum(block.astype(jnp.float32), axes).astype(candidates.dtype)
         sims = jnp.einsum(
-            "qd,cd->qc", queries.astype(candidates.dtype), candidates,
-            preferred_element_type=jnp.float32, precision=jax.lax.Precision.HIGHEST,
+            "qd,cd->qc", queries, candidates, preferred_element_type=jnp.float32, precision=jax.lax.Precision.HIGHEST
         )
         valid = positions >= 0
         sims = jnp.where(valid[None, :], sims, -jnp.inf)
@@ -101,7 +105,7 @@ def _local_then_merge(mesh: Mesh, k: int, local_k: int):
         return _best(scores, found, k)
 
     sharded = jax.shard_map(
-        step, mesh=mesh, in_specs=(P(), P(axes, None), P(axes)), out_specs=(P(), P()), check_vma=False
+        step, mesh=mesh, in_specs=(P(axes, None), P(), P(axes, None), P(axes)), out_specs=(P(), P()), check_vma=False
     )
     return jax.jit(sharded, out_shardings=(NamedSharding(mesh, P()), NamedSharding(mesh, P())))
 
@@ -124,8 +128,9 @@ def search(queries: Side, candidates: Side, k: int, mesh: Mesh, *, query_block: 
     if queries.vectors.shape[1] != candidates.vectors.shape[1]:
         raise InputError(f"search: queries have dimension {queries.vectors.shape[1]} but candidates {candidates.vectors.shape[1]}.")
     total = candidates.vectors.shape[0]
-    if total % mesh.size:
-        raise InputError(f"search: {total} candidate rows do not split over {mesh.size} devices; place them with `place`.")
+    for name, side in (("candidate", candidates), ("query", queries)):
+        if side.vectors.shape[0] % mesh.size:
+            raise InputError(f"search: {side.vectors.shape[0]} {name} rows do not split over {mesh.size} devices; place them with `place`.")
     k = min(k, len(candidates))
     position = np.full(total, -1, np.int32)
     position[candidates.rows] = np.arange(len(candidates), dtype=np.int32)
@@ -139,7 +144,7 @@ def search(queries: Side, candidates: Side, k: int, mesh: Mesh, *, query_block: 
         chunk = queries.rows[start : start + block]
         rows[: len(chunk)] = chunk
         rows_array = jax.make_array_from_callback(rows.shape, replicated, lambda index: rows[index])
-        best, at = step(_take_block(queries.vectors, rows_array), candidates.vectors, positions)
+        best, at = step(queries.vectors, rows_array, candidates.vectors, positions)
         scores.append(_host(best)[: len(chunk)])
         found.append(_host(at)[: len(chunk)].astype(np.int64))
     if not scores:
