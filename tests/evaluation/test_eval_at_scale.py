@@ -9,10 +9,11 @@ import pytest
 from tiny import TOY_MESH, catalog_model, toy_eval_settings
 
 import tasks  # noqa: F401  (registers the catalog)
-from xstilts_jax.data.batches import BatchSpec, bucket_of, host_batches, length_buckets, tokens_used, trim_length
+from xstilts_jax.data.batches import BatchSpec, host_batches
+from xstilts_jax.data.length_buckets import bucket_of, length_buckets, tokens_used, trim_length
 from xstilts_jax.evaluation.decoders import retrieval as decoders
 from xstilts_jax.evaluation.embedding_cache import params_directory
-from xstilts_jax.errors import ConfigError
+from xstilts_jax.errors import ConfigError, InputError
 from xstilts_jax.evaluation.evaluator import evaluate_and_write, evaluate_tasks
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.retrieval import retrieval_split
@@ -75,7 +76,9 @@ def test_mewslix_candidates_are_embedded_once_for_every_language_and_kept_for_a_
 
 def test_length_buckets_and_trimming():
     assert length_buckets(512) == (32, 64, 128, 256, 512) and length_buckets(64) == (32, 64) and length_buckets(20) == (20,)
-    assert [bucket_of(n, 512) for n in (1, 32, 33, 300, 512)] == [32, 32, 64, 512, 512]
+    assert [bucket_of(n, 512) for n in (1, 32, 33, 300, 512)] == [32, 32, 64, 512, 512] and bucket_of(33, 34) == 34
+    with pytest.raises(InputError, match="40 tokens do not fit the input length 34"):
+        bucket_of(40, 34)
     batch = next(host_batches(BatchSpec("udpos.de", "test", 64, 4, shuffle=False, repeat=False, bucket_lengths=True), 1, 2))
     used = tokens_used(batch)
     trimmed = trim_length(batch, 64, bucket_of(used, 64))
@@ -148,3 +151,27 @@ def test_bucc_is_scored_on_test_with_the_dev_threshold(tmp_path, monkeypatch, em
         evaluate_and_write(model, ["bucc2018.de"], toy_eval_settings(64), tmp_path / "eval2")
     assert embed_calls == []  # dev is never scored in its place
     assert not (tmp_path / "eval2" / "scores.json").exists()
+
+
+@pytest.mark.slow
+def test_float32_embeddings_rank_as_the_unsharded_host_search():
+    """The previous path: float32 embeddings gathered on the host, padded batches, a stable brute-force sort."""
+    import numpy as np
+
+    from xstilts_jax.data.task_records import get_task_record
+    from xstilts_jax.evaluation.forward import forward_batches
+    from xstilts_jax.evaluation.retrieval_metrics import TOP_K
+
+    task, split = "lareqa.de", "test"
+    model = catalog_model(task)
+    settings = dataclasses.replace(toy_eval_settings(64), embedding_dtype="float32")
+    rows = {}
+    for batch, out in forward_batches(model, task, split, get_task_record(task).head, dataclasses.replace(settings, bucket_lengths=False), decoders.normalized_embedding):
+        rows.update(zip(batch["idx"].tolist(), out["embedding"]))
+    data = retrieval_split(task, split)
+    queries, candidates = sorted(data.queries), sorted(data.candidates)
+    sims = np.stack([rows[i] for i in queries]).astype(np.float64) @ np.stack([rows[i] for i in candidates]).astype(np.float64).T
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :TOP_K]
+    expected = {data.queries[q]: [data.candidates[candidates[j]] for j in row] for q, row in zip(queries, order)}
+    _, predicted = decoders.decode_ranking(model, task, split, settings)
+    assert predicted == expected

@@ -19,6 +19,7 @@ import tensorflow as tf
 from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter, PaddedEncoderFeatureConverter
 from xstilts_jax.data.label_kinds import InputLengths, get_label_kind
 from xstilts_jax.data.task_records import expand_tasks, get_provider, get_task_record
+from xstilts_jax.data.length_buckets import length_buckets
 from xstilts_jax.errors import ConfigError
 
 @dataclasses.dataclass(frozen=True)
@@ -39,41 +40,6 @@ class BatchSpec:
     # and read only the examples with idx in [start, stop)
     bucket_lengths: bool = False
     idx_range: tuple[int, int] | None = None
-
-
-MIN_BUCKET = 32
-
-
-def length_buckets(length: int) -> tuple[int, ...]:
-    """The padded lengths of bucketed eval batches: powers of two from `MIN_BUCKET` below `length`, then `length`."""
-    buckets, bucket = [], MIN_BUCKET
-    while bucket < length:
-        buckets.append(bucket)
-        bucket *= 2
-    return (*buckets, length)
-
-
-def bucket_of(tokens: int, length: int) -> int:
-    """The shortest bucket of `length_buckets(length)` that holds `tokens` tokens."""
-    return next(b for b in length_buckets(length) if b >= tokens)
-
-
-def tokens_used(batch: dict[str, np.ndarray]) -> int:
-    """The longest example of a padded batch, in tokens (the last non-padding position + 1, by `segment_ids`)."""
-    used = np.nonzero(np.any(batch["segment_ids"].reshape(-1, batch["segment_ids"].shape[-1]) != 0, axis=0))[0]
-    return int(used[-1]) + 1 if len(used) else 1
-
-
-def trim_length(batch: dict[str, np.ndarray], full: int, length: int) -> dict[str, np.ndarray]:
-    """A batch padded to `full` tokens cut to `length` (>= `tokens_used`): every axis of size `full` of a
-    feature with a token axis (input ids, segment and token type ids, token labels, QA offsets)."""
-    if length == full:
-        return batch
-    out = {}
-    for key, value in batch.items():
-        index = tuple(slice(0, length) if axis and size == full else slice(None) for axis, size in enumerate(value.shape))
-        out[key] = value[index]
-    return out
 
 
 def label_kind_of(task_or_mixture: str) -> str:
@@ -133,7 +99,7 @@ def host_batches(spec: BatchSpec, pad_id: int, position_offset: int, skip_batche
     every host and keeps the examples with `idx % hosts == host`: examples keep the numbering of
     the full split (so every host's predictions merge back into data order), and all pieces or
     windows of one example stay on one host. `spec.idx_range` keeps only the examples numbered in
-    it; `spec.bucket_lengths` batches examples of one length bucket together (`length_buckets`, by
+    it; `spec.bucket_lengths` batches examples of one length bucket together (`data.length_buckets`, by
     each example's last non-padding token), so batches come out of data order and each can be cut
     to its bucket (`trim_length`); decoders merge predictions by idx.
     """

@@ -26,7 +26,8 @@ import numpy as np
 from flax import nnx
 from jax.experimental import multihost_utils
 
-from xstilts_jax.data.batches import BatchSpec, bucket_of, default_length, host_batches, tokens_used, trim_length
+from xstilts_jax.data.batches import BatchSpec, default_length, host_batches
+from xstilts_jax.data.length_buckets import bucket_of, tokens_used, trim_length
 from xstilts_jax.data.label_kinds import InputLengths
 from xstilts_jax.errors import ConfigError, InputError
 from xstilts_jax.evaluation.span_decoding import SpanDecoding
@@ -48,7 +49,7 @@ class EvalSettings:
     `per_device_batch_size` (when set) sizes the global batch to the mesh instead: that many rows
     per batch shard. Either way the global batch is rounded up to a multiple of the batch shards
     (`global_batch_size`). `bucket_lengths` pads each batch to the shortest of a few lengths that
-    holds its longest example (`data.batches.length_buckets`) instead of to the full input length.
+    holds its longest example (`data.length_buckets`) instead of to the full input length.
     Retrieval keeps its embeddings on the mesh in `embedding_dtype`. `embedding_cache` holds candidate embeddings across the tasks of one evaluation (set by the
     evaluator for the length of one evaluation of one set of parameters, never by a run's config).
 
