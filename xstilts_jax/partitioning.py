@@ -244,12 +244,19 @@ class Partitioner:
         """Shardings for every feature of a batch (arrays or abstract arrays)."""
         return {k: self.batch_sharding(np.ndim(v) if not hasattr(v, "ndim") else v.ndim) for k, v in batch.items()}
 
-    def check_batch_divisible(self, batch_size: int) -> None:
-        """Raise a clear error when the global batch cannot be split over the batch mesh axes."""
+    def batch_axes(self) -> tuple[str, ...]:
+        """The mesh axes the `batch` rule splits a batch over."""
         spec = self.spec(("batch",))
         axes = spec[0] if len(spec) else None
-        names = (axes,) if isinstance(axes, str) else tuple(axes or ())
-        shards = math.prod(self.mesh.shape[a] for a in names)
+        return (axes,) if isinstance(axes, str) else tuple(axes or ())
+
+    def batch_shards(self) -> int:
+        """How many ways a batch is split (the devices along `batch_axes`)."""
+        return math.prod(self.mesh.shape[a] for a in self.batch_axes())
+
+    def check_batch_divisible(self, batch_size: int) -> None:
+        """Raise a clear error when the global batch cannot be split over the batch mesh axes."""
+        names, shards = self.batch_axes(), self.batch_shards()
         if batch_size % shards:
             raise ConfigError(
                 f"Batch size {batch_size} is not divisible by the {shards} batch shards of mesh axes {names}; "

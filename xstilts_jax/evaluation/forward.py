@@ -50,8 +50,9 @@ class EvalSettings:
     per batch shard. Either way the global batch is rounded up to a multiple of the batch shards
     (`global_batch_size`). `bucket_lengths` pads each batch to the shortest of a few lengths that
     holds its longest example (`data.length_buckets`) instead of to the full input length.
-    Retrieval keeps its embeddings on the mesh in `embedding_dtype`. `embedding_cache` holds candidate embeddings across the tasks of one evaluation (set by the
-    evaluator for the length of one evaluation of one set of parameters, never by a run's config).
+    Retrieval keeps its embeddings on the mesh in `embedding_dtype`. `embedding_cache` holds
+    candidate embeddings across the tasks of one evaluation (set by the evaluator for the length
+    of one evaluation of one set of parameters, never by a run's config).
 
     The gin-bound fields are built with the settings, where a run is configured."""
 
@@ -70,20 +71,12 @@ class EvalSettings:
     def global_batch_size(self) -> int:
         """The global eval batch: `per_device_batch_size` × the batch shards when set, else `batch_size`,
         rounded up to a multiple of the batch shards and of the hosts (padding rows are dropped)."""
-        shards = batch_shards(self.partitioner)
+        shards = self.partitioner.batch_shards()
         wanted = self.per_device_batch_size * shards if self.per_device_batch_size else self.batch_size
         if wanted < 1:
             raise ConfigError(f"eval batch size must be positive, got {wanted}; set EvalSettings.batch_size or per_device_batch_size.")
         step = math.lcm(shards, jax.process_count())
         return -(-wanted // step) * step
-
-
-def batch_shards(partitioner: Partitioner) -> int:
-    """How many ways the partitioner's mesh splits a batch (the devices along the `batch` rule's axes)."""
-    spec = partitioner.spec(("batch",))
-    axes = spec[0] if len(spec) else None
-    names = (axes,) if isinstance(axes, str) else tuple(axes or ())
-    return math.prod(partitioner.mesh.shape[a] for a in names)
 
 
 def _pad_rows(batch: dict[str, np.ndarray], size: int) -> tuple[dict[str, np.ndarray], int]:

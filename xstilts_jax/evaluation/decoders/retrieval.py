@@ -158,8 +158,10 @@ def embedded_sides(model: Model, task: str, split: str, settings: EvalSettings, 
     cache = settings.embedding_cache
     candidate_ids = [data.candidates[i] for i in candidates]
     key = None
-    if cache is not None and data.candidate_set is not None:
-        key = candidate_key(get_task_record(task).head, data.candidate_set, candidate_ids, candidate_length or default_length(task, settings.input_lengths), settings)
+    # shared by id: a set whose ids repeat (BUCC's repeated sentences) is never shared
+    if cache is not None and data.candidate_set is not None and len(set(candidate_ids)) == len(candidate_ids):
+        length = candidate_length or default_length(task, settings.input_lengths)
+        key = candidate_key(get_task_record(task).head, data.candidate_set, candidate_ids, length, settings)
     if key is None and query_length == candidate_length:
         both = embed(model, task, split, settings, query_length, None)
         expected = set(queries) | set(candidates)
