@@ -116,6 +116,8 @@ def run_benchmarks(
     accelerator_steps: int = 10,
     input_pipeline: bool = True,
     resume: bool = True,
+    eval_buckets_shape: BenchShape | None = None,
+    eval_buckets_passes: int = 3,
 ) -> dict[str, Any]:
     """Run the configured benchmarks, print each table and ratio, return everything for the JSON."""
     from bench.eval_throughput import eval_benchmark
@@ -152,6 +154,16 @@ def run_benchmarks(
         out["eval"] = eval_benchmark(eval_shape, eval_passes, eval_target, eval_batches_per_language)
         out["eval_ratio"] = out["eval"]["ratio"]
         print_eval(out["eval"])
+        _done(start)
+    if eval_buckets_shape is not None:
+        from bench.eval_buckets import bucketed_eval_benchmark
+
+        start = _section("evaluation pass: batches bucketed by length vs padded to 512 (same scores)")
+        out["eval_buckets"] = r = bucketed_eval_benchmark(eval_buckets_shape, eval_buckets_passes, eval_target)
+        print(
+            f"{r['target']} over {', '.join(r['tasks'])}, batch {r['batch']}, length {r['length']}: bucketed "
+            f"{r['bucketed_pass_s']:.2f} s/pass, padded {r['padded_pass_s']:.2f} s/pass; bucket_ratio = {r['ratio']:.2f}x"
+        )
         _done(start)
     if profile and shapes:
         from bench.common import NUM_CLASSES, padded_batches, project_trainer

@@ -41,7 +41,7 @@ from tasks.sources.files import file_source
 from tasks.vocabulary import MODEL_VOCABULARY
 from xstilts_jax.data.label_kinds import LABEL_KINDS
 from xstilts_jax.data.task_records import TaskRecord, register_task
-from xstilts_jax.errors import InputError
+from xstilts_jax.errors import InputError, MissingSplitError
 from xstilts_jax.evaluation import metrics
 from xstilts_jax.evaluation.retrieval import RetrievalSplit
 from xstilts_jax.evaluation.retrieval_metrics import bucc_f1, map_at_20, mrr_at_20
@@ -87,6 +87,11 @@ class Family:
     train_citation: str = ""
     train_how_to_obtain: str = ""
     submission: SubmissionFormat | NoSubmissionFormat | None = None  # its XTREME leaderboard file format
+    # XTREME-R's input lengths (google-research/xtreme scripts/run_eval_*.sh), None: the run's / 512
+    query_length: int | None = None
+    candidate_length: int | None = None
+    shared_candidates: bool = False  # every language searches the same candidate set (embedded once)
+    scoring_split: str | None = None  # the target's split (None: its tasks', dev where they have it)
 
 
 FAMILIES: dict[str, Family] = {
@@ -95,6 +100,8 @@ FAMILIES: dict[str, Family] = {
         {"validation": "dev", "test": "test"},
         "Zweigenbaum et al. 2018, BUCC shared task", "research use (BUCC 2018 shared task data)",
         rs.BUCC_LAYOUT.how_to_obtain, submission=BITEXT_PAIRS_FORMAT,
+        # xtreme's run_bucc2018.sh / evaluate_retrieval.py: the threshold tuned on dev is applied to test
+        scoring_split="test",
     ),
     "tatoeba": Family(
         TATOEBA_LANGS, "nearest", "sentence_embedding", SENTENCE_EMBEDDING, (metrics.accuracy,), rs.tatoeba,
@@ -109,6 +116,8 @@ FAMILIES: dict[str, Family] = {
         read_train=rs.squad_pairs, train_splits={"train": "train", "validation": "dev"},
         train_citation="Rajpurkar et al. 2016, SQuAD v1.1 (question, answer sentence + paragraph)",
         train_how_to_obtain=rs.SQUAD_LAYOUT.how_to_obtain,
+        # scripts/run_eval_lareqa.sh: MAX_QUERY_LEN=96, MAX_ANSWER_LEN=256 (answer sentence + paragraph)
+        query_length=96, candidate_length=256, shared_candidates=True,
         # A named choice (README "Scoring against the official evaluate.py"): no file is invented for it.
         submission=NoSubmissionFormat(
             "google-research/xtreme's evaluate.py has no LAReQA reader and lists no LAReQA languages "
@@ -124,6 +133,8 @@ FAMILIES: dict[str, Family] = {
         read_train=rs.wikipedia_pairs, train_splits={"train": "train", "validation": "dev"},
         train_citation="Mewsli-X English Wikipedia mention-entity pairs",
         train_how_to_obtain=rs.MEWSLIX_LAYOUT.how_to_obtain, submission=RANKING_FORMAT,
+        # scripts/run_eval_mewslix.sh: MAX_SEQ_LEN=64 for mentions and entity descriptions alike
+        query_length=64, candidate_length=64, shared_candidates=True,
     ),
 }
 
@@ -181,14 +192,17 @@ def train_source(family: Family) -> SourceSpec:
     return _spec(read, family.train_splits, "pairs", family, family.train_citation, family.train_how_to_obtain)
 
 
-def _split_reader(family: Family, task: str, lang: str) -> Callable[[str], RetrievalSplit]:
+def _split_reader(family_name: str, family: Family, task: str, lang: str) -> Callable[[str], RetrievalSplit]:
     def read(split: str) -> RetrievalSplit:
         if split not in family.eval_splits:
             raise InputError(f"{task}: no split {split!r}; it has {sorted(family.eval_splits)}.")
         data = family.read_eval(lang, family.eval_splits[split])
         if data.split is None:
-            raise InputError(f"{task} {split}: no gold to score against. {data.missing_gold}")
-        return data.split
+            raise MissingSplitError(f"{task} {split}: no gold to score against. {data.missing_gold}")
+        shared = family_name if family.shared_candidates else None
+        return dataclasses.replace(
+            data.split, query_length=family.query_length, candidate_length=family.candidate_length, candidate_set=shared
+        )
 
     return read
 
@@ -274,7 +288,7 @@ def register_retrieval_tasks() -> None:
         for lang in sorted(family.languages):
             task = f"{name}.{lang}"
             spec = eval_source(family, lang)
-            reader = _split_reader(family, task, lang)
+            reader = _split_reader(name, family, task, lang)
             kind = family.label_kind
             _register(task, spec, family, kind=kind, role="eval", language=lang, metric_fns=family.metric_fns, reader=reader)
             eval_tasks[lang] = task
@@ -283,7 +297,7 @@ def register_retrieval_tasks() -> None:
             # No `<family>.zeroshot` mixture: training pairs and eval texts have different features.
             _register(name, train_source(family), family, kind="pairs", role="train", language="en", metric_fns=())
         train_task = name if family.read_train is not None else None
-        register_target(TargetRecord(name, train_task, eval_tasks, submission=family.submission))
+        register_target(TargetRecord(name, train_task, eval_tasks, submission=family.submission, split=family.scoring_split))
 
 
 def source_rows() -> list[tuple[str, SourceSpec, str]]:

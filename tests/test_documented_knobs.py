@@ -379,6 +379,9 @@ KNOBS: dict[str, Callable[..., None]] = {
     "Experiment.target": _field(Experiment, "Experiment.target", "'pawsx'", "Experiment.target = 'xnli'"),
     "Experiment.target_train": _field(Experiment, "Experiment.target_train", "'snli'", "Experiment.target = 'xnli'"),
     "Experiment.eval_tasks": _field(Experiment, "Experiment.eval_tasks", "('xnli.de',)", "Experiment.target = 'xnli'"),
+    "Experiment.eval_per_device_batch_size": _field(
+        Experiment, "Experiment.eval_per_device_batch_size", "4", "Experiment.target = 'xnli'"
+    ),
     "Experiment.intermediate": _field(Experiment, "Experiment.intermediate", "'squad'", "Experiment.target = 'xnli'"),
     "Experiment.root": _field(Experiment, "Experiment.root", "'elsewhere'", "Experiment.target = 'xnli'"),
     "Experiment.pretrained": _field(Experiment, "Experiment.pretrained", "'ckpt'", "Experiment.target = 'xnli'"),

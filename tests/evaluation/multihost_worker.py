@@ -17,7 +17,7 @@ from tiny import catalog_model, toy_eval_settings  # noqa: E402
 import tasks  # noqa: E402,F401  (registers the catalog)
 from xstilts_jax.evaluation.decoders import decode  # noqa: E402
 
-SPLITS = {"udpos.de": "validation", "xcopa.zh": "test"}
+SPLITS = {"udpos.de": "validation", "xcopa.zh": "test", "tatoeba.de": "test", "bucc2018.fr": "test"}
 assert jax.process_count() == 2 and jax.device_count() == 8
 model = catalog_model(*SPLITS)
 result = {task: decode(model, task, split, toy_eval_settings())[:2] for task, split in SPLITS.items()}  # (gold, predicted)

@@ -1,4 +1,5 @@
-"""Evaluation over 2 processes × 4 CPU devices gathers every host's predictions: equal to 1 process × 8."""
+"""Evaluation over 2 processes × 4 CPU devices gathers every host's predictions: equal to 1 process × 8
+(retrieval too: embeddings stay sharded over both processes' devices, the search is sharded over them)."""
 
 import json
 import sys
@@ -21,7 +22,8 @@ def test_two_process_predictions_equal_one_process(tmp_path, catalog_env):
     per_process = [json.loads(Path(f"{out}.{i}.json").read_text()) for i in range(2)]
     assert per_process[0] == per_process[1]  # every host ends with all rows
 
-    model = catalog_model("udpos.de", "xcopa.zh")
+    splits = {"udpos.de": "validation", "xcopa.zh": "test", "tatoeba.de": "test", "bucc2018.fr": "test"}
+    model = catalog_model(*splits)
     settings = toy_eval_settings()
-    expected = {"udpos.de": decode(model, "udpos.de", "validation", settings)[:2], "xcopa.zh": decode(model, "xcopa.zh", "test", settings)[:2]}
+    expected = {task: decode(model, task, split, settings)[:2] for task, split in splits.items()}
     assert per_process[0] == json.loads(json.dumps(expected))

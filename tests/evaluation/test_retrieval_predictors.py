@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from tiny import toy_eval_settings
 
 from xstilts_jax.data import task_records
 from xstilts_jax.data.task_records import TaskRecord
@@ -9,7 +10,18 @@ from xstilts_jax.errors import InputError
 from xstilts_jax.evaluation.decoders import retrieval as decoders
 from xstilts_jax.evaluation.retrieval import RetrievalSplit
 from xstilts_jax.evaluation.retrieval_mining import extract_pairs, mine_pairs, optimize_threshold
+from xstilts_jax.evaluation.retrieval_search import place
 from xstilts_jax.models.heads import HeadSpec
+
+SETTINGS = toy_eval_settings()
+
+
+def embedded(vectors: dict[int, np.ndarray], mesh) -> decoders.Embedded:
+    """Given vectors (idx -> vector) as one pass's embeddings: normalized rows on the mesh, idx order."""
+    idx = sorted(vectors)
+    matrix = np.stack([vectors[i] for i in idx]).astype(np.float32)
+    side = place(matrix / np.linalg.norm(matrix, axis=1, keepdims=True), mesh)
+    return decoders.Embedded(side.vectors, np.concatenate([idx, np.full(side.vectors.shape[0] - len(idx), -1)]))
 
 
 @pytest.fixture
@@ -25,7 +37,12 @@ def fake(monkeypatch):
         record = TaskRecord(task, "sentence_embedding", HeadSpec("embedding"), "nearest", role="eval", retrieval_reader=reader)
         monkeypatch.setitem(task_records._RECORDS, task, record)
 
-    monkeypatch.setattr(decoders, "embed_task", lambda model, task, split, settings: embeddings[(task, split)])
+    def embed(model, task, split, settings, length, idx_range):
+        start, stop = idx_range or (0, 1 << 30)
+        chosen = {i: v for i, v in embeddings[(task, split)].items() if start <= i < stop}
+        return embedded(chosen, settings.partitioner.mesh)
+
+    monkeypatch.setattr(decoders, "embed", embed)
     return add
 
 
@@ -34,7 +51,7 @@ def test_nearest_searches_from_the_queries(fake):
     # each candidate's nearest query is its own translation: only the query side's search gives [0, 0].
     data = RetrievalSplit({0: "en-0", 1: "en-1"}, {2: "de-0", 3: "de-1"}, {"en-0": ["de-0"], "en-1": ["de-1"]})
     fake("toy.de", "test", data, {0: [1, 0], 1: [0.8, 0.6], 2: [1, 0.1], 3: [0.1, 1]})
-    gold, predicted = decoders.decode_nearest(None, "toy.de", "test", None)
+    gold, predicted = decoders.decode_nearest(None, "toy.de", "test", SETTINGS)
     assert gold == [0, 1] and predicted == [0, 0]
 
 
@@ -44,7 +61,7 @@ def test_ranking_returns_top_20_ids_per_query(fake):
     candidates = {i: f"c{i}" for i in range(1, 31)}
     data = RetrievalSplit({0: "q"}, candidates, {"q": ["c5", "c7"]})
     fake("toy.en", "test", data, vectors)
-    gold, predicted = decoders.decode_ranking(None, "toy.en", "test", None)
+    gold, predicted = decoders.decode_ranking(None, "toy.en", "test", SETTINGS)
     sims = {f"c{i}": np.dot(vectors[0], vectors[i]) / np.linalg.norm(vectors[i]) for i in range(1, 31)}
     assert gold == {"q": ["c5", "c7"]}
     assert predicted["q"] == sorted(sims, key=lambda c: -sims[c])[:20]
@@ -53,7 +70,7 @@ def test_ranking_returns_top_20_ids_per_query(fake):
 def test_ranking_refuses_relevant_ids_outside_the_pool(fake):
     fake("toy.fr", "test", RetrievalSplit({0: "q"}, {1: "c1"}, {"q": ["c9"]}), {0: [1, 0], 1: [0, 1]})
     with pytest.raises(InputError, match=r"toy.fr test: query 'q' .* \['c9'\] are not in the candidate pool"):
-        decoders.decode_ranking(None, "toy.fr", "test", None)
+        decoders.decode_ranking(None, "toy.fr", "test", SETTINGS)
 
 
 def test_mining_applies_the_threshold_tuned_on_validation(fake):
@@ -81,10 +98,10 @@ def test_mining_applies_the_threshold_tuned_on_validation(fake):
 
     val_gold = [(s, t) for s, ts in val.relevant.items() for t in ts]
     threshold = optimize_threshold(scored(val, val_vectors), val_gold)
-    gold, predicted = decoders.decode_mining(None, "toy.ru", "test", None)
+    gold, predicted = decoders.decode_mining(None, "toy.ru", "test", SETTINGS)
     assert predicted == [list(p) for p in extract_pairs(scored(test, test_vectors), threshold)]
     assert gold == sorted([f"s{i}", f"t{i}"] for i in range(0, 10, 2))
     assert all(s != "" for s, _ in predicted)
     # scoring validation itself tunes on validation
-    _, val_predicted = decoders.decode_mining(None, "toy.ru", "validation", None)
+    _, val_predicted = decoders.decode_mining(None, "toy.ru", "validation", SETTINGS)
     assert val_predicted == [list(p) for p in extract_pairs(scored(val, val_vectors), threshold)]

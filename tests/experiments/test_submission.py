@@ -82,8 +82,15 @@ def test_tatoeba_submission_follows_xtremes_sorted_english_order(catalog_data, t
     assert sorted(split.queries.values()) == [f"de-{i}" for i in range(5)]  # German asks, English answers
     vectors = {idx: np.eye(5, dtype=np.float32)[int(cid[3:])] for idx, cid in split.candidates.items()}
     vectors |= {idx: np.eye(5, dtype=np.float32)[found[int(qid[3:])]] for idx, qid in split.queries.items()}
-    monkeypatch.setattr(decoders, "embed_task", lambda model, task, s, settings: vectors)
-    gold, predicted = decoders.decode_nearest(None, "tatoeba.de", "test", None)
+    from tiny import toy_eval_settings
+
+    from xstilts_jax.evaluation.retrieval_search import place
+
+    idx = sorted(vectors)
+    side = place(np.stack([vectors[i] for i in idx]), toy_eval_settings().partitioner.mesh)
+    pass_ = decoders.Embedded(side.vectors, np.concatenate([idx, np.full(side.vectors.shape[0] - len(idx), -1)]))
+    monkeypatch.setattr(decoders, "embed", lambda model, task, s, settings, length, idx_range: pass_)
+    gold, predicted = decoders.decode_nearest(None, "tatoeba.de", "test", toy_eval_settings())
     assert (gold, predicted) == ([0, 4, 1, 2, 3], [0, 4, 1, 4, 3])  # positions in the sorted English file
     ours = metrics.accuracy(gold, predicted)["accuracy"]
 

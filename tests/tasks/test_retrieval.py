@@ -15,7 +15,7 @@ from tasks import retrieval
 from tasks.sources import retrieval as rs
 from xstilts_jax.data.batches import BatchSpec, host_batches
 from xstilts_jax.data.task_records import get_task_record
-from xstilts_jax.errors import ConfigError, InputError
+from xstilts_jax.errors import ConfigError, InputError, MissingSplitError
 from xstilts_jax.evaluation.evaluator import evaluate_tasks
 from xstilts_jax.evaluation.retrieval import retrieval_split
 from xstilts_jax.tools.list_tasks import describe_tasks
@@ -89,7 +89,7 @@ def test_missing_files_are_named(tmp_path, monkeypatch, catalog_env):
         rs.bucc("ru", "dev")
     (root / "bucc2018" / "ru-en.test.gold").unlink()  # xtreme's download deletes the test gold
     assert rs.bucc("ru", "test").split is None
-    with pytest.raises(InputError, match=r"bucc2018.ru test: no gold to score against.*ru-en.test.gold"):
+    with pytest.raises(MissingSplitError, match=r"bucc2018.ru test: no gold to score against.*ru-en.test.gold"):
         retrieval_split("bucc2018.ru", "test")
     (root / "mewslix" / "candidate_set_entities.jsonl").unlink()
     with pytest.raises(ConfigError, match="candidate_set_entities.jsonl"):

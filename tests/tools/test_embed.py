@@ -14,7 +14,7 @@ from vocab_fixtures import SAMPLE
 from xstilts_jax.checkpoints.pretrained import load_pretrained
 from xstilts_jax.cli import main as cli_main
 from xstilts_jax.data.vocabularies import load_vocabulary
-from xstilts_jax.tools.embed import bucket_length, embed_sentences
+from xstilts_jax.tools.embed import embed_sentences
 
 TOL = 1e-4
 LAYERS = 3
@@ -100,6 +100,3 @@ def test_empty_line_is_an_error(setup, tmp_path, capsys):
     assert "line 3 is empty" in capsys.readouterr().err
 
 
-def test_bucket_lengths():
-    assert [bucket_length(n, 512) for n in (1, 16, 17, 100, 300, 512)] == [16, 16, 32, 128, 512, 512]
-    assert bucket_length(40, 34) == 34

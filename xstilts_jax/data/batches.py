@@ -20,6 +20,7 @@ from xstilts_jax.data.iterator_state import CheckpointableBatches
 from xstilts_jax.data.feature_converters import PackedEncoderFeatureConverter, PaddedEncoderFeatureConverter
 from xstilts_jax.data.label_kinds import InputLengths, get_label_kind
 from xstilts_jax.data.task_records import expand_tasks, get_provider, get_task_record
+from xstilts_jax.data.length_buckets import length_buckets
 from xstilts_jax.errors import ConfigError
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,10 @@ class BatchSpec:
     seed: int = 0
     repeat: bool = True
     data_shards: int | None = None  # training: seqio shards per global batch (default: one per host)
+    # evaluation (one pass) only: group examples of similar length into batches (`length_buckets`),
+    # and read only the examples with idx in [start, stop)
+    bucket_lengths: bool = False
+    idx_range: tuple[int, int] | None = None
 
 
 def label_kind_of(task_or_mixture: str) -> str:
@@ -86,7 +91,10 @@ def host_batches(spec: BatchSpec, pad_id: int, position_offset: int) -> Iterator
     Training (`repeat`): `training_batches`. One pass for evaluation reads the whole split on
     every host and keeps the examples with `idx % hosts == host`: examples keep the numbering of
     the full split (so every host's predictions merge back into data order), and all pieces or
-    windows of one example stay on one host.
+    windows of one example stay on one host. `spec.idx_range` keeps only the examples numbered in
+    it; `spec.bucket_lengths` batches examples of one length bucket together (`data.length_buckets`, by
+    each example's last non-padding token), so batches come out of data order and each can be cut
+    to its bucket (`trim_length`); decoders merge predictions by idx.
     """
     if spec.repeat:
         return training_batches(spec, pad_id, position_offset)
@@ -94,9 +102,17 @@ def host_batches(spec: BatchSpec, pad_id: int, position_offset: int) -> Iterator
     if spec.batch_size % hosts:
         raise ConfigError(f"Global batch size {spec.batch_size} is not divisible by the {hosts} hosts.")
     ds = _converted(spec, pad_id, position_offset, None)
+    if spec.idx_range is not None:
+        start, stop = spec.idx_range
+        ds = ds.filter(lambda ex: (ex["idx"] >= start) & (ex["idx"] < stop))
     if hosts > 1:
         ds = ds.filter(lambda ex: ex["idx"] % hosts == index)
-    return ds.batch(spec.batch_size // hosts, drop_remainder=False).as_numpy_iterator()
+    rows = spec.batch_size // hosts
+    if spec.bucket_lengths:
+        ds = ds.group_by_window(_bucket_key(spec.length), lambda _, window: window.batch(rows), window_size=rows)
+    else:
+        ds = ds.batch(rows, drop_remainder=False)
+    return ds.as_numpy_iterator()
 
 
 def training_batches(spec: BatchSpec, pad_id: int, position_offset: int) -> CheckpointableBatches:
@@ -125,6 +141,19 @@ def training_batches(spec: BatchSpec, pad_id: int, position_offset: int) -> Chec
         ds = _converted(spec, pad_id, position_offset, seqio.ShardInfo(index=k, num_shards=shards) if shards > 1 else None)
         datasets[f"shard_{k}-of-{shards}"] = ds.batch(spec.batch_size // shards, drop_remainder=True)
     return CheckpointableBatches(spec.task, datasets)
+
+
+def _bucket_key(length: int):
+    """tf.data key fn: an example's bucket number (`length_buckets`), from its last non-padding position."""
+    bounds = tf.constant(length_buckets(length), tf.int64)
+
+    def key(ex: dict[str, tf.Tensor]) -> tf.Tensor:
+        segments = tf.reshape(ex["segment_ids"], [-1, tf.shape(ex["segment_ids"])[-1]])
+        used = tf.reduce_any(segments != 0, axis=0)
+        tokens = tf.reduce_max(tf.where(used, tf.range(1, tf.shape(used)[0] + 1), 0))
+        return tf.reduce_sum(tf.cast(bounds < tf.cast(tokens, tf.int64), tf.int64))
+
+    return key
 
 
 def default_length(task_or_mixture: str, lengths: InputLengths) -> int:

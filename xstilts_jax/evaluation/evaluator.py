@@ -7,6 +7,7 @@ half-written file. `evaluate_and_write` is the one evaluation of `xstilts-jax ru
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -16,6 +17,7 @@ import jax
 
 from xstilts_jax.data.task_records import get_provider
 from xstilts_jax.errors import ConfigError, MissingSplitError
+from xstilts_jax.evaluation.embedding_cache import EmbeddingCache, params_directory
 from xstilts_jax.evaluation.forward import EvalSettings
 from xstilts_jax.evaluation.decoders import decode
 from xstilts_jax.experiments.targets import eval_split
@@ -58,7 +60,12 @@ def evaluate_tasks(
     settings: EvalSettings,
     predictions_dir: str | Path | None = None,
 ) -> dict[str, Scores]:
-    """Score every task (e.g. every language of a target); `split` is one split or a split per task."""
+    """Score every task (e.g. every language of a target); `split` is one split or a split per task.
+
+    The tasks share one `EmbeddingCache` (a shared retrieval candidate set is embedded once), the
+    settings' when the caller gave one (`evaluate_and_write`), else a new one for this call."""
+    if settings.embedding_cache is None:
+        settings = dataclasses.replace(settings, embedding_cache=EmbeddingCache())
     results: dict[str, Scores] = {}
     with PhaseBar(total=len(tasks), desc="eval", unit="task", disable=len(tasks) < 2) as bar:
         for task in tasks:
@@ -71,12 +78,21 @@ def evaluate_tasks(
     return results
 
 
-def evaluate_and_write(model: Any, tasks: Sequence[str], settings: EvalSettings, directory: str | Path) -> dict[str, dict[str, Any]]:
+def evaluate_and_write(
+    model: Any, tasks: Sequence[str], settings: EvalSettings, directory: str | Path, *, checkpoint: str | None = None
+) -> dict[str, dict[str, Any]]:
     """Score every task (mixtures already expanded) on its zero-shot split (`targets.eval_split`); write
     `directory/predictions/<task>.<split>.json` and `directory/scores.json`; returns {task: {metric: value, ...,
     "split": split}}. A task whose data lacks that split (`MissingSplitError`) is {"split": split, "missing":
-    why}: reported unscored, the other tasks still scored; ConfigError when every task lacks it."""
+    why}: reported unscored, the other tasks still scored; ConfigError when every task lacks it.
+
+    `checkpoint` names the parameters scored (None: unnamed, e.g. a random init): shared retrieval
+    candidate embeddings are then kept under `directory/embeddings/` for that checkpoint, so a
+    rerun after a stop reloads them (`evaluation.embedding_cache`)."""
     directory = as_path(directory)
+    # one evaluation of one model: its tasks share candidate embeddings (never kept past this call)
+    cache_dir = params_directory(directory, checkpoint) if checkpoint else None
+    settings = dataclasses.replace(settings, embedding_cache=EmbeddingCache(cache_dir))
     scores: dict[str, dict[str, Any]] = {}
     with PhaseBar(total=len(tasks), desc="eval", unit="task", disable=len(tasks) < 2) as bar:
         for task in tasks:

@@ -20,11 +20,19 @@ from xstilts_jax.errors import ConfigError, InputError
 @dataclasses.dataclass(frozen=True)
 class RetrievalSplit:
     """One split of a retrieval task: query and candidate examples (idx → id) and, per query id,
-    the ids of its relevant candidates (mining: the gold target ids of a source id)."""
+    the ids of its relevant candidates (mining: the gold target ids of a source id).
+
+    `query_length` / `candidate_length`: the input length each side is embedded at (None: the
+    run's eval length or the task's default). `candidate_set`: a name shared by every split whose
+    candidates are the same texts under the same ids (e.g. one per Mewsli-X release), so that an
+    evaluation embeds them once for all of them; None: not shared."""
 
     queries: Mapping[int, str]
     candidates: Mapping[int, str]
     relevant: Mapping[str, Sequence[str]]
+    query_length: int | None = None
+    candidate_length: int | None = None
+    candidate_set: str | None = None
 
 
 def retrieval_split(task: str, split: str) -> RetrievalSplit:

@@ -30,20 +30,28 @@ def _best_by_margin(
 def mine_pairs(
     source: np.ndarray, target: np.ndarray, k: int = NEIGHBOURHOOD, threshold: float = 0.0
 ) -> list[tuple[int, int, float]]:
-    """Candidate pairs (source row, target row, margin score) by ratio-margin "max" mining, best first.
-
-    Embeddings are compared by cosine. Every source row's best target and every target row's
-    best source (by margin among their k nearest neighbours) compete by score; a pair is kept
-    when neither side was taken by a better pair and its score exceeds `threshold`.
-    """
+    """Candidate pairs (source row, target row, margin score) by ratio-margin "max" mining, best first,
+    of host embeddings compared by cosine (`mine_neighbours` on their k nearest neighbours)."""
     x, y = l2_normalize(source), l2_normalize(target)
-    fwd_sims, fwd_ids = top_k_similar(x, y, min(k, len(y)))
-    bwd_sims, bwd_ids = top_k_similar(y, x, min(k, len(x)))
+    return mine_neighbours(top_k_similar(x, y, min(k, len(y))), top_k_similar(y, x, min(k, len(x))), threshold)
+
+
+def mine_neighbours(
+    forward: tuple[np.ndarray, np.ndarray], backward: tuple[np.ndarray, np.ndarray], threshold: float = 0.0
+) -> list[tuple[int, int, float]]:
+    """Candidate pairs (source position, target position, margin score), best first, from each source's k
+    nearest targets (`forward`: cosines and target positions) and each target's k nearest sources (`backward`).
+
+    Every source's best target and every target's best source (by margin among their k nearest
+    neighbours) compete by score; a pair is kept when neither side was taken by a better pair and
+    its score exceeds `threshold`.
+    """
+    (fwd_sims, fwd_ids), (bwd_sims, bwd_ids) = forward, backward
     fwd_mean, bwd_mean = fwd_sims.mean(axis=1), bwd_sims.mean(axis=1)
     fwd_best, fwd_score = _best_by_margin(fwd_sims, fwd_ids, fwd_mean, bwd_mean)
     bwd_best, bwd_score = _best_by_margin(bwd_sims, bwd_ids, bwd_mean, fwd_mean)
-    src = np.concatenate([np.arange(len(x)), bwd_best])
-    trg = np.concatenate([fwd_best, np.arange(len(y))])
+    src = np.concatenate([np.arange(len(fwd_ids)), bwd_best])
+    trg = np.concatenate([fwd_best, np.arange(len(bwd_ids))])
     scores = np.concatenate([fwd_score, bwd_score])
     taken_src: set[int] = set()
     taken_trg: set[int] = set()

@@ -83,6 +83,7 @@ class Experiment:
     eval_tasks: Sequence[str] = ()  # task or mixture names (mixtures expand to their tasks); () = the record's
     eval_batch_size: int = 32
     eval_length: int | None = None  # None: each task's default input length
+    eval_per_device_batch_size: int | None = None  # set: the eval batch is this × the mesh's batch shards
     seed: int = 0
     keep_train_state: bool = False  # keep a finished phase's checkpoints/ (optimizer state) beside its export
 
@@ -340,7 +341,10 @@ def run_experiment(
     eval_dir = experiment.target_dir(name) / "eval"
     scores_path = eval_dir / "scores.json"
     tasks = expand_tasks(experiment.eval_tasks)
-    settings = EvalSettings(experiment.eval_batch_size, experiment.eval_length, Partitioner.from_config(mesh_config))
+    settings = EvalSettings(
+        experiment.eval_batch_size, experiment.eval_length, Partitioner.from_config(mesh_config),
+        per_device_batch_size=experiment.eval_per_device_batch_size,
+    )
     eval_settings = phase_settings(
         model=config, tasks=tasks, batch_size=experiment.eval_batch_size, length=experiment.eval_length,
         representation=settings.representation, checkpoint=load_from,
@@ -353,7 +357,7 @@ def run_experiment(
     model = model_for(config, trained_on or tasks, seed, load_from, mesh_config, settings.representation)
     _check_heads(model, tasks)
     with RunLock(eval_dir):
-        scores = evaluate_and_write(model, tasks, settings, eval_dir)
+        scores = evaluate_and_write(model, tasks, settings, eval_dir, checkpoint=load_from)
     mark_done(eval_dir, {"phase": "eval", "tasks": tasks, "checkpoint": load_from, "settings": eval_settings})
     print(format_scores(f"zero-shot {experiment.target} ({name}, {system_name(experiment.intermediate)}, seed {seed})", scores))
     return scores

@@ -13,6 +13,7 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
+from xstilts_jax.data.length_buckets import bucket_of
 from xstilts_jax.errors import InputError
 from xstilts_jax.models.config import EncoderConfig
 from xstilts_jax.models.heads import pool_hidden
@@ -20,16 +21,6 @@ from xstilts_jax.models.model import Model
 from xstilts_jax.checkpoints.pretrained import load_config, load_pretrained
 
 POOLINGS = ("mean", "first")
-_MIN_BUCKET = 16
-
-
-def bucket_length(length: int, max_length: int) -> int:
-    """Padded length for a batch whose longest row is `length`: the next power of two (>= 16), capped."""
-    bucket = _MIN_BUCKET
-    while bucket < length:
-        bucket *= 2
-    return min(bucket, max_length)
-
 
 @functools.partial(jax.jit, static_argnums=(0, 4, 5))
 def _embed_batch(
@@ -67,7 +58,7 @@ def embed_sentences(
     truncated to `max_length`, itself capped at the model's position table); `pool` is
     "mean" over every non-padding position (special tokens included) or "first" (the
     <s>/[CLS] token). Sentences are batched by length and padded to a few bucket
-    lengths so few shapes are compiled.
+    lengths (`data.length_buckets`, as evaluation buckets) so few shapes are compiled.
     """
     check_layer(model.config, layer)
     if pool not in POOLINGS:
@@ -88,7 +79,7 @@ def embed_sentences(
     bar = tqdm(total=len(sentences), unit="sent", file=sys.stderr, disable=not progress, desc="embed")
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        width = bucket_length(max(len(encoded[i][0]) for i in rows), max_length)
+        width = bucket_of(max(len(encoded[i][0]) for i in rows), max_length)
         # The last batch is padded with all-padding rows so every batch has the same shape.
         ids = np.full((batch_size, width), config.pad_id, np.int32)
         types = np.zeros((batch_size, width), np.int32)

@@ -56,7 +56,7 @@ def main(argv: Sequence[str]) -> int:
     settings = EvalSettings(run.batch_size, run.length, Partitioner.from_config(mesh_config))
     # a checkpoint must bring every scored head: a freshly initialized one would score noise
     model = model_for(config, tasks, 0, run.checkpoint, mesh_config, settings.representation, require_heads=True)
-    scores = evaluate_and_write(model, tasks, settings, run.eval_dir)
+    scores = evaluate_and_write(model, tasks, settings, run.eval_dir, checkpoint=run.checkpoint)
     write_operative_config(epath.Path(run.eval_dir))
     print(format_scores(f"scores of {run.checkpoint or 'a randomly initialized model'}", scores))
     return 0

@@ -20,3 +20,15 @@ from xstilts_jax.data.vocabularies.load import (
 )
 from xstilts_jax.data.vocabularies.wordpiece import WordPieceVocabulary
 from xstilts_jax.data.vocabularies.xlmr import XlmrSentencePieceVocabulary
+
+__all__ = [
+    "SPM_FILE",
+    "TOKENIZER_CONFIG_FILE",
+    "VOCABULARY_FILES",
+    "WORDPIECE_FILE",
+    "EncoderVocabulary",
+    "PathLike",
+    "WordPieceVocabulary",
+    "XlmrSentencePieceVocabulary",
+    "load_vocabulary",
+]

@@ -16,75 +16,171 @@ the task catalog registers (`evaluation.retrieval`), keyed by the examples' `idx
   target id] lists. An empty id marks an example that is a neighbour but never output (BUCC:
   a sentence text listed under several ids, which xtreme's scorer drops).
 
-Multi-host: each host embeds its data shard; the embeddings are all-gathered so every host
-holds both sides and runs the same exact search (memory: 4 bytes × dim per example per host).
+Embeddings stay on the mesh: the forward's pooled embeddings are L2-normalized on device, kept
+in `EvalSettings.embedding_dtype` (bf16 by default) and stacked into one array whose rows are
+sharded over every device; the search (`evaluation.retrieval_search.search`) is sharded the same
+way, so no chip holds all of them and nothing is all-gathered but the top-k.
+
+Each side is embedded at its own length: the run's eval length when it sets one, else the
+lengths the task's split names (XTREME-R's: Mewsli-X 64 for mentions and entities; LAReQA 96
+for questions, 256 for answer sentences with their paragraph), else the task's default (512).
+A candidate set that several tasks share (`RetrievalSplit.candidate_set`: Mewsli-X's entities,
+LAReQA's answer pool) is embedded once per evaluation and reused for every language, through
+the evaluation's `EmbeddingCache` (`evaluation.embedding_cache`).
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+import dataclasses
+import functools
+from typing import Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from xstilts_jax.data.batches import default_length
 from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.errors import InputError
-from xstilts_jax.evaluation.forward import EvalSettings, forward_batches
+from xstilts_jax.evaluation.embedding_cache import CachedCandidates, candidate_key
+from xstilts_jax.evaluation.forward import EvalSettings, eval_spec, forward_steps
 from xstilts_jax.evaluation.retrieval import RetrievalSplit, retrieval_split
 from xstilts_jax.evaluation.retrieval_metrics import TOP_K
-from xstilts_jax.evaluation.retrieval_mining import extract_pairs, mine_pairs, optimize_threshold
-from xstilts_jax.evaluation.retrieval_search import l2_normalize, top_k_similar
+from xstilts_jax.evaluation.retrieval_mining import NEIGHBOURHOOD, extract_pairs, mine_neighbours, optimize_threshold
+from xstilts_jax.evaluation.retrieval_search import Side, padded_rows, row_sharding, search
 from xstilts_jax.models.model import Model
 
 TUNING_SPLIT = "validation"
+_STACK = 256  # batches stacked per jitted concatenation
 
 
-def _allgather_rows(idx: np.ndarray, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every host's (idx, embedding) rows on every host."""
+@dataclasses.dataclass(frozen=True)
+class Embedded:
+    """The embeddings of one pass: `vectors` [rows, d] sharded over the mesh's devices, and the idx of
+    each row on every host (-1: a padding row)."""
+
+    vectors: jax.Array
+    idx: np.ndarray
+
+    def rows(self, task: str, split: str, wanted: Sequence[int]) -> np.ndarray:
+        """The rows of examples `wanted` (idx), in that order; InputError naming the first idx not embedded."""
+        row_of = np.full(max(int(self.idx.max(initial=-1)), max(wanted, default=-1)) + 1, -1, np.int64)
+        real = self.idx >= 0
+        row_of[self.idx[real]] = np.nonzero(real)[0]
+        rows = row_of[np.asarray(wanted, np.int64)]
+        if (rows < 0).any():
+            missing = [int(i) for i in np.asarray(wanted)[rows < 0][:5]]
+            raise InputError(
+                f"{task} {split}: examples {missing} of the retrieval split were not embedded; the task's source "
+                "and its retrieval split reader must number examples alike."
+            )
+        return rows
+
+
+def normalized_embedding(outputs: Mapping[str, jax.Array]) -> Mapping[str, jax.Array]:
+    """The forward's selection for retrieval: the pooled embedding, L2-normalized in float32 (cosine = inner product)."""
+    x = outputs["embedding"].astype(jnp.float32)
+    return {"embedding": x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)}
+
+
+def _stack(parts: list[jax.Array], fill: float | int, mesh: Mesh, sharding: NamedSharding) -> jax.Array:
+    """Concatenate batch-sharded arrays along rows, padded to a multiple of the mesh's devices, rows sharded over it."""
+    while len(parts) > 1:
+        parts = [_concat(tuple(parts[i : i + _STACK]), sharding) for i in range(0, len(parts), _STACK)]
+    rows = padded_rows(parts[0].shape[0], mesh)
+    return _pad_to(parts[0], rows, fill, sharding)
+
+
+def _concat(parts: tuple[jax.Array, ...], sharding: NamedSharding) -> jax.Array:
+    return _concat_fn(sharding)(*parts)
+
+
+def _pad_to(x: jax.Array, rows: int, fill: float | int, sharding: NamedSharding) -> jax.Array:
+    return _pad_fn(sharding)(x, rows=rows, fill=fill)
+
+
+@functools.lru_cache(maxsize=None)
+def _concat_fn(sharding: NamedSharding):
+    return jax.jit(lambda *xs: jnp.concatenate(xs), out_shardings=sharding)
+
+
+@functools.lru_cache(maxsize=None)
+def _pad_fn(sharding: NamedSharding):
+    def pad(x: jax.Array, rows: int, fill: float | int) -> jax.Array:
+        return jnp.pad(x, [(0, rows - x.shape[0])] + [(0, 0)] * (x.ndim - 1), constant_values=fill)
+
+    return jax.jit(pad, static_argnames=("rows", "fill"), out_shardings=sharding)
+
+
+def _on_every_host(x: jax.Array) -> np.ndarray:
     if jax.process_count() == 1:
-        return idx, emb
-    counts = multihost_utils.process_allgather(np.array([len(idx)], np.int64)).reshape(-1)
-    rows = int(counts.max())
-    pad = rows - len(idx)
-    all_idx = multihost_utils.process_allgather(np.concatenate([idx, np.full(pad, -1, idx.dtype)]))
-    all_emb = multihost_utils.process_allgather(np.concatenate([emb, np.zeros((pad, emb.shape[1]), emb.dtype)]))
-    keep = [slice(0, int(n)) for n in counts]
-    return np.concatenate([a[k] for a, k in zip(all_idx, keep)]), np.concatenate([e[k] for e, k in zip(all_emb, keep)])
+        return np.asarray(x)
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
-def pooled_embedding(outputs: Mapping[str, jax.Array]) -> Mapping[str, jax.Array]:
-    """The forward's selection for retrieval: the pooled embedding only."""
-    return {"embedding": outputs["embedding"]}
-
-
-def embed_task(model: Model, task: str, split: str, settings: EvalSettings) -> dict[int, np.ndarray]:
-    """idx → pooled embedding of every example of `task`/`split`, on every host."""
+def embed(
+    model: Model, task: str, split: str, settings: EvalSettings, length: int | None, idx_range: tuple[int, int] | None
+) -> Embedded:
+    """The normalized pooled embedding of every example of `task`/`split` (those numbered in `idx_range`),
+    at `length` (None: the run's or task's), kept on the mesh in `settings.embedding_dtype`."""
     head = get_task_record(task).head
-    idx_parts, emb_parts = [], []
-    for batch, out in forward_batches(model, task, split, head, settings, pooled_embedding):
-        idx_parts.append(np.asarray(batch["idx"], np.int64))
-        emb_parts.append(np.asarray(out["embedding"], np.float32))
-    if not idx_parts:
+    spec = eval_spec(task, split, settings, length=length, idx_range=idx_range)
+    partitioner, mesh = settings.partitioner, settings.partitioner.mesh
+    dtype = jnp.dtype(settings.embedding_dtype)
+    vectors, idx = [], []
+    for local, rows, out in forward_steps(model, spec, head, settings, normalized_embedding):
+        local_idx = np.asarray(local["idx"], np.int32).copy()
+        local_idx[rows:] = -1
+        idx.append(partitioner.to_global({"idx": local_idx})["idx"])
+        vectors.append(out["embedding"].astype(dtype))
+    if not vectors:
         raise InputError(f"{task} {split}: the split has no examples to embed.")
-    idx, emb = _allgather_rows(np.concatenate(idx_parts), np.concatenate(emb_parts))
-    return {int(i): e for i, e in zip(idx, emb)}
+    stacked = _stack(vectors, 0, mesh, row_sharding(mesh))
+    stacked_idx = _stack(idx, -1, mesh, NamedSharding(mesh, P(mesh.axis_names)))
+    return Embedded(stacked, _on_every_host(stacked_idx).astype(np.int64))
 
 
-def _sides(task: str, split: str, data: RetrievalSplit, emb: Mapping[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(query matrix, candidate matrix), rows in idx order, checked against the embedded examples."""
-    expected = set(data.queries) | set(data.candidates)
-    if set(emb) != expected:
-        missing, extra = sorted(expected - set(emb)), sorted(set(emb) - expected)
-        raise InputError(
-            f"{task} {split}: the embedded examples and the retrieval split disagree (idx missing: {missing[:5]}, "
-            f"unexpected: {extra[:5]}); the task's source and its retrieval split reader must number examples alike."
-        )
+def _span(idx: Sequence[int]) -> tuple[int, int]:
+    """The smallest [start, stop) holding every idx (a side's examples; others in it are read, then left out)."""
+    return int(min(idx)), int(max(idx)) + 1
+
+
+def embedded_sides(model: Model, task: str, split: str, settings: EvalSettings, data: RetrievalSplit) -> tuple[Side, Side]:
+    """(queries, candidates) of `data`, each in idx order, embedded at their lengths; a shared candidate
+    set comes from the evaluation's cache when an earlier task of it embedded it."""
     if not data.queries or not data.candidates:
         raise InputError(f"{task} {split}: {len(data.queries)} queries and {len(data.candidates)} candidates; both sides need examples.")
-    queries = np.stack([emb[i] for i in sorted(data.queries)])
-    candidates = np.stack([emb[i] for i in sorted(data.candidates)])
-    return l2_normalize(queries), l2_normalize(candidates)
+    queries, candidates = sorted(data.queries), sorted(data.candidates)
+    query_length = settings.length or data.query_length
+    candidate_length = settings.length or data.candidate_length
+    cache = settings.embedding_cache
+    candidate_ids = [data.candidates[i] for i in candidates]
+    key = None
+    # shared by id: a set whose ids repeat (BUCC's repeated sentences) is never shared
+    if cache is not None and data.candidate_set is not None and len(set(candidate_ids)) == len(candidate_ids):
+        length = candidate_length or default_length(task, settings.input_lengths)
+        key = candidate_key(get_task_record(task).head, data.candidate_set, candidate_ids, length, settings)
+    if key is None and query_length == candidate_length:
+        both = embed(model, task, split, settings, query_length, None)
+        expected = set(queries) | set(candidates)
+        extra = sorted(set(both.idx[both.idx >= 0].tolist()) - expected)
+        if extra:
+            raise InputError(
+                f"{task} {split}: examples {extra[:5]} are neither queries nor candidates of the retrieval split; the "
+                "task's source and its retrieval split reader must number examples alike."
+            )
+        return Side(both.vectors, both.rows(task, split, queries)), Side(both.vectors, both.rows(task, split, candidates))
+    asked = embed(model, task, split, settings, query_length, _span(queries))
+    query_side = Side(asked.vectors, asked.rows(task, split, queries))
+    cached = cache.get(key, row_sharding(settings.partitioner.mesh)) if key is not None else None
+    if cached is None:
+        pool = embed(model, task, split, settings, candidate_length, _span(candidates))
+        cached = CachedCandidates(pool.vectors, dict(zip(candidate_ids, pool.rows(task, split, candidates).tolist())))
+        if key is not None:
+            cache.put(key, cached)
+    return query_side, Side(cached.vectors, np.asarray([cached.row_of[c] for c in candidate_ids], np.int64))
 
 
 def _ranked_split(task: str, split: str) -> RetrievalSplit:
@@ -104,9 +200,9 @@ def _ranked_split(task: str, split: str) -> RetrievalSplit:
 def decode_nearest(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[int], list[int]]:
     """Each query's nearest candidate by cosine, as its position in candidate (idx) order."""
     data = _ranked_split(task, split)
-    queries, candidates = _sides(task, split, data, embed_task(model, task, split, settings))
+    queries, candidates = embedded_sides(model, task, split, settings, data)
     position = {cid: p for p, cid in enumerate(data.candidates[i] for i in sorted(data.candidates))}
-    _, ids = top_k_similar(queries, candidates, 1)
+    _, ids = search(queries, candidates, 1, settings.partitioner.mesh)
     gold = [position[data.relevant[data.queries[i]][0]] for i in sorted(data.queries)]
     return gold, [int(i) for i in ids[:, 0]]
 
@@ -116,20 +212,23 @@ def decode_ranking(
 ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Each query's top-20 candidate ids by cosine, best first."""
     data = _ranked_split(task, split)
-    queries, candidates = _sides(task, split, data, embed_task(model, task, split, settings))
+    queries, candidates = embedded_sides(model, task, split, settings, data)
     candidate_ids = [data.candidates[i] for i in sorted(data.candidates)]
-    _, ids = top_k_similar(queries, candidates, TOP_K)
+    _, ids = search(queries, candidates, TOP_K, settings.partitioner.mesh)
     query_ids = [data.queries[i] for i in sorted(data.queries)]
     predicted = {q: [candidate_ids[j] for j in row] for q, row in zip(query_ids, ids)}
     return {q: list(data.relevant[q]) for q in query_ids}, predicted
 
 
 def _mined_scores(model: Model, task: str, split: str, settings: EvalSettings, data: RetrievalSplit) -> dict[tuple[str, str], float]:
-    queries, candidates = _sides(task, split, data, embed_task(model, task, split, settings))
+    sources, targets = embedded_sides(model, task, split, settings, data)
+    mesh = settings.partitioner.mesh
+    forward = search(sources, targets, min(NEIGHBOURHOOD, len(targets)), mesh)
+    backward = search(targets, sources, min(NEIGHBOURHOOD, len(sources)), mesh)
     source_ids = [data.queries[i] for i in sorted(data.queries)]
     target_ids = [data.candidates[i] for i in sorted(data.candidates)]
     scored: dict[tuple[str, str], float] = {}
-    for s, t, score in mine_pairs(queries, candidates):
+    for s, t, score in mine_neighbours(forward, backward):
         if source_ids[s] and target_ids[t]:
             pair = (source_ids[s], target_ids[t])
             scored[pair] = max(score, scored.get(pair, score))
@@ -141,7 +240,8 @@ def _gold_pairs(data: RetrievalSplit) -> list[tuple[str, str]]:
 
 
 def decode_mining(model: Model, task: str, split: str, settings: EvalSettings) -> tuple[list[list[str]], list[list[str]]]:
-    """Mined [source id, target id] pairs at or above the F1-optimal threshold of the validation split."""
+    """Mined [source id, target id] pairs of `split` at or above the threshold with the best F1 on the
+    validation split (xtreme's BUCC: tuned on dev, applied to test)."""
     data = retrieval_split(task, split)
     scored = _mined_scores(model, task, split, settings, data)
     if split == TUNING_SPLIT:
