@@ -71,26 +71,6 @@ def test_unknown_target_names_the_registered_ones(grid_file, tmp_path):
         load_cells([grid_file], ["Grid.targets = ['udpoz']"])
 
 
-@pytest.mark.slow
-def test_grid_runs_todo_cells_then_skips_done_ones(grid_file, tmp_path, capsys, monkeypatch):
-    bindings = ["--gin.Grid.seeds=[0]"]
-    assert grid_cli.main(["--gin_file", grid_file, "--dry_run", *bindings]) == 0
-    assert "2 cells: 0 done, 0 partial, 2 todo" in capsys.readouterr().out
-    assert grid_cli.main(["--gin_file", grid_file, *bindings]) == 0
-    out = capsys.readouterr().out
-    assert "baseline" in out and "socialiqa" in out and "XTREME-R-style mean" in out
-    scores = json.loads((tmp_path / "runs/tiny/seed0/socialiqa/udpos/eval/scores.json").read_text())
-    assert set(scores) == {"udpos.en", "udpos.de"}
-    assert grid_cli.main(["--gin_file", grid_file, "--dry_run", *bindings]) == 0
-    assert "2 cells: 2 done, 0 partial, 0 todo" in capsys.readouterr().out
-    # a rerun trains nothing: every phase is DONE
-    from xstilts_jax.experiments import pipeline
-
-    monkeypatch.setattr(pipeline, "train", lambda *a, **k: pytest.fail("a done phase was retrained"))
-    assert grid_cli.main(["--gin_file", grid_file, *bindings]) == 0
-    assert Path(tmp_path / "runs" / "results.sqlite").is_file()
-
-
 # Two rungs, each naming its own mesh in its model gin; the grid's toy_cpu8 mesh is every other rung's.
 RUNGS = {
     "toy_s_dp8.gin": "include 'gin/models/toy_s.gin'\ninclude 'gin/meshes/data_parallel.gin'\n",
@@ -154,9 +134,10 @@ def test_a_rung_that_cannot_run_here_stops_the_grid_before_anything_runs(grid_fi
 
 
 @pytest.mark.slow
-def test_a_grid_trains_and_evaluates_each_rung_on_its_own_mesh(rung_grid, tmp_path, monkeypatch):
+def test_a_grid_runs_each_rung_on_its_own_mesh_then_skips_done_cells(rung_grid, tmp_path, capsys, monkeypatch):
     """toy_s on data-parallel 8, toy_m on fsdp 4 x tensor 2 with two micro-steps per step: every phase of a
-    cell runs on its rung's mesh (the trained parameters and the evaluation's partitioner say so)."""
+    cell runs on its rung's mesh (the trained parameters and the evaluation's partitioner say so); the grid
+    runs its todo cells, records them, and a rerun trains nothing."""
     from flax import nnx
 
     from xstilts_jax.experiments import pipeline
@@ -164,6 +145,9 @@ def test_a_grid_trains_and_evaluates_each_rung_on_its_own_mesh(rung_grid, tmp_pa
     grid_file, bindings = rung_grid
     bindings = [b for b in bindings if not b.startswith("Grid.models")]
     bindings.append(f"Grid.models = {[str(tmp_path / name) for name in RUNGS]!r}")
+    flags = [f"--gin.{b.replace(' = ', '=', 1)}" for b in bindings]
+    assert grid_cli.main(["--gin_file", grid_file, "--dry_run", *flags]) == 0
+    assert "2 cells: 0 done, 0 partial, 2 todo" in capsys.readouterr().out
     seen: list[tuple[str, str, dict, int]] = []
     train, evaluate = pipeline.train, pipeline.evaluate_and_write
 
@@ -173,13 +157,14 @@ def test_a_grid_trains_and_evaluates_each_rung_on_its_own_mesh(rung_grid, tmp_pa
         seen.append((model.config.name, "target", dict(param.sharding.mesh.shape), config.accumulate_steps))
         return result
 
-    def spy_evaluate(model, eval_tasks, settings, eval_dir):
+    def spy_evaluate(model, eval_tasks, settings, eval_dir, **kwargs):
         seen.append((model.config.name, "eval", dict(settings.partitioner.mesh.shape), 0))
-        return evaluate(model, eval_tasks, settings, eval_dir)
+        return evaluate(model, eval_tasks, settings, eval_dir, **kwargs)
 
     monkeypatch.setattr(pipeline, "train", spy_train)
     monkeypatch.setattr(pipeline, "evaluate_and_write", spy_evaluate)
-    assert grid_cli.main(["--gin_file", grid_file, *(f"--gin.{b.replace(' = ', '=', 1)}" for b in bindings)]) == 0
+    assert grid_cli.main(["--gin_file", grid_file, *flags]) == 0
+    assert "baseline" in capsys.readouterr().out
     data_parallel, fsdp_tensor = {"data": 8, "fsdp": 1, "tensor": 1}, {"data": 1, "fsdp": 4, "tensor": 2}
     assert seen == [
         ("toy_s", "target", data_parallel, 1), ("toy_s", "eval", data_parallel, 0),
@@ -187,6 +172,14 @@ def test_a_grid_trains_and_evaluates_each_rung_on_its_own_mesh(rung_grid, tmp_pa
     ]
     done = json.loads((tmp_path / "runs/toy_m/seed0/baseline/udpos/target/DONE").read_text())
     assert done["settings"]["train"]["accumulate_steps"] == 2 and done["steps"] == 2
+    scores = json.loads((tmp_path / "runs/toy_s/seed0/baseline/udpos/eval/scores.json").read_text())
+    assert set(scores) == {"udpos.en"}
+    assert Path(tmp_path / "runs" / "results.sqlite").is_file()
+
+    assert grid_cli.main(["--gin_file", grid_file, "--dry_run", *flags]) == 0
+    assert "2 cells: 2 done, 0 partial, 0 todo" in capsys.readouterr().out
+    monkeypatch.setattr(pipeline, "train", lambda *a, **k: pytest.fail("a done phase was retrained"))
+    assert grid_cli.main(["--gin_file", grid_file, *flags]) == 0
 
 
 def test_every_ladder_rung_holds_every_phase_of_the_ladder_study_on_its_slice():

@@ -75,14 +75,24 @@ def test_three_phases_then_reuse_and_skip(tmp_path, monkeypatch):
     trained.clear()
     assert _run(tmp_path, "socialiqa", mlm="mlm")[1] == scores and trained == []
 
-    # another seed varies fine-tuning only: it reuses the model size's MLM phase
-    _run(tmp_path, "socialiqa", mlm="mlm", seed=1)
-    seed1 = tmp_path / "tiny_test" / "seed1"
-    assert trained == [seed1 / "intermediate" / "socialiqa", seed1 / "socialiqa" / "udpos" / "target"]
-    trained.clear()
+    # another seed varies fine-tuning only: its first phase to train is its own intermediate phase (the model
+    # size's MLM phase is reused); the baseline's first is its target phase. Stopped there: the phases
+    # themselves ran above.
+    class Stop(Exception):
+        pass
 
-    # the baseline goes down the same path minus the intermediate phase
-    baseline, _ = _run(tmp_path, None)
+    def first_phase_only(model, run_dir, *a, **k):
+        trained.append(Path(run_dir))
+        raise Stop
+
+    monkeypatch.setattr(pipeline, "train", first_phase_only)
+    with pytest.raises(Stop):
+        _run(tmp_path, "socialiqa", mlm="mlm", seed=1)
+    assert trained == [tmp_path / "tiny_test" / "seed1" / "intermediate" / "socialiqa"]
+    trained.clear()
+    with pytest.raises(Stop):
+        _run(tmp_path, None)
+    baseline = Experiment(root=str(tmp_path), intermediate=None, target="udpos")
     assert trained == [baseline.target_dir("tiny_test") / "target"]
     assert baseline.target_dir("tiny_test").parent.name == "baseline"
 
