@@ -3,7 +3,8 @@
 The trace (Perfetto JSON, written by `jax.profiler.trace(..., create_perfetto_trace=True)`)
 has one event per executed XLA op (`args.hlo_op`). Each op is looked up in the step's
 compiled HLO text and grouped by its `op_name` metadata: forward or backward
-(`transpose(jvp(...))`), inside the scanned transformer blocks (`while`) or not, the
+(`transpose(jvp(...))`), inside the scanned transformer blocks (`while`, or `closed_call` when
+the scan is unrolled) or not, the
 embedding gradient (the scatter-add into the word table), the optimizer (ops outside
 the differentiated function), buffer initialisation (broadcasts of constants). Ops run on
 several threads at once, so shares are of the summed op time, not of wall time.
@@ -61,7 +62,10 @@ def classify(instruction: Mapping[str, str], vocab_rows: int) -> str:
     backward = "transpose(jvp" in op_name
     if backward and re.match(rf"f32\[{vocab_rows},\d+\]", shape) and ("scatter" in op_name or "_take" in op_name):
         return PARTS[7]
-    if "/while" in op_name and "jvp" in op_name:
+    # scanned blocks run in a `while` loop; an unrolled scan (`EncoderConfig.scan_unroll`) inlines
+    # its body as a `closed_call`
+    in_blocks = "/while" in op_name or "/closed_call" in op_name
+    if in_blocks and "jvp" in op_name:
         if "dynamic_slice" in op_name or "dynamic_update_slice" in op_name or "index_in_dim" in op_name:
             return PARTS[4]
         matmul = opcode == "dot" or "dot_general" in op_name

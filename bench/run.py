@@ -15,12 +15,22 @@ Prints every ratio (project / HF) and writes bench/results/<UTC timestamp>.json 
 `padded_ratio` (headline shape), `packed_ratio`, `eval_ratio`, `input_ratio`, `resume_ratio` (replay / restore at
 the largest step), the raw figures, machine and date.
 
-    python -m bench.run [--threads=1] [--gin_file=bench/gin/cpu.gin] [--gin.run_benchmarks.train_steps=4] [--out DIR]
+    python -m bench.run [--threads=1] [--malloc=keep] [--gin_file=bench/gin/cpu.gin] [--gin.run_benchmarks.train_steps=4] [--out DIR]
 """
 
 from __future__ import annotations
 
 import os
+import sys
+
+from bench.malloc import keep_freed_memory
+
+# Before anything starts a thread: `--malloc=keep` (the default) keeps freed heap memory (bench/malloc.py).
+# Only as the program (`python -m bench.run`): importing this module changes nothing.
+if __name__ != "__main__" or "--malloc=default" in sys.argv[1:]:
+    MALLOC = "default"
+else:
+    MALLOC = "keep" if keep_freed_memory() else "default (not glibc)"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # on a GPU, HF shares the device with JAX
@@ -28,7 +38,6 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # on a GPU, HF 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import json  # noqa: E402
-import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Sequence  # noqa: E402
 
@@ -77,6 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         help="CPU threads of each side (XLA and torch): 1 (default) or N; 0 keeps each library's default (all cores)",
     )
+    parser.add_argument(
+        "--malloc",
+        choices=("keep", "default"),
+        default="keep",
+        help="keep: glibc keeps freed memory for reuse (one arena, no mmap, no trim; bench/malloc.py); "
+        "default: glibc's defaults. Applied at import, so only the command line sets it",
+    )
     args = parser.parse_args(argv)
     set_threads(args.threads)
     gin.clear_config()
@@ -88,7 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"note: load average {machine['load_average_1m']:.1f} on {machine['cpus']} CPUs; other processes skew the timings")
     devices = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
     threads = args.threads or "library default"
-    print(f"bench started {started} on {devices} (JAX), {threads} thread(s) per side, gin {args.gin_file or DEFAULT_GIN}")
+    print(
+        f"bench started {started} on {devices} (JAX), {threads} thread(s) per side, malloc {MALLOC}, "
+        f"gin {args.gin_file or DEFAULT_GIN}"
+    )
     results = run_benchmarks()
     out = {
         "date": started,
@@ -97,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_average_1m_at_end": os.getloadavg()[0],
         "command": " ".join(["python -m bench.run", *raw]),
         "threads_per_side": args.threads or "library defaults",
+        "malloc": MALLOC,
         "gin": gin.config_str(),
         **results,
     }

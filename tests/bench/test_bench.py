@@ -92,6 +92,9 @@ def test_profile_classifies_ops_by_their_hlo_metadata():
     assert part("jit(step)/transpose(jvp())/while/body/closed_call/erfc").startswith("backward blocks: elementwise")
     assert part("jit(step)/transpose(jvp(jit(_take)))/scatter-add", "f32[1000,32]").startswith("word-embedding")
     assert part("jit(step)/jvp()/while/body/jit(dynamic_index_in_dim)/dynamic_slice").startswith("scan bookkeeping")
+    # an unrolled layer scan (EncoderConfig.scan_unroll) inlines the block as a closed_call
+    assert part("jit(step)/transpose(jvp())/closed_call/dot_general").startswith("backward blocks: matmuls")
+    assert part("jit(step)/jvp()/closed_call/mul").startswith("forward blocks: elementwise")
     assert part("jit(step)/sqrt").startswith("optimizer")
     assert part("", name="wrapped_broadcast.3").startswith("buffer initialisation")
 

@@ -74,12 +74,13 @@ def test_multiple_choice_is_one_batched_pass(tiny_config):
             np.testing.assert_allclose(logits[i, c], score, atol=1e-5)
 
 
-def test_remat_policies_do_not_change_loss_or_grads(tiny_config):
+def test_remat_policies_and_unrolling_do_not_change_loss_or_grads(tiny_config):
     ids = _ids(tiny_config, [6, 9], 10)
     batch = {"input_ids": ids, "labels": jnp.array([0, 2])}
     results = []
-    for remat in ["none", "full", "save_dots"]:
-        model = build_model(tiny_config.replace(remat=remat), {"c": HeadSpec("classification", 3)}, seed=0)
+    unrolled = {"scan_unroll": tiny_config.num_layers}
+    for change in [{}, {"remat": "full"}, {"remat": "save_dots"}, unrolled, {**unrolled, "remat": "full"}]:
+        model = build_model(tiny_config.replace(**change), {"c": HeadSpec("classification", 3)}, seed=0)
         graphdef, params = nnx.split(model, nnx.Param)
 
         def loss(p):
@@ -211,6 +212,7 @@ def test_head_errors(tiny_config):
         ({"remat": "sometimes"}, "remat='sometimes'"),
         ({"norm_style": "sandwich"}, "norm_style must be 'post' or 'pre'"),
         ({"num_layers": 0}, "num_layers must be positive"),
+        ({"scan_unroll": 0}, "scan_unroll must be >= 1"),
     ],
 )
 def test_bad_config_is_clear(tiny_config, change, match):

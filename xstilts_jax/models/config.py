@@ -46,6 +46,10 @@ class EncoderConfig:
     dtype: str = "float32"  # compute dtype
     param_dtype: str = "float32"
     remat: RematName = "none"
+    # blocks per iteration of the layer scan (`jax.lax.scan(unroll=...)`): 1 keeps one compiled block
+    # (compile time independent of depth); num_layers unrolls the stack, which on a CPU drops the scan's
+    # stacked-activation buffers and copies (bench/README.md); only worth it at small depth
+    scan_unroll: int = 1
     initializer_range: float = 0.02
     # attention kernel (models/attention.py): "auto" picks by platform (XLA on CPU, cuDNN on GPU, splash on TPU)
     attention: str = "auto"
@@ -64,6 +68,8 @@ class EncoderConfig:
         for field in ("dtype", "param_dtype"):
             if getattr(self, field) not in _DTYPES:
                 raise ConfigError(f"EncoderConfig.{field}={getattr(self, field)!r}; choose one of {sorted(_DTYPES)}.")
+        if self.scan_unroll < 1:
+            raise ConfigError(f"EncoderConfig.scan_unroll must be >= 1 (1 = no unrolling), got {self.scan_unroll}.")
         from xstilts_jax.models.remat import REMAT_POLICIES  # local: avoid a cycle
 
         if self.remat not in REMAT_POLICIES:

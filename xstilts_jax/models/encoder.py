@@ -125,7 +125,8 @@ class TransformerStack(nnx.Module):
             h = transformer_block(cfg, p, h, attention, prepared, key)
             return h, (h if collect_hidden else None)
 
-        h, ys = jax.lax.scan(apply_remat(body, cfg.remat), x, (params, keys))
+        unroll = min(cfg.scan_unroll, max(num_layers, 1))
+        h, ys = jax.lax.scan(apply_remat(body, cfg.remat), x, (params, keys), unroll=unroll)
         return h, ys
 
 
