@@ -90,3 +90,11 @@ def test_batch_size_must_split_over_hosts(monkeypatch):
     monkeypatch.setattr(jax, "process_count", lambda: 3)
     with pytest.raises(ConfigError, match="not divisible by the 3 hosts"):
         next(host_batches(BatchSpec(task="toy_task", split="train", length=16, batch_size=8), 1, 2))
+
+
+def test_data_shards_that_do_not_split_the_batch_are_a_config_error(catalog_env):
+    from tasks import vocabulary
+
+    spec = BatchSpec(task="udpos", split="train", length=32, batch_size=8, data_shards=3)
+    with pytest.raises(ConfigError, match=r"data_shards=3 .* global batch size 8; set TrainConfig.data_shards"):
+        host_batches(spec, vocabulary.MODEL_VOCABULARY.pad_id, 2)
