@@ -29,6 +29,7 @@ import uuid
 from typing import Callable, Iterator, Sequence
 
 import gin
+import jax
 import seqio
 import tensorflow as tf
 from tensorflow_datasets.text.c4 import MC4_LANGUAGES as _MC4_LANGUAGES
@@ -210,11 +211,18 @@ def prepare_cc100(lang: str) -> dict:
     Documents go round robin into `cc100.shard_files` TFRecord files per split (train document k into
     file k % files), written under a fresh attempt folder; the marker `prepared.json` (attempt,
     files, counts) is written last, so an interrupted preparation is never read and is redone.
+    A multi-host process does not prepare (each host would write its own copy): it asks for
+    `xstilts-jax prepare` first.
     """
     with _lock:
         if (marker := _prepared(lang)) is not None:
             return marker
         path, every, files = cc100_file(lang), _validation_every(), _shard_files()
+        if jax.process_count() > 1:  # every host would decompress and write its own copy of the language
+            raise ConfigError(
+                f"cc100.{lang}: its document shards are not prepared under {prepared_dir(lang)}; prepare them once before "
+                f"a multi-host run: `xstilts-jax prepare cc100.{task_language(lang)} --gin.cc100.directory=\"'{cc100_dir()}'\"`."
+            )
         attempt = f"shards-{uuid.uuid4().hex[:12]}"
         folder = os.path.join(prepared_dir(lang), attempt)
         print(f"cc100: preparing {path} into {files} document shards per split in {folder} (once) ...", flush=True)

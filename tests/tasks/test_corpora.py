@@ -8,6 +8,7 @@ from pathlib import Path
 from unittest import mock
 
 import gin
+import jax
 import numpy as np
 import pytest
 import seqio
@@ -211,8 +212,15 @@ def test_cc100_half_written_preparation_is_redone(tmp_path: Path, monkeypatch: p
     assert json.loads((prepared / "prepared.json").read_text())["attempt"] != attempt
 
 
-def test_cc100_unwritable_prepared_folder_names_the_gin_parameter(tmp_path: Path) -> None:
-    write_cc100(tmp_path / "cc100", {"sw": sample_documents(5)})
+def test_cc100_unwritable_or_multi_host_preparation_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_cc100(tmp_path / "cc100", {"sw": sample_documents(5), "zh-Hans": sample_documents(5)})
+    with monkeypatch.context() as patch, pytest.raises(
+        ConfigError, match=r"cc100\.zh-Hans: its document shards are not prepared .*multi-host run: "
+        r"`xstilts-jax prepare cc100\.zh_Hans --gin\.cc100\.directory="
+    ):
+        patch.setattr(jax, "process_count", lambda: 4)
+        _texts("cc100.zh_Hans", "train")
+    assert not (tmp_path / "cc100" / "prepared").exists()
     (tmp_path / "blocked").write_text("a file, not a folder")
     gin.bind_parameter("cc100.prepared_directory", str(tmp_path / "blocked"))
     with pytest.raises(ConfigError, match=r"cc100\.sw: cannot write its document shards under .*blocked/sw .*cc100\.prepared_directory"):
