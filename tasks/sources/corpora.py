@@ -240,12 +240,17 @@ def prepare_cc100(lang: str) -> dict:
                     writer.close()
             marker = {"attempt": attempt, "files": files, "validation_every": every, "documents": sum(counts.values()), **counts}
             _write_json(os.path.join(prepared_dir(lang), PREPARED_FILE), marker)
+        except (lzma.LZMAError, EOFError, UnicodeDecodeError) as e:
+            raise ConfigError(
+                f"cc100.{lang}: {path} cannot be read as UTF-8 xz text ({type(e).__name__}: {e}); download it again "
+                f"from https://data.statmt.org/cc-100/{lang}.txt.xz."
+            ) from None
         except (OSError, tf.errors.OpError) as e:
             raise ConfigError(
                 f"cc100.{lang}: cannot write its document shards under {prepared_dir(lang)} ({str(e).splitlines()[0]}); "
                 "bind gin `cc100.prepared_directory` to a writable folder."
             ) from None
-        _store_count(lang, marker["documents"])
+        _store_count(lang, marker["documents"])  # under the lock: counts.json is read, updated and rewritten
         return marker
 
 

@@ -212,7 +212,7 @@ def test_cc100_half_written_preparation_is_redone(tmp_path: Path, monkeypatch: p
     assert json.loads((prepared / "prepared.json").read_text())["attempt"] != attempt
 
 
-def test_cc100_unwritable_or_multi_host_preparation_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cc100_unreadable_unwritable_or_multi_host_preparation_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_cc100(tmp_path / "cc100", {"sw": sample_documents(5), "zh-Hans": sample_documents(5)})
     with monkeypatch.context() as patch, pytest.raises(
         ConfigError, match=r"cc100\.zh-Hans: its document shards are not prepared .*multi-host run: "
@@ -221,6 +221,11 @@ def test_cc100_unwritable_or_multi_host_preparation_is_a_one_line_error(tmp_path
         patch.setattr(jax, "process_count", lambda: 4)
         _texts("cc100.zh_Hans", "train")
     assert not (tmp_path / "cc100" / "prepared").exists()
+    whole = (tmp_path / "cc100" / "sw.txt.xz").read_bytes()
+    (tmp_path / "cc100" / "sw.txt.xz").write_bytes(whole[: len(whole) // 2])  # a download cut short
+    with pytest.raises(ConfigError, match=r"cc100\.sw: .*sw\.txt\.xz cannot be read as UTF-8 xz text \(EOFError.*download it again"):
+        _texts("cc100.sw", "train")
+    (tmp_path / "cc100" / "sw.txt.xz").write_bytes(whole)
     (tmp_path / "blocked").write_text("a file, not a folder")
     gin.bind_parameter("cc100.prepared_directory", str(tmp_path / "blocked"))
     with pytest.raises(ConfigError, match=r"cc100\.sw: cannot write its document shards under .*blocked/sw .*cc100\.prepared_directory"):

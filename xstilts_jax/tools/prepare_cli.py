@@ -68,7 +68,7 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="xstilts-jax prepare", description=__doc__)
     parser.add_argument("names", nargs="+", help="targets, mixtures or tasks, e.g. xnli squad intermediate.all")
     parser.add_argument("--data_dir", default=None, help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
-    parser.add_argument("--dry_run", action="store_true", help="list the TFDS datasets without preparing them")
+    parser.add_argument("--dry_run", action="store_true", help="list what would be prepared (TFDS datasets, CC-100 shards) without preparing it")
     parser.add_argument("--module_import", action="append", default=None, help="catalog module to import (default: tasks)")
     add_gin_flags(parser)  # and --gin.NAME=VALUE, e.g. --gin.cc100.directory="'/data/cc100'"
     args = parser.parse_args(argv)
