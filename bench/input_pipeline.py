@@ -5,7 +5,8 @@ into a temporary folder from the shipped multilingual sample (`tasks/data/multil
 different document counts per language; the vocabulary: a SentencePiece model trained on the
 sample with `xstilts-jax vocab`'s trainer (900 pieces; SentencePiece's encoding speed depends on
 the text far more than on the vocabulary size). The pipeline is the real one: the α-sampled
-mixture (`alpha:0.3`) of `cc100.<lang>` tasks → decompress → tokenize → document-stream rows →
+mixture (`alpha:0.3`) of `cc100.<lang>` tasks → their TFRecord document shards (prepared from the
+xz files before the first batch) → tokenize → document-stream rows →
 masking → padded feature converter → numpy batches (`host_batches`), on every CPU tf.data finds.
 The first batch (pipeline start-up) is not timed.
 

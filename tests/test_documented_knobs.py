@@ -280,6 +280,20 @@ def _cc100_directory(tmp_path: Path, **_: object) -> None:
     assert _cc100_texts("train") == ["document 0", "document 1", "document 2"]
 
 
+def _cc100_prepared_directory(tmp_path: Path, **_: object) -> None:
+    _cc100_documents(tmp_path / "corpus", 3)
+    _bind(f"cc100.directory = '{tmp_path / 'corpus'}'", f"cc100.prepared_directory = '{tmp_path / 'shards'}'")
+    assert _cc100_texts("train") == ["document 0", "document 1", "document 2"]
+    assert (tmp_path / "shards" / "sw" / "prepared.json").exists() and not (tmp_path / "corpus" / "prepared").exists()
+
+
+def _cc100_shard_files(tmp_path: Path, **_: object) -> None:
+    _cc100_documents(tmp_path, 5)
+    _bind(f"cc100.directory = '{tmp_path}'", "cc100.shard_files = 3")
+    assert _cc100_texts("train") == [f"document {i}" for i in range(5)]
+    assert len(list((tmp_path / "prepared" / "sw").glob("shards-*/train-*-of-00003.tfrecord"))) == 3
+
+
 def _cc100_validation_every(tmp_path: Path, **_: object) -> None:
     _cc100_documents(tmp_path, 2000)
     _bind(f"cc100.directory = '{tmp_path}'")
@@ -348,6 +362,8 @@ KNOBS: dict[str, Callable[..., None]] = {
     "register_mixtures.rates": _register_mixtures_rates,
     "cc100.directory": _cc100_directory,
     "cc100.validation_every": _cc100_validation_every,
+    "cc100.prepared_directory": _cc100_prepared_directory,
+    "cc100.shard_files": _cc100_shard_files,
     "MeshConfig.fsdp": _mesh_fsdp,
     "MeshConfig.data": _mesh_fsdp,
     "MeshConfig.tensor": _mesh_tensor,

@@ -5,23 +5,30 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest import mock
 
 import gin
+import jax
 import numpy as np
 import pytest
 import seqio
+import tensorflow as tf
+from etils import epath
 from scipy import stats
 from corpus_fixtures import SAMPLE, sample_documents, write_cc100
 from tfds_mocks import mock_tfds
 
 from tasks import vocabulary
 from tasks.sources import corpora as corpus_sources
-from xstilts_jax.data.batches import BatchSpec, host_batches
+from xstilts_jax.data import iterator_state
+from xstilts_jax.data.batches import BatchSpec, host_batches, training_batches
+from xstilts_jax.data.iterator_state import GroupBatches
 from xstilts_jax.data.packing import batch_fill
 from xstilts_jax.data.sampling import language_rates, rate_table
 from xstilts_jax.data.task_records import get_task_record
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.experiments.mixtures import register_mixtures
+from xstilts_jax.tools import prepare_cli
 
 pytestmark = pytest.mark.usefixtures("catalog_env")
 
@@ -138,3 +145,121 @@ def test_wiki40b_markup_becomes_plain_lines() -> None:
     assert "wiki40b.zh_cn" in seqio.TaskRegistry.names() and "cc100.zh_Hans" in seqio.TaskRegistry.names()
     with pytest.raises(ConfigError, match="wiki40b: unknown language 'xx'"):
         corpus_sources.wiki40b("xx")
+
+
+def _prepared_documents(directory: Path, split: str) -> list[list[str]]:
+    """The documents of each prepared shard file of `split`, in file order."""
+    marker = json.loads((directory / "prepared.json").read_text())
+    files = sorted((directory / marker["attempt"]).glob(f"{split}-*.tfrecord"))
+    assert len(files) == marker["files"]
+    return [[r.decode() for r in tf.data.TFRecordDataset(str(f)).as_numpy_iterator()] for f in files]
+
+
+def test_cc100_prepared_shards_hold_the_xz_documents_and_hosts_read_their_own_files(tmp_path: Path, capsys) -> None:
+    docs = sample_documents(50)
+    write_cc100(tmp_path / "cc100", {"sw": docs})
+    gin.bind_parameter("cc100.validation_every", 10)
+    assert prepare_cli.main(["cc100.sw", "--gin.cc100.shard_files=6", "--dry_run"]) == 0
+    assert capsys.readouterr().out == "would prepare cc100.sw\n" and not (tmp_path / "cc100" / "prepared").exists()
+    assert prepare_cli.main(["cc100.sw", "--gin.cc100.shard_files=6"]) == 0
+    assert "prepared cc100.sw in " in capsys.readouterr().out
+    prepared = tmp_path / "cc100" / "prepared" / "sw"
+    marker = json.loads((prepared / "prepared.json").read_text())
+    assert {k: marker[k] for k in ("files", "documents", "train", "validation")} == {
+        "files": 6, "documents": 50, "train": 45, "validation": 5}
+    assert list(corpus_sources.read_cc100_documents(str(tmp_path / "cc100" / "sw.txt.xz"))) == docs
+    train = [d for i, d in enumerate(docs) if i % 10 != 9]
+    assert _prepared_documents(prepared, "train") == [train[k::6] for k in range(6)]  # train document k in file k % 6
+    assert _prepared_documents(prepared, "validation") == [docs[9::10][k::6] for k in range(6)]
+    assert _texts("cc100.sw", "train") == train and _texts("cc100.sw", "validation") == docs[9::10]
+    source = seqio.get_mixture_or_task("cc100.sw").source
+    read_files: list[list[str]] = []
+    real_interleaved = corpus_sources._interleaved
+    with mock.patch.object(corpus_sources, "_interleaved", lambda files: read_files.append(list(files)) or real_interleaved(files)):
+        # 3 shards divide the 6 files: shard 1 reads files 1 and 4 only, and still gets train[1::3]
+        assert _texts("cc100.sw", "train", shard_info=seqio.ShardInfo(1, 3)) == train[1::3]
+    assert read_files == [[source.list_shards("train")[k] for k in (1, 4)]]
+    # 4 shards do not divide 6 files: every file is read, documents kept by index
+    assert [_texts("cc100.sw", "train", shard_info=seqio.ShardInfo(i, 4)) for i in range(4)] == [train[i::4] for i in range(4)]
+    assert json.loads((tmp_path / "cc100" / "counts.json").read_text()) == {"sw": 50}
+
+
+def test_cc100_half_written_preparation_is_redone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = sample_documents(30)
+    write_cc100(tmp_path / "cc100", {"de": docs})
+    gin.bind_parameter("cc100.validation_every", 10)
+    gin.bind_parameter("cc100.shard_files", 2)
+    real = corpus_sources.read_cc100_documents
+
+    def interrupted(path: str):
+        for i, doc in enumerate(real(path)):
+            if i == 12:
+                raise KeyboardInterrupt  # the process dies mid-preparation
+            yield doc
+
+    monkeypatch.setattr(corpus_sources, "read_cc100_documents", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _texts("cc100.de", "train")
+    prepared = tmp_path / "cc100" / "prepared" / "de"
+    assert not (prepared / "prepared.json").exists() and len(list(prepared.glob("shards-*/train-*"))) == 2
+    monkeypatch.setattr(corpus_sources, "read_cc100_documents", real)
+    assert _texts("cc100.de", "train") == [d for i, d in enumerate(docs) if i % 10 != 9]  # prepared again, whole
+    attempt = json.loads((prepared / "prepared.json").read_text())["attempt"]
+    assert sum(len(f) for f in _prepared_documents(prepared, "train")) == 27
+    # a different validation split is a different preparation
+    gin.bind_parameter("cc100.validation_every", 5)
+    assert _texts("cc100.de", "validation") == docs[4::5]
+    assert json.loads((prepared / "prepared.json").read_text())["attempt"] != attempt
+
+
+def test_cc100_unreadable_unwritable_or_multi_host_preparation_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_cc100(tmp_path / "cc100", {"sw": sample_documents(5), "zh-Hans": sample_documents(5)})
+    with monkeypatch.context() as patch, pytest.raises(
+        ConfigError, match=r"cc100\.zh-Hans: its document shards are not prepared .*multi-host run: "
+        r"`xstilts-jax prepare cc100\.zh_Hans --gin\.cc100\.directory="
+    ):
+        patch.setattr(jax, "process_count", lambda: 4)
+        _texts("cc100.zh_Hans", "train")
+    assert not (tmp_path / "cc100" / "prepared").exists()
+    whole = (tmp_path / "cc100" / "sw.txt.xz").read_bytes()
+    (tmp_path / "cc100" / "sw.txt.xz").write_bytes(whole[: len(whole) // 2])  # a download cut short
+    with pytest.raises(ConfigError, match=r"cc100\.sw: .*sw\.txt\.xz cannot be read as UTF-8 xz text \(EOFError.*download it again"):
+        _texts("cc100.sw", "train")
+    (tmp_path / "cc100" / "sw.txt.xz").write_bytes(whole)
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    gin.bind_parameter("cc100.prepared_directory", str(tmp_path / "blocked"))
+    with pytest.raises(ConfigError, match=r"cc100\.sw: cannot write its document shards under .*blocked/sw .*cc100\.prepared_directory"):
+        _texts("cc100.sw", "train")
+
+
+def test_a_cc100_mixture_run_resumes_its_iterators_without_replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    v = vocabulary.MODEL_VOCABULARY
+    # seqio keeps a split under 10k documents in memory (`ds.cache()`), whose checkpoint would hold the data
+    # itself; a real CC-100 language is far larger, so the iterators here read the shards as a real run does
+    monkeypatch.setattr(seqio.dataset_providers, "_MAX_EXAMPLES_TO_MEM_CACHE", 0)
+    write_cc100(tmp_path / "cc100", {"en": sample_documents(40), "sw": sample_documents(20, start=7)})
+    gin.bind_parameter("cc100.shard_files", 4)
+    register_mixtures(mixtures={"pretrain.two": ["cc100.en", "cc100.sw"]}, rates={"pretrain.two": "alpha:0.3"})
+    spec = BatchSpec("pretrain.two", "train", length=32, batch_size=4, seed=3, data_shards=2)
+
+    def open_group(name: str):
+        return training_batches(spec, pad_id=v.pad_id, position_offset=v.pad_id + 1)
+
+    data = GroupBatches(open_group, {})
+    batches = data.batches("pretrain.two")
+    for _ in range(6):
+        next(batches)
+    data.save(epath.Path(tmp_path / "iterators"))
+    expected = [next(batches) for _ in range(3)]
+    saved = {p.name for p in (tmp_path / "iterators" / "pretrain.two").iterdir()}
+    assert saved == {f"shard_{k}-of-2.{ext}" for k in range(2) for ext in ("index", "data-00000-of-00001")}  # no .replay
+
+    def refuse(iterator, batches):
+        raise AssertionError(f"replayed {batches} batches where the iterator state should have been restored")
+
+    monkeypatch.setattr(iterator_state, "replay", refuse)
+    resumed = GroupBatches(open_group, data.position())
+    resumed.resume(epath.Path(tmp_path / "iterators"), step=6)
+    got = [next(resumed.batches("pretrain.two")) for _ in range(3)]
+    for a, b in zip(got, expected):
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

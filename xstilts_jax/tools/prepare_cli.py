@@ -1,4 +1,5 @@
-"""`xstilts-jax prepare`: download and prepare the TFDS datasets that tasks, targets or mixtures read.
+"""`xstilts-jax prepare`: download and prepare the TFDS datasets that tasks, targets or mixtures read,
+and prepare the file sources that need it (a source with a `prepare()` method: CC-100's document shards).
 
 `tfds build` needs Apache Beam even for datasets that do not; this calls each builder's
 `download_and_prepare` directly, from the project's virtualenv, once per TFDS dataset."""
@@ -12,6 +13,7 @@ import seqio
 
 from xstilts_jax.errors import ConfigError
 from xstilts_jax.experiments.targets import registered_targets
+from xstilts_jax.gin_utils import add_gin_flags, parse_gin, split_gin_overrides
 from xstilts_jax.tools.list_tasks import import_modules
 
 
@@ -62,14 +64,24 @@ def prepare(dataset: str, data_dir: str | None) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
+    argv, bindings = split_gin_overrides(list(argv))
     parser = argparse.ArgumentParser(prog="xstilts-jax prepare", description=__doc__)
     parser.add_argument("names", nargs="+", help="targets, mixtures or tasks, e.g. xnli squad intermediate.all")
     parser.add_argument("--data_dir", default=None, help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
-    parser.add_argument("--dry_run", action="store_true", help="list the TFDS datasets without preparing them")
+    parser.add_argument("--dry_run", action="store_true", help="list what would be prepared (TFDS datasets, CC-100 shards) without preparing it")
     parser.add_argument("--module_import", action="append", default=None, help="catalog module to import (default: tasks)")
+    add_gin_flags(parser)  # and --gin.NAME=VALUE, e.g. --gin.cc100.directory="'/data/cc100'"
     args = parser.parse_args(argv)
     import_modules(args.module_import or ["tasks"])
+    parse_gin(args.gin_file, bindings, args.gin_search_path)
     datasets, other = tfds_datasets(task_names(args.names))
+    preparable = [name for name in other if callable(getattr(seqio.get_mixture_or_task(name).source, "prepare", None))]
+    other = [name for name in other if name not in preparable]
+    for name in preparable:
+        if args.dry_run:
+            print(f"would prepare {name}")
+        else:
+            print(f"prepared {name} in {seqio.get_mixture_or_task(name).source.prepare()}", flush=True)
     if other:
         groups: dict[str, int] = {}
         for name in other:
