@@ -322,6 +322,24 @@ def _encoder_dtype(**_: object) -> None:
     assert EncoderConfig().compute_dtype == jnp.bfloat16
 
 
+def _encoder_scan_unroll(**_: object) -> None:
+    """The bound unroll reaches the scan: an unrolled 2-layer scan traces both layers' bodies into one loop step."""
+    import jax
+
+    from xstilts_jax.models import build_model
+
+    def traced() -> str:
+        model = build_model(EncoderConfig().replace(num_layers=2, hidden_size=32, num_heads=2, mlp_dim=64, vocab_size=100), {})
+        return str(jax.make_jaxpr(lambda ids: model.encoder(ids).last_hidden_state)(jnp.ones((2, 8), jnp.int32)))
+
+    parse_gin(["gin/models/tiny.gin"])
+    rolled = traced()
+    _bind("EncoderConfig.scan_unroll = 2")
+    assert EncoderConfig().scan_unroll == 2
+    unrolled = traced()
+    assert unrolled.count("dot_general") == 2 * rolled.count("dot_general") or "unroll=2" in unrolled
+
+
 def _encoder_attention(**_: object) -> None:
     """The bound kernel is the one the encoder traces: splash is a Pallas call, XLA's is not."""
     import jax
@@ -416,6 +434,7 @@ KNOBS: dict[str, Callable[..., None]] = {
     "DistributedConfig.local_device_ids": _field(DistributedConfig, "DistributedConfig.local_device_ids", "(0, 1)"),
     "EncoderConfig.dtype": _encoder_dtype,
     "EncoderConfig.attention": _encoder_attention,
+    "EncoderConfig.scan_unroll": _encoder_scan_unroll,
     "train_examples.counts": _train_examples,
 }
 

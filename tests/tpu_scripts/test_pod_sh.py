@@ -191,9 +191,10 @@ def interrupt_when(env: dict[str, str], seen: str, *extra: str) -> subprocess.Co
     `seen` call, and wait for pod.sh to exit."""
     proc = subprocess.Popen(["bash", str(SCRIPT), "all", *BASE[:4], f"--repo={REPO}", f"--ref={SHA}", "--name=xs", *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 30
+    deadline = time.time() + 120  # a loaded CI machine can take long to reach the call
     while seen not in calls(env) and time.time() < deadline:
         time.sleep(0.02)
+    assert seen in calls(env), f"pod.sh never reached {seen!r}: {calls(env)}"
     for _ in range(5):  # pressed again while it is still polling, as a user would: bash ignores a SIGINT that the
         os.killpg(proc.pid, signal.SIGINT)  # child it waits for survives (the bash manual, SIGNALS)
         try:
