@@ -7,6 +7,7 @@ one JAX job over gloo) start them here, from the repository root, importing this
 import os
 import socket
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,8 +50,12 @@ def launch(command: list[str], envs: list[dict[str, str]]) -> list[subprocess.Po
 
 
 def finish(procs: list[subprocess.Popen], timeout: float = 600, code: int = 0) -> list[str]:
-    """Wait for every process; assert each exited with `code` (showing the tails of the logs if not) and return the logs."""
-    logs = [p.communicate(timeout=timeout)[0] for p in procs]
+    """Wait for every process; assert each exited with `code` (showing the tails of the logs if not) and return the logs.
+
+    Every pipe is drained at once: waiting on one process while another fills its pipe (64 KB of warnings)
+    would block that one in a write while the first waits for it at a barrier."""
+    with ThreadPoolExecutor(max_workers=len(procs)) as pool:
+        logs = list(pool.map(lambda p: p.communicate(timeout=timeout)[0], procs))
     assert all(p.returncode == code for p in procs), "\n".join(log[-3000:] for log in logs)
     return logs
 

@@ -1,5 +1,6 @@
 """One process of the 2-process gs:// test: `xstilts-jax train` into a bucket run directory to the end,
-then again from its middle save; then process 0 records a result on the bucket and process 1 is refused.
+then again from its middle save; both hosts write a params-only export of the last checkpoint (each its own
+shards); then process 0 records a result on the bucket and process 1 is refused.
 
 argv: <run_dir (gs://)> <steps> <train flags...>. The process joins the job from XSTILTS_COORDINATOR /
 XSTILTS_NUM_PROCESSES / XSTILTS_PROCESS_ID and reaches the emulator through the inherited environment.
@@ -10,9 +11,14 @@ import sys
 import jax
 from jax.experimental import multihost_utils
 
+from tiny import TOY_MESH
+
+from xstilts_jax.checkpoints.export import export_params
 from xstilts_jax.cli import main
+from xstilts_jax.experiments.pipeline import model_for
 from xstilts_jax.experiments.results.records import ResultsError, RunInfo
 from xstilts_jax.experiments.results.store import ResultsStore
+from xstilts_jax.models.ladder import model_config
 from xstilts_jax.storage import as_path
 
 run_dir, steps, flags = as_path(sys.argv[1]), sys.argv[2], sys.argv[3:]
@@ -25,6 +31,10 @@ if jax.process_index() == 0:
     (run_dir / "DONE").unlink()
 multihost_utils.sync_global_devices("last checkpoint moved aside")
 assert main(["train", *flags]) == 0
+
+last = f"{sys.argv[1]}/checkpoints/{steps}"
+export_params(f"{sys.argv[1]}/export", model_for(model_config("tiny"), ["udpos"], 0, last, TOY_MESH), source=last)
+multihost_utils.sync_global_devices("exported")
 
 db = f"{run_dir}/results.sqlite"
 if jax.process_index() == 0:

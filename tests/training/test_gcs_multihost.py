@@ -1,5 +1,6 @@
 """2 processes × 4 CPU devices (gloo) train into a gs:// run directory on a local GCS emulator, save,
-restore on both hosts and continue exactly, equal to 1 process × 8 devices; one writer records the results.
+restore on both hosts and continue exactly, equal to 1 process × 8 devices; both write one params-only
+export; one writer records the results.
 
 `TrainConfig.data_shards=2` makes the global batches independent of the host count: each of the
 2 seqio shards fills its half of every global batch, read by its own host in the 2-process run and
@@ -34,7 +35,7 @@ def _params(checkpoint: str) -> list[np.ndarray]:
 
 
 @pytest.mark.slow
-def test_two_hosts_save_and_restore_a_run_on_gcs_like_one_host(gcs_dir, catalog_env, tmp_path):
+def test_two_hosts_save_restore_and_export_a_run_on_gcs_like_one_host(gcs_dir, catalog_env, tmp_path):
     run_dir = f"{gcs_dir}/runs/udpos"
     flags = train_flags(run_dir, STEPS, SAVE_EVERY, *EXTRA)
     logs = finish(launch([sys.executable, str(WORKER), run_dir, str(STEPS), *flags], job_envs(process_env(4), 2)))
@@ -50,9 +51,12 @@ def test_two_hosts_save_and_restore_a_run_on_gcs_like_one_host(gcs_dir, catalog_
     single = tmp_path / "single"
     assert cli_main(["train", *train_flags(single, STEPS, SAVE_EVERY, *EXTRA)]) == 0  # the reference: this process, 8 devices
     reference, uninterrupted = _params(str(single / "checkpoints" / str(STEPS))), _params(f"{run_dir}.uninterrupted/{STEPS}")
-    assert len(reference) == len(resumed) == len(uninterrupted) > 0
-    for res, straight, ref in zip(resumed, uninterrupted, reference):
+    exported = _params(f"{run_dir}/export")
+    assert len(reference) == len(resumed) == len(uninterrupted) == len(exported) > 0
+    for res, straight, ref, exp in zip(resumed, uninterrupted, reference, exported):
         assert np.array_equal(res, straight)  # a restore from the bucket continues exactly
         np.testing.assert_allclose(res, ref, rtol=0, atol=1e-6)  # cross-process reductions may round differently
+        assert np.array_equal(exp, res)  # the export both hosts wrote holds the last step's parameters
+    assert sorted(p.name for p in (root / "export").iterdir()) == ["config.json", "model.gin", "params"]
     with ResultsStore(f"{run_dir}/results.sqlite", create=False) as store:
         assert [r.run_id for r in store.runs()] == [run_dir]  # written once, by process 0
